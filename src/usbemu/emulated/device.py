@@ -1,0 +1,524 @@
+"""Emulated USB devices — the device side, counterpart of QEMU's hw/usb/desc.c and
+hw/usb/core.c (and of what a Linux gadget's composite.c answers on endpoint 0).
+
+A `DeviceModel` is a descriptor tree plus small handlers.  It answers every standard
+request from its descriptors (GET_DESCRIPTOR of every kind, SET_ADDRESS, SET/GET_
+CONFIGURATION, SET/GET_INTERFACE, GET_STATUS, SET/CLEAR_FEATURE), enforces the chapter 9
+states a real device goes through (attached → powered → default → address → configured,
+and suspended), creates its data endpoints when configured, and sends class and vendor
+requests to methods decorated with `@request`.  Anything unhandled STALLs and is recorded
+in `unhandled`.  Data endpoints get their handlers from `@endpoint_in` / `@endpoint_out`.
+
+A model imports only `usbemu.spec`: it does not know which host it is plugged into.  The
+host side (an in-process controller, a USB/IP server) drives it through `connect`,
+`bus_reset`, `control` and `endpoint`, and is told through the `DeviceHost` callback when a
+NAKed endpoint may make progress.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar, Final, Protocol, TypeVar
+
+from ..spec.ch9 import (
+    USB_MAX_ADDRESS,
+    DeviceState,
+    DeviceStatus,
+    Feature,
+    Request,
+    SetupPacket,
+    Speed,
+)
+from ..spec.descriptors import (
+    ConfigDescriptor,
+    DescriptorSet,
+    DeviceDescriptor,
+    InterfaceDescriptor,
+    build_descriptors,
+)
+from .endpoint import Endpoint, Outcome, Stall
+from .ep0 import ControlPipe
+
+
+class DeviceHost(Protocol):
+    """What a model calls on the host it is plugged into.  Both calls are atomic."""
+
+    def endpoint_ready(self, device: DeviceModel, ep: Endpoint) -> None:
+        """IN data became available on `ep`, or it can take OUT data again."""
+
+    def remote_wakeup(self, device: DeviceModel) -> None:
+        """The device signals resume (only when the host enabled remote wakeup)."""
+
+
+class UpstreamPort(Protocol):
+    """The port a model is plugged into: a root-hub port or a port of a hub model."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def hub(self) -> DeviceModel | None:
+        """The hub model owning the port; None for a root-hub port."""
+
+
+# -- handler declarations -------------------------------------------------------------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_REQUEST_ATTR: Final = "__usb_request__"
+_IN_ATTR: Final = "__usb_endpoint_in__"
+_OUT_ATTR: Final = "__usb_endpoint_out__"
+
+
+def request(bmRequestType: int, bRequest: int) -> Callable[[F], F]:
+    """Declare a method as the handler of one control request.
+
+    The method is called as `handler(setup, data)`; `data` is the OUT data stage (b"" for IN
+    requests).  It returns the reply for IN requests (cut to wLength by the core) and None
+    for the others; it raises `Stall` to refuse.  Context: atomic, never blocks.
+    """
+    def mark(func: F) -> F:
+        keys = getattr(func, _REQUEST_ATTR, ())
+        setattr(func, _REQUEST_ATTR, (*keys, (bmRequestType, bRequest)))
+        return func
+    return mark
+
+
+def endpoint_in(address: int) -> Callable[[F], F]:
+    """Declare `handler(ep, room) -> bytes | None` as the data source of IN endpoint
+    `address`; it is asked when the host polls and nothing is queued (None → NAK)."""
+    if not address & 0x80:
+        raise ValueError(f"endpoint_in({address:#04x}): an IN address has bit 7 set")
+
+    def mark(func: F) -> F:
+        setattr(func, _IN_ATTR, address)
+        return func
+    return mark
+
+
+def endpoint_out(address: int, *, packets: bool = False) -> Callable[[F], F]:
+    """Declare `handler(ep, data) -> None | Outcome.NAK` as the sink of OUT endpoint
+    `address`; with `packets=True` it sees one packet at a time, else one transfer."""
+    if address & 0x80:
+        raise ValueError(f"endpoint_out({address:#04x}): an OUT address has bit 7 clear")
+
+    def mark(func: F) -> F:
+        setattr(func, _OUT_ATTR, (address, packets))
+        return func
+    return mark
+
+
+# -- chapter 9 device states ------------------------------------------------------------------
+
+S = DeviceState
+_ANY_ATTACHED: Final = frozenset({S.ATTACHED, S.NOTATTACHED})
+_TRANSITIONS: Final[Mapping[DeviceState, frozenset[DeviceState]]] = {
+    S.NOTATTACHED: frozenset({S.ATTACHED}),
+    S.ATTACHED: frozenset({S.POWERED, S.NOTATTACHED}),
+    S.POWERED: _ANY_ATTACHED | {S.DEFAULT, S.SUSPENDED},
+    S.DEFAULT: _ANY_ATTACHED | {S.POWERED, S.DEFAULT, S.ADDRESS, S.SUSPENDED},
+    S.ADDRESS: _ANY_ATTACHED | {S.POWERED, S.DEFAULT, S.ADDRESS, S.CONFIGURED, S.SUSPENDED},
+    S.CONFIGURED: _ANY_ATTACHED | {S.POWERED, S.DEFAULT, S.ADDRESS, S.CONFIGURED,
+                                   S.SUSPENDED},
+    S.SUSPENDED: _ANY_ATTACHED | {S.POWERED, S.DEFAULT, S.ADDRESS, S.CONFIGURED},
+}
+
+
+class IllegalStateTransition(RuntimeError):
+    """A device state change that chapter 9 does not allow (a bug in the caller)."""
+
+
+# -- standard requests ------------------------------------------------------------------------
+
+_STD_OUT_DEV, _STD_IN_DEV = 0x00, 0x80
+_STD_OUT_INTF, _STD_IN_INTF = 0x01, 0x81
+_STD_OUT_EP, _STD_IN_EP = 0x02, 0x82
+
+
+class DeviceModel:
+    """An emulated USB device: descriptors, chapter 9 behaviour, handlers.
+
+    Subclasses usually set `descriptor` (a declarative `DeviceDescriptor`) and `speed` as
+    class attributes, and add `@request` / `@endpoint_in` / `@endpoint_out` methods.  An
+    instance may instead be given descriptors (a tree or a built `DescriptorSet`) directly.
+    """
+
+    descriptor: ClassVar[DeviceDescriptor | None] = None
+    speed: Speed = Speed.FULL
+    #: Short name for the device registry and the command line (e.g. "pendrive").
+    model_name: ClassVar[str] = ""
+
+    _requests: ClassVar[dict[tuple[int, int], str]] = {}
+    _in_handlers: ClassVar[dict[int, str]] = {}
+    _out_handlers: ClassVar[dict[int, tuple[str, bool]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        requests = dict(cls._requests)
+        ins = dict(cls._in_handlers)
+        outs = dict(cls._out_handlers)
+        for name, value in vars(cls).items():
+            for key in getattr(value, _REQUEST_ATTR, ()):
+                requests[key] = name
+            if (addr := getattr(value, _IN_ATTR, None)) is not None:
+                ins[addr] = name
+            if (spec := getattr(value, _OUT_ATTR, None)) is not None:
+                outs[spec[0]] = (name, spec[1])
+        cls._requests, cls._in_handlers, cls._out_handlers = requests, ins, outs
+
+    def __init__(self, descriptors: DeviceDescriptor | DescriptorSet | None = None, *,
+                 speed: Speed | None = None) -> None:
+        source = descriptors if descriptors is not None else type(self).descriptor
+        if source is None:
+            raise ValueError(f"{type(self).__name__} has no descriptors: set the class "
+                             "attribute `descriptor` or pass them to the constructor")
+        self.descriptors = (source if isinstance(source, DescriptorSet)
+                            else build_descriptors(source))
+        if speed is not None:
+            self.speed = speed
+        self.state = DeviceState.NOTATTACHED
+        self.address = 0
+        self.configuration: ConfigDescriptor | None = None
+        self.alt_settings: dict[int, int] = {}
+        self.remote_wakeup_enabled = False
+        self.test_mode = 0
+        self.host: DeviceHost | None = None
+        self.port: UpstreamPort | None = None
+        self.unhandled: list[SetupPacket] = []
+        self.ep0 = ControlPipe(self, self.device_descriptor.bMaxPacketSize0)
+        self._eps: dict[int, Endpoint] = {}
+        self._resume_state = DeviceState.NOTATTACHED
+
+    def __repr__(self) -> str:
+        d = self.device_descriptor
+        return (f"<{type(self).__name__} {d.idVendor:04x}:{d.idProduct:04x} "
+                f"{self.state.linux_name} addr={self.address}>")
+
+    @property
+    def device_descriptor(self) -> DeviceDescriptor:
+        """The resolved device descriptor (string indexes and counts filled in)."""
+        return self.descriptors.device
+
+    # -- state --------------------------------------------------------------------------------
+
+    def set_state(self, new: DeviceState) -> None:
+        """The one transition function of the chapter 9 state machine.
+
+        Raises IllegalStateTransition for a change chapter 9 does not allow.
+        """
+        if new not in _TRANSITIONS[self.state]:
+            raise IllegalStateTransition(
+                f"{type(self).__name__}: {self.state.linux_name} -> {new.linux_name}")
+        self.state = new
+
+    @property
+    def reachable(self) -> bool:
+        """True when tokens can reach the device: powered, reset, not suspended, and every
+        port up to the root enabled."""
+        if self.state < DeviceState.DEFAULT or self.state is DeviceState.SUSPENDED:
+            return False
+        port = self.port
+        while port is not None:
+            if not port.enabled:
+                return False
+            hub = port.hub
+            if hub is None:
+                return True
+            if hub.state < DeviceState.DEFAULT or hub.state is DeviceState.SUSPENDED:
+                return False
+            port = hub.port
+        return False
+
+    # -- the host's side: attach, reset, suspend --------------------------------------------
+
+    def connect(self, port: UpstreamPort | None, host: DeviceHost | None) -> None:
+        """Plug into a powered port: ATTACHED then POWERED.  Context: atomic."""
+        self.port, self.host = port, host
+        self.set_state(DeviceState.ATTACHED)
+        self.set_state(DeviceState.POWERED)
+        self.on_connect()
+
+    def disconnect(self) -> None:
+        """Unplug: NOTATTACHED, endpoints gone, queued data dropped.  Context: atomic."""
+        self._deconfigure()
+        self.ep0.reset()
+        self.address = 0
+        if self.state is not DeviceState.NOTATTACHED:
+            self.set_state(DeviceState.NOTATTACHED)
+        self.on_disconnect()
+        self.port, self.host = None, None
+
+    def bus_reset(self) -> None:
+        """USB reset signalling on the port: DEFAULT state at address 0, unconfigured."""
+        self._deconfigure()
+        self.ep0.reset()
+        self.address = 0
+        self.remote_wakeup_enabled = False
+        self.test_mode = 0
+        self.set_state(DeviceState.DEFAULT)
+        self.on_reset()
+
+    def suspend(self) -> None:
+        """Port suspend: the device stops answering until resumed."""
+        if self.state is not DeviceState.SUSPENDED:
+            self._resume_state = self.state
+            self.set_state(DeviceState.SUSPENDED)
+
+    def resume(self) -> None:
+        if self.state is DeviceState.SUSPENDED:
+            self.set_state(self._resume_state)
+
+    def signal_remote_wakeup(self) -> bool:
+        """The device wants the host to resume it; returns False when the host has not
+        enabled remote wakeup (the signal is then not sent)."""
+        if not self.remote_wakeup_enabled or self.host is None:
+            return False
+        self.host.remote_wakeup(self)
+        return True
+
+    # -- the host's side: transfers -----------------------------------------------------------
+
+    def control(self, setup: SetupPacket | bytes, data: bytes | memoryview = b"",
+                dst: memoryview | None = None) -> tuple[Outcome, int]:
+        """One whole control transfer on endpoint 0; see `ControlPipe.transfer`."""
+        if self.state < DeviceState.DEFAULT or self.state is DeviceState.SUSPENDED:
+            return Outcome.NO_RESPONSE, 0
+        return self.ep0.transfer(setup, data, dst)
+
+    def endpoint(self, address: int) -> Endpoint | None:
+        """The active data endpoint with this bEndpointAddress, or None (a token to it gets
+        no answer).  Data endpoints exist only in the CONFIGURED state."""
+        return self._eps.get(address)
+
+    def endpoints(self) -> Iterator[Endpoint]:
+        return iter(self._eps.values())
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+
+    def on_connect(self) -> None:
+        """Called after the model was plugged in."""
+
+    def on_disconnect(self) -> None:
+        """Called after the model was unplugged."""
+
+    def on_reset(self) -> None:
+        """Called after a bus reset."""
+
+    def on_configuration(self, config: ConfigDescriptor | None) -> None:
+        """Called after SET_CONFIGURATION (None: unconfigured) once endpoints exist."""
+
+    def on_interface(self, interface: int, alt: int) -> None:
+        """Called after SET_INTERFACE selected altsetting `alt` of `interface`."""
+
+    # -- ControlHandler -----------------------------------------------------------------------
+
+    def control_request(self, setup: SetupPacket, data: bytes) -> bytes | None:
+        """Dispatch a request: the model's `@request` handlers first, then the standard
+        requests, else STALL and record it in `unhandled`."""
+        key = (setup.bmRequestType, setup.bRequest)
+        name = self._requests.get(key)
+        if name is not None:
+            result: bytes | None = getattr(self, name)(setup, data)
+            return result
+        return self.standard_request(setup, data)
+
+    def standard_request(self, setup: SetupPacket, data: bytes) -> bytes | None:
+        """Answer a chapter 9 request from the descriptors (a model's own handler for a
+        standard request may fall back to this)."""
+        handler = _STANDARD.get((setup.bmRequestType, setup.bRequest))
+        if handler is None:
+            self.unhandled.append(setup)
+            raise Stall
+        return handler(self, setup)
+
+    def control_complete(self, setup: SetupPacket) -> None:
+        if (setup.bmRequestType, setup.bRequest) == (_STD_OUT_DEV, Request.SET_ADDRESS):
+            self.address = setup.wValue
+            if setup.wValue:
+                if self.state is DeviceState.DEFAULT:
+                    self.set_state(DeviceState.ADDRESS)
+            elif self.state is DeviceState.ADDRESS:
+                self.set_state(DeviceState.DEFAULT)
+
+    # -- standard request implementations -----------------------------------------------------
+
+    def _get_descriptor(self, setup: SetupPacket) -> bytes:
+        dtype, index = setup.wValue >> 8, setup.wValue & 0xFF
+        reply = self.descriptors.get(dtype, index, setup.wIndex)
+        if reply is None:
+            raise Stall
+        return reply
+
+    def _set_address(self, setup: SetupPacket) -> None:
+        if setup.wValue > USB_MAX_ADDRESS or setup.wIndex or self.state not in (
+                DeviceState.DEFAULT, DeviceState.ADDRESS):
+            raise Stall
+
+    def _get_configuration(self, setup: SetupPacket) -> bytes:
+        self._require(DeviceState.ADDRESS, DeviceState.CONFIGURED)
+        config = self.configuration
+        return bytes((0 if config is None else config.bConfigurationValue or 0,))
+
+    def _set_configuration(self, setup: SetupPacket) -> None:
+        self._require(DeviceState.ADDRESS, DeviceState.CONFIGURED)
+        value = setup.wValue & 0xFF
+        if value == 0:
+            self._deconfigure()
+            self.set_state(DeviceState.ADDRESS)
+            self.on_configuration(None)
+            return
+        config = next((c for c in self.descriptors.configurations
+                       if c.bConfigurationValue == value), None)
+        if config is None:
+            raise Stall
+        self._deconfigure()
+        self.configuration = config
+        for number, alt in _first_altsettings(config).items():
+            self._activate(number, alt)
+        self.set_state(DeviceState.CONFIGURED)
+        self.on_configuration(config)
+
+    def _get_status_device(self, setup: SetupPacket) -> bytes:
+        status = DeviceStatus(0)
+        if self.self_powered:
+            status |= DeviceStatus.SELF_POWERED
+        if self.remote_wakeup_enabled:
+            status |= DeviceStatus.REMOTE_WAKEUP
+        return struct.pack("<H", status)
+
+    def _get_status_interface(self, setup: SetupPacket) -> bytes:
+        self._require(DeviceState.CONFIGURED)
+        if setup.wIndex & 0xFF not in self.alt_settings:
+            raise Stall
+        return b"\0\0"
+
+    def _get_status_endpoint(self, setup: SetupPacket) -> bytes:
+        address = setup.wIndex & 0xFF
+        if address & 0x7F == 0:
+            return b"\0\0"
+        self._require(DeviceState.CONFIGURED)
+        ep = self._eps.get(address)
+        if ep is None:
+            raise Stall
+        return struct.pack("<H", 1 if ep.halted else 0)
+
+    def _feature_device(self, setup: SetupPacket) -> None:
+        enable = setup.bRequest == Request.SET_FEATURE
+        if setup.wValue == Feature.DEVICE_REMOTE_WAKEUP and self._wakeup_capable():
+            self.remote_wakeup_enabled = enable
+        elif setup.wValue == Feature.TEST_MODE and enable and self.speed == Speed.HIGH:
+            self.test_mode = setup.wIndex >> 8
+        else:
+            raise Stall
+
+    def _feature_endpoint(self, setup: SetupPacket) -> None:
+        if setup.wValue != Feature.ENDPOINT_HALT:
+            raise Stall
+        address = setup.wIndex & 0xFF
+        if address & 0x7F == 0:
+            if setup.bRequest == Request.SET_FEATURE:
+                raise Stall
+            return
+        self._require(DeviceState.CONFIGURED)
+        ep = self._eps.get(address)
+        if ep is None:
+            raise Stall
+        if setup.bRequest == Request.SET_FEATURE:
+            ep.halt()
+        else:
+            ep.clear_halt()
+
+    def _get_interface(self, setup: SetupPacket) -> bytes:
+        self._require(DeviceState.CONFIGURED)
+        alt = self.alt_settings.get(setup.wIndex & 0xFF)
+        if alt is None:
+            raise Stall
+        return bytes((alt,))
+
+    def _set_interface(self, setup: SetupPacket) -> None:
+        self._require(DeviceState.CONFIGURED)
+        number, alt = setup.wIndex & 0xFF, setup.wValue
+        desc = self.find_altsetting(number, alt)
+        if desc is None or number not in self.alt_settings:
+            raise Stall
+        self._deactivate(number)
+        self._activate(number, desc)
+        self.on_interface(number, alt)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _require(self, *states: DeviceState) -> None:
+        if self.state not in states:
+            raise Stall
+
+    @property
+    def self_powered(self) -> bool:
+        config = self.configuration or next(iter(self.descriptors.configurations), None)
+        return config is not None and config.self_powered
+
+    def _wakeup_capable(self) -> bool:
+        config = self.configuration or next(iter(self.descriptors.configurations), None)
+        return config is not None and config.remote_wakeup
+
+    def find_altsetting(self, number: int, alt: int) -> InterfaceDescriptor | None:
+        """The altsetting `alt` of interface `number` in the active configuration."""
+        if self.configuration is None:
+            return None
+        for desc in self.configuration.interfaces:
+            if desc.bInterfaceNumber == number and desc.bAlternateSetting == alt:
+                return desc
+        return None
+
+    def _activate(self, number: int, alt: InterfaceDescriptor) -> None:
+        self.alt_settings[number] = alt.bAlternateSetting
+        for desc in alt.endpoints:
+            ep = Endpoint(self, desc, self.speed)
+            address = desc.bEndpointAddress
+            if (name := self._in_handlers.get(address)) is not None and ep.is_in:
+                ep.in_handler = getattr(self, name)
+            if (spec := self._out_handlers.get(address)) is not None and not ep.is_in:
+                ep.out_handler, ep.out_packets = getattr(self, spec[0]), spec[1]
+            self._eps[address] = ep
+
+    def _deactivate(self, number: int) -> None:
+        alt = self.find_altsetting(number, self.alt_settings.get(number, 0))
+        if alt is not None:
+            for desc in alt.endpoints:
+                ep = self._eps.pop(desc.bEndpointAddress, None)
+                if ep is not None:
+                    ep.flush()
+                    ep.model = None
+
+    def _deconfigure(self) -> None:
+        for ep in self._eps.values():
+            ep.flush()
+            ep.model = None
+        self._eps.clear()
+        self.alt_settings.clear()
+        self.configuration = None
+
+
+_STANDARD: Final[Mapping[tuple[int, int], Callable[[DeviceModel, SetupPacket], bytes | None]]] = {
+    (_STD_IN_DEV, Request.GET_STATUS): DeviceModel._get_status_device,
+    (_STD_IN_INTF, Request.GET_STATUS): DeviceModel._get_status_interface,
+    (_STD_IN_EP, Request.GET_STATUS): DeviceModel._get_status_endpoint,
+    (_STD_OUT_DEV, Request.CLEAR_FEATURE): DeviceModel._feature_device,
+    (_STD_OUT_DEV, Request.SET_FEATURE): DeviceModel._feature_device,
+    (_STD_OUT_EP, Request.CLEAR_FEATURE): DeviceModel._feature_endpoint,
+    (_STD_OUT_EP, Request.SET_FEATURE): DeviceModel._feature_endpoint,
+    (_STD_OUT_DEV, Request.SET_ADDRESS): DeviceModel._set_address,
+    (_STD_IN_DEV, Request.GET_DESCRIPTOR): DeviceModel._get_descriptor,
+    (_STD_IN_DEV, Request.GET_CONFIGURATION): DeviceModel._get_configuration,
+    (_STD_OUT_DEV, Request.SET_CONFIGURATION): DeviceModel._set_configuration,
+    (_STD_IN_INTF, Request.GET_INTERFACE): DeviceModel._get_interface,
+    (_STD_OUT_INTF, Request.SET_INTERFACE): DeviceModel._set_interface,
+}
+
+def _first_altsettings(config: ConfigDescriptor) -> dict[int, InterfaceDescriptor]:
+    """Altsetting 0 of every interface (the first one listed if 0 is missing)."""
+    chosen: dict[int, InterfaceDescriptor] = {}
+    for number, alt in config.numbered_interfaces():
+        if number not in chosen or alt.bAlternateSetting == 0 != chosen[number].bAlternateSetting:
+            chosen[number] = alt
+    return chosen
