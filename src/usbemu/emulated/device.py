@@ -50,6 +50,9 @@ class DeviceHost(Protocol):
     def remote_wakeup(self, device: DeviceModel) -> None:
         """The device signals resume (only when the host enabled remote wakeup)."""
 
+    def device_disconnected(self, device: DeviceModel) -> None:
+        """The device was unplugged: transfers waiting on it will never be answered."""
+
 
 class UpstreamPort(Protocol):
     """The port a model is plugged into: a root-hub port or a port of a hub model."""
@@ -241,6 +244,8 @@ class DeviceModel:
 
     def disconnect(self) -> None:
         """Unplug: NOTATTACHED, endpoints gone, queued data dropped.  Context: atomic."""
+        if self.host is not None:
+            self.host.device_disconnected(self)
         self._deconfigure()
         self.ep0.reset()
         self.address = 0
@@ -293,6 +298,10 @@ class DeviceModel:
 
     def endpoints(self) -> Iterator[Endpoint]:
         return iter(self._eps.values())
+
+    def children(self) -> Iterator[tuple[int, DeviceModel]]:
+        """(port number, model) of devices plugged into this one (hubs override this)."""
+        return iter(())
 
     # -- hooks for subclasses -----------------------------------------------------------------
 

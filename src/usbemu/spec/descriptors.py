@@ -295,7 +295,8 @@ class InterfaceDescriptor:
 _CFG: Final = struct.Struct("<BBHBBBBB")
 
 
-def _numbered(altsettings: Sequence[InterfaceDescriptor]) -> Iterator[tuple[int, InterfaceDescriptor]]:
+def _numbered(
+        altsettings: Sequence[InterfaceDescriptor]) -> Iterator[tuple[int, InterfaceDescriptor]]:
     """Pair each altsetting with its interface number, filling the None ones."""
     next_free, current = 0, -1
     for alt in altsettings:

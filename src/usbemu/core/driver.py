@@ -1,0 +1,395 @@
+"""Binding drivers to USB devices and interfaces — counterpart of drivers/usb/core/driver.c.
+
+The usb bus type (match, probe, remove, uevent), interface drivers (`UsbDriver`) and device
+drivers (`UsbDeviceDriver`), their registration, dynamic ids (new_id / remove_id), and
+claiming and releasing interfaces.  Matching is Linux's, from `devtable`: dynamic ids
+before the static table, the vendor-specific-class rule, first match wins; device drivers
+never match interfaces and vice versa; the generic driver "usb" takes a device only when no
+other device driver applies.  The walk over drivers, the device locks and the oops handling
+are the driver core's (`usbemu.kernel.device`).
+
+A driver is written either Pythonically — subclass `UsbDriver`, set `id_table`, define
+`async def probe(self, intf, id)` and `async def disconnect(self, intf)` — or kernel-style,
+passing those callables to the constructor (`usbemu.linux.usb_driver(...)`).  probe and
+disconnect may be plain functions or coroutines; they run in process context.  probe
+declines by raising `ProbeDeclined` or returning -ENODEV; it fails by returning another
+negative errno or raising an OSError; anything else it raises is an oops.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..kernel.device import BusType, Device, Driver
+from ..kernel.errno import Errno
+from ..kernel.file2alias import interface_modalias
+from ..spec.ch9 import DeviceState
+from .devtable import (
+    UsbDeviceId,
+    device_match_id,
+    match_dynamic_id,
+    match_id,
+    parse_new_id,
+    parse_remove_id,
+)
+from .usb import InterfaceCondition, UsbDevice, UsbInterface
+
+if TYPE_CHECKING:
+    from .usbcore import UsbCore
+
+
+async def _call(func: Callable[..., Any], *args: Any) -> Any:
+    """Call a hook that may be a plain function or a coroutine function."""
+    result = func(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _errno_of(result: Any) -> int:
+    """A probe's result as 0 or a negative errno (None and 0 are success)."""
+    if result is None:
+        return 0
+    if isinstance(result, bool) or not isinstance(result, int):
+        raise TypeError(f"probe returned {result!r}: return None/0 or a negative errno")
+    return result
+
+
+class UsbDriver(Driver):
+    """struct usb_driver: an interface driver."""
+
+    id_table: Sequence[UsbDeviceId] = ()
+    no_dynamic_id = False
+    supports_autosuspend = False
+    soft_unbind = False
+
+    def __init__(self, name: str | None = None, *, id_table: Sequence[UsbDeviceId] | None = None,
+                 probe: Callable[..., Any] | None = None,
+                 disconnect: Callable[..., Any] | None = None,
+                 suspend: Callable[..., Any] | None = None,
+                 resume: Callable[..., Any] | None = None,
+                 reset_resume: Callable[..., Any] | None = None,
+                 pre_reset: Callable[..., Any] | None = None,
+                 post_reset: Callable[..., Any] | None = None,
+                 no_dynamic_id: bool | None = None,
+                 supports_autosuspend: bool | None = None,
+                 soft_unbind: bool | None = None) -> None:
+        driver_name = name or getattr(type(self), "name", None) or type(self).__name__.lower()
+        super().__init__(driver_name)
+        if id_table is not None:
+            self.id_table = tuple(id_table)
+        hooks = {"probe": probe, "disconnect": disconnect, "suspend": suspend,
+                 "resume": resume, "reset_resume": reset_resume, "pre_reset": pre_reset,
+                 "post_reset": post_reset}
+        for attr, hook in hooks.items():
+            if hook is not None:
+                setattr(self, attr, hook)
+        for attr, flag in (("no_dynamic_id", no_dynamic_id),
+                           ("supports_autosuspend", supports_autosuspend),
+                           ("soft_unbind", soft_unbind)):
+            if flag is not None:
+                setattr(self, attr, flag)
+        self.dynids: list[UsbDeviceId] = []
+
+    async def probe(self, intf: UsbInterface, id: UsbDeviceId) -> int | None:
+        """Take the interface (return None/0), decline it (raise ProbeDeclined), or fail."""
+        return -Errno.ENODEV
+
+    async def disconnect(self, intf: UsbInterface) -> None:
+        """The interface goes away or is unbound; stop all I/O on it."""
+
+    async def suspend(self, intf: UsbInterface, message: str) -> int:
+        return 0
+
+    async def resume(self, intf: UsbInterface) -> int:
+        return 0
+
+    async def reset_resume(self, intf: UsbInterface) -> int:
+        return await _call(self.resume, intf)  # type: ignore[no-any-return]
+
+    async def pre_reset(self, intf: UsbInterface) -> int:
+        return 0
+
+    async def post_reset(self, intf: UsbInterface) -> int:
+        return 0
+
+    def has_probe(self) -> bool:
+        return type(self).probe is not UsbDriver.probe or "probe" in vars(self)
+
+
+class UsbDeviceDriver(Driver):
+    """struct usb_device_driver: a driver for a whole device (the generic driver "usb",
+    or a specialised one)."""
+
+    id_table: Sequence[UsbDeviceId] | None = None
+    generic_subclass = False
+    supports_autosuspend = False
+
+    def __init__(self, name: str | None = None, *,
+                 id_table: Sequence[UsbDeviceId] | None = None,
+                 match: Callable[[UsbDevice], bool] | None = None,
+                 probe: Callable[..., Any] | None = None,
+                 disconnect: Callable[..., Any] | None = None,
+                 choose_configuration: Callable[[UsbDevice], int] | None = None) -> None:
+        super().__init__(name or type(self).__name__.lower())
+        if id_table is not None:
+            self.id_table = tuple(id_table)
+        self._match = match
+        for attr, hook in (("probe", probe), ("disconnect", disconnect),
+                           ("choose_configuration", choose_configuration)):
+            if hook is not None:
+                setattr(self, attr, hook)
+
+    def match(self, udev: UsbDevice) -> bool | None:
+        """The driver's own match(); None when it has none."""
+        return None if self._match is None else self._match(udev)
+
+    async def probe(self, udev: UsbDevice) -> int | None:
+        return 0
+
+    async def disconnect(self, udev: UsbDevice) -> None:
+        """The device goes away or is unbound."""
+
+    def choose_configuration(self, udev: UsbDevice) -> int:
+        """A configuration value to use, or -1 to let usbcore choose."""
+        return -1
+
+    def applicable(self, udev: UsbDevice) -> bool:
+        """usb_driver_applicable(): id table (if any) and match() (if any) both agree."""
+        if self.id_table is None and self._match is None:
+            return True
+        desc = udev.descriptor
+        if self.id_table is not None and (desc is None
+                                          or device_match_id(desc, self.id_table) is None):
+            return False
+        own = self.match(udev)
+        return own is None or own
+
+
+class UsbBusType(BusType):
+    """usb_bus_type: devices and interfaces, device drivers and interface drivers."""
+
+    def __init__(self, core: UsbCore) -> None:
+        super().__init__("usb", core.driver_core)
+        self.usb = core
+
+    # -- match --------------------------------------------------------------------------------
+
+    def match(self, dev: Device, drv: Driver) -> bool:
+        if isinstance(dev, UsbDevice):
+            return isinstance(drv, UsbDeviceDriver) and self._match_device(dev, drv)
+        if isinstance(dev, UsbInterface) and isinstance(drv, UsbDriver):
+            return self.interface_id(dev, drv) is not None
+        return False
+
+    def _match_device(self, udev: UsbDevice, drv: UsbDeviceDriver) -> bool:
+        if drv.name != "usb" or not isinstance(drv, UsbDeviceDriver):
+            return drv.applicable(udev)
+        if udev.use_generic_driver:
+            return True
+        return not any(isinstance(other, UsbDeviceDriver) and other is not drv
+                       and other.applicable(udev) for other in self.drivers)
+
+    @staticmethod
+    def interface_id(intf: UsbInterface, drv: UsbDriver) -> UsbDeviceId | None:
+        """The id a probe receives: the first matching dynamic id, else the static table's
+        first match; None when neither matches."""
+        desc = intf.usb_dev.descriptor
+        if desc is None:
+            return None
+        alt = intf.cur_altsetting.desc
+        found = match_dynamic_id(desc, alt, drv.dynids)
+        if found is None:
+            found = match_id(desc, alt, drv.id_table)
+        return found
+
+    # -- probe and remove ---------------------------------------------------------------------
+
+    async def notify_add(self, dev: Device) -> None:
+        """BUS_NOTIFY_ADD_DEVICE: an interface's iInterface string is read now, before any
+        driver probes it (usb_create_sysfs_intf_files)."""
+        if isinstance(dev, UsbInterface):
+            from .message import usb_cache_string
+
+            alt = dev.cur_altsetting
+            if alt.string is None and alt.desc.iInterface:
+                index = alt.desc.iInterface
+                alt.string = await usb_cache_string(dev.usb_dev,
+                                                    index if isinstance(index, int) else 0)
+
+    async def probe(self, dev: Device, drv: Driver) -> int:
+        if isinstance(dev, UsbInterface) and isinstance(drv, UsbDriver):
+            return await self._probe_interface(dev, drv)
+        if isinstance(dev, UsbDevice) and isinstance(drv, UsbDeviceDriver):
+            return _errno_of(await _call(drv.probe, dev))
+        return -Errno.ENODEV
+
+    async def _probe_interface(self, intf: UsbInterface, drv: UsbDriver) -> int:
+        """usb_probe_interface()."""
+        udev, log = intf.usb_dev, self.usb.log
+        if not udev.authorized:
+            log.dev_err(intf, "Device is not authorized for usage")
+            return -Errno.ENODEV
+        if not intf.authorized:
+            log.dev_err(intf, f"Interface {intf.number} is not authorized for usage")
+            return -Errno.ENODEV
+        id = self.interface_id(intf, drv)
+        if id is None:
+            return -Errno.ENODEV
+        intf.set_condition(InterfaceCondition.BINDING)
+        try:
+            result = _errno_of(await _call(drv.probe, intf, id))
+        except BaseException:
+            intf.set_condition(InterfaceCondition.UNBOUND)
+            raise
+        if result:
+            intf.set_condition(InterfaceCondition.UNBOUND)
+            intf.driver_data = None
+        else:
+            intf.set_condition(InterfaceCondition.BOUND)
+        return result
+
+    async def remove(self, dev: Device, drv: Driver) -> None:
+        if isinstance(dev, UsbInterface) and isinstance(drv, UsbDriver):
+            await self._unbind_interface(dev, drv)
+        elif isinstance(dev, UsbDevice) and isinstance(drv, UsbDeviceDriver):
+            await _call(drv.disconnect, dev)
+
+    async def _unbind_interface(self, intf: UsbInterface, drv: UsbDriver) -> None:
+        """usb_unbind_interface(): kill the interface's URBs (unless the driver unbinds
+        softly from a present device), disconnect, back to altsetting 0."""
+        from .message import usb_disable_interface, usb_enable_interface, usb_set_interface
+
+        udev = intf.usb_dev
+        if intf.condition is InterfaceCondition.BOUND:
+            intf.set_condition(InterfaceCondition.UNBINDING)
+        if not drv.soft_unbind or udev.state is DeviceState.NOTATTACHED:
+            await usb_disable_interface(udev, intf, False)
+        try:
+            await _call(drv.disconnect, intf)
+        finally:
+            if intf.cur_altsetting.desc.bAlternateSetting == 0:
+                usb_enable_interface(udev, intf)
+            elif udev.state is not DeviceState.NOTATTACHED:
+                await usb_set_interface(udev, intf.number, 0)
+            if intf.condition is InterfaceCondition.UNBINDING:
+                intf.set_condition(InterfaceCondition.UNBOUND)
+            intf.needs_remote_wakeup = False
+
+    # -- uevent -------------------------------------------------------------------------------
+
+    def uevent(self, dev: Device) -> list[tuple[str, str]]:
+        udev = dev.usb_dev if isinstance(dev, UsbInterface) else dev
+        if not isinstance(udev, UsbDevice) or udev.descriptor is None:
+            return []
+        d = udev.descriptor
+        env = [("PRODUCT", f"{d.idVendor:x}/{d.idProduct:x}/{d.bcdDevice:x}"),
+               ("TYPE", f"{d.bDeviceClass}/{d.bDeviceSubClass}/{d.bDeviceProtocol}")]
+        if isinstance(dev, UsbInterface):
+            alt = dev.cur_altsetting.desc
+            env += [("INTERFACE", f"{alt.bInterfaceClass}/{alt.bInterfaceSubClass}/"
+                                  f"{alt.bInterfaceProtocol}"),
+                    ("MODALIAS", interface_modalias(d, alt))]
+        else:
+            env += [("BUSNUM", f"{udev.busnum:03d}"), ("DEVNUM", f"{udev.devnum:03d}")]
+        return env
+
+
+# -- registration -------------------------------------------------------------------------------
+
+
+async def usb_register(core: UsbCore, drv: UsbDriver) -> None:
+    """usb_register_driver(): register an interface driver and bind it to every matching
+    unbound interface.  Raises FileExistsError if a driver of that name is registered.
+    May sleep."""
+    drv.bus = core.bus_type
+    await core.driver_core.driver_register(drv)
+    core.log.info(f"usbcore: registered new interface driver {drv.name}")
+
+
+async def usb_deregister(core: UsbCore, drv: UsbDriver) -> None:
+    """usb_deregister(): unbind the driver from every interface, then remove it."""
+    core.log.info(f"usbcore: deregistering interface driver {drv.name}")
+    await core.driver_core.driver_unregister(drv)
+    drv.dynids.clear()
+
+
+async def usb_register_device_driver(core: UsbCore, drv: UsbDeviceDriver) -> None:
+    """usb_register_device_driver(); a new specialised driver may take devices from the
+    generic driver, as Linux rebinds them (__usb_bus_reprobe_drivers)."""
+    drv.bus = core.bus_type
+    await core.driver_core.driver_register(drv)
+    core.log.info(f"usbcore: registered new device driver {drv.name}")
+    if drv.name != "usb":
+        for dev in list(core.bus_type.devices):
+            if isinstance(dev, UsbDevice) and dev.driver is not None \
+                    and dev.driver.name == "usb" and drv.applicable(dev):
+                await core.driver_core.device_release_driver(dev)
+                await core.driver_core.device_attach(dev)
+
+
+async def usb_deregister_device_driver(core: UsbCore, drv: UsbDeviceDriver) -> None:
+    core.log.info(f"usbcore: deregistering device driver {drv.name}")
+    await core.driver_core.driver_unregister(drv)
+
+
+# -- claiming interfaces --------------------------------------------------------------------
+
+
+async def usb_driver_claim_interface(drv: UsbDriver, intf: UsbInterface, data: Any) -> int:
+    """Bind `drv` to a further interface without probing it (from a probe routine);
+    0, or -EBUSY when the interface already has a driver."""
+    if intf.driver is not None:
+        return -Errno.EBUSY
+    intf.driver = drv
+    intf.driver_data = data
+    intf.set_condition(InterfaceCondition.BINDING)
+    intf.set_condition(InterfaceCondition.BOUND)
+    if intf.registered and intf.bus is not None:
+        intf.bus.core.uevent(intf, "bind")
+    return 0
+
+
+async def usb_driver_release_interface(drv: UsbDriver, intf: UsbInterface) -> None:
+    """Give up an interface claimed by `drv`; its disconnect() runs (from process
+    context, not from the interface's own disconnect)."""
+    if intf.driver is not drv or intf.condition is not InterfaceCondition.BOUND:
+        return
+    if intf.bus is not None:
+        await intf.bus.core.device_release_driver(intf)
+
+
+def usb_interface_claimed(intf: UsbInterface) -> bool:
+    return intf.driver is not None
+
+
+# -- dynamic ids (sysfs new_id / remove_id) -------------------------------------------------
+
+
+async def store_new_id(core: UsbCore, drv: UsbDriver, text: str) -> int:
+    """Write to /sys/bus/usb/drivers/NAME/new_id: add a dynamic id and attach the driver
+    at once; returns len(text), or raises DynIdError (an OSError)."""
+    dynid = parse_new_id(text, drv.id_table)
+    drv.dynids.append(dynid)
+    await core.driver_core.driver_attach(drv)
+    return len(text)
+
+
+def store_remove_id(drv: UsbDriver, text: str) -> int:
+    """Write to remove_id: drop the first dynamic id with that vendor/product (bound
+    interfaces stay bound); returns len(text) even when nothing matched."""
+    vendor, product = parse_remove_id(text)
+    for dynid in drv.dynids:
+        if dynid.idVendor == vendor and dynid.idProduct == product:
+            drv.dynids.remove(dynid)
+            break
+    return len(text)
+
+
+def usb_match_id(intf: UsbInterface, table: Sequence[UsbDeviceId]) -> UsbDeviceId | None:
+    """usb_match_id(): the first entry of `table` matching the interface, or None."""
+    desc = intf.usb_dev.descriptor
+    return None if desc is None else match_id(desc, intf.cur_altsetting.desc, table)
+

@@ -1,0 +1,518 @@
+"""Synchronous messages — counterpart of drivers/usb/core/message.c (the part built only on
+URBs: control, bulk and interrupt messages, descriptors, strings, clear_halt).
+
+Every helper here is process context: `async def`, it may sleep.  Each builds one URB,
+submits it and waits for its completion or for the timeout (in ms of the machine's clock;
+0 waits forever, as in Linux 6.12.0), then kills the URB: a timed-out message returns
+-ETIMEDOUT with the number of bytes that did move.  A message whose device model answers at
+once completes without suspending the caller — the controller gives the URB back inline,
+since the completion is usbcore's own and not driver code.
+
+The kernel-style helpers return Linux's results (byte counts or negative errno, and
+`(retval, actual_length)` where C passes a pointer).  `check()` is the one place where a
+status becomes an exception (`UsbError` and its subclasses) for the Pythonic API.
+Configuration and interface changes (usb_set_configuration, usb_set_interface) live with
+the device model code in `driver.py`/`generic.py`; they use these helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Final
+
+from ..kernel.errno import Errno, strerror
+from ..spec.ch9 import (
+    LANGID_EN_US,
+    DescriptorType,
+    DeviceState,
+    Direction,
+    EndpointType,
+    Feature,
+    Recipient,
+    Request,
+    RequestType,
+    SetupPacket,
+)
+from .urb import (
+    PIPE_BULK,
+    PIPE_CONTROL,
+    PIPE_INTERRUPT,
+    Urb,
+    UrbFlag,
+    make_pipe,
+    usb_kill_urb,
+    usb_pipeendpoint,
+    usb_pipein,
+    usb_submit_urb,
+)
+
+if TYPE_CHECKING:
+    from ..spec.descriptors import InterfaceAssociation
+    from .usb import UsbDevice, UsbHostConfig, UsbInterface
+
+USB_CTRL_GET_TIMEOUT: Final = 5000
+USB_CTRL_SET_TIMEOUT: Final = 5000
+
+
+# -- errors: the one place where a status becomes an exception -------------------------------
+
+
+class UsbError(OSError):
+    """A USB operation failed; `errno` is Linux's (positive), `actual_length` the bytes
+    that moved before it failed."""
+
+    def __init__(self, code: int, message: str = "", actual_length: int = 0) -> None:
+        super().__init__(abs(code), message or strerror(code))
+        self.actual_length = actual_length
+
+
+class UsbTimeout(UsbError, TimeoutError):
+    """-ETIMEDOUT: the device did not finish in time."""
+
+
+class UsbStall(UsbError):
+    """-EPIPE: the endpoint is halted (or a control request was refused)."""
+
+
+class UsbNoDevice(UsbError):
+    """-ENODEV / -ESHUTDOWN: the device is gone."""
+
+
+_EXCEPTIONS: Final[dict[int, type[UsbError]]] = {
+    Errno.ETIMEDOUT: UsbTimeout,
+    Errno.EPIPE: UsbStall,
+    Errno.ENODEV: UsbNoDevice,
+    Errno.ESHUTDOWN: UsbNoDevice,
+}
+
+
+def check(result: int, actual_length: int = 0) -> int:
+    """Turn a kernel-style result into a value: returns `result` when ≥ 0, else raises the
+    UsbError subclass for that errno (carrying `actual_length`)."""
+    if result >= 0:
+        return result
+    cls = _EXCEPTIONS.get(-result, UsbError)
+    raise cls(result, actual_length=actual_length)
+
+
+# -- waiting for one URB ----------------------------------------------------------------------
+
+
+def _sync_complete(urb: Urb) -> None:
+    fut = urb.context
+    if fut is not None and not fut.done():
+        fut.set_result(None)
+
+
+def _expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
+async def start_wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
+    """usb_start_wait_urb(): submit, wait, kill on timeout.  Returns (status,
+    actual_length); status is -ETIMEDOUT when the timeout killed the URB.  May sleep."""
+    urb.complete = _sync_complete
+    urb._inline = True
+    urb.context = None
+    rc = usb_submit_urb(urb)
+    if rc:
+        return rc, 0
+    if urb.use_count == 0:  # completed inline
+        return urb.status, urb.actual_length
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+    urb.context = fut
+    timer = loop.call_later(timeout_ms / 1000, _expire, fut) if timeout_ms > 0 else None
+    try:
+        await fut
+    except TimeoutError:
+        await usb_kill_urb(urb)
+        status = -Errno.ETIMEDOUT if urb.status == -Errno.ENOENT else urb.status
+        return status, urb.actual_length
+    except asyncio.CancelledError:
+        await asyncio.shield(usb_kill_urb(urb))
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return urb.status, urb.actual_length
+
+
+# -- control ----------------------------------------------------------------------------------
+
+
+def _buffer(data: Any, size: int, is_in: bool) -> Any:
+    if data is None:
+        return bytearray(size) if is_in else b""
+    return data
+
+
+async def usb_control_msg(dev: UsbDevice, pipe: int, request: int, requesttype: int,
+                          value: int, index: int, data: Any, size: int,
+                          timeout_ms: int) -> int:
+    """usb_control_msg(): bytes transferred, or a negative errno.  May sleep.
+
+    For IN requests `data` must be writable (a bytearray of at least `size` bytes).
+    """
+    setup = SetupPacket(requesttype, request, value, index, size)
+    urb = Urb().fill_control(dev, pipe, setup, _buffer(data, size, bool(requesttype & 0x80)),
+                             size, _sync_complete)
+    status, actual = await start_wait_urb(urb, timeout_ms)
+    return status if status < 0 else actual
+
+
+async def control_transfer(dev: UsbDevice, setup: SetupPacket, data: bytes | None = None,
+                           timeout_ms: int = USB_CTRL_GET_TIMEOUT) -> bytes:
+    """Pythonic control transfer: returns the IN data (b"" for OUT); raises UsbError.
+    May sleep."""
+    is_in = setup.is_in
+    pipe = make_pipe(dev, PIPE_CONTROL, 0, is_in)
+    buf: Any = bytearray(setup.wLength) if is_in else (data or b"")
+    if not is_in and len(buf) != setup.wLength:
+        raise ValueError(f"OUT control transfer: {len(buf)} data bytes but wLength is "
+                         f"{setup.wLength}")
+    urb = Urb().fill_control(dev, pipe, setup, buf, setup.wLength, _sync_complete)
+    status, actual = await start_wait_urb(urb, timeout_ms)
+    check(status, actual)
+    return bytes(buf[:actual]) if is_in else b""
+
+
+# -- bulk and interrupt -----------------------------------------------------------------------
+
+
+async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
+                       timeout_ms: int) -> tuple[int, int]:
+    """usb_bulk_msg(): (0 or -errno, actual_length) — C's `*actual_length` is the second
+    element, always valid.  An interrupt endpoint gets an interrupt URB with its bInterval.
+    -EINVAL when the endpoint does not exist or `length` < 0.  May sleep."""
+    if length < 0:
+        return -Errno.EINVAL, 0
+    table = dev.ep_in if usb_pipein(pipe) else dev.ep_out
+    hep = table[usb_pipeendpoint(pipe)]
+    if hep is None:
+        return -Errno.EINVAL, 0
+    urb = Urb()
+    if hep.desc.type == EndpointType.INT:
+        pipe = (pipe & ~(3 << 30)) | (PIPE_INTERRUPT << 30)
+        urb.fill_int(dev, pipe, data, length, _sync_complete, None, hep.desc.bInterval)
+    else:
+        urb.fill_bulk(dev, pipe, data, length, _sync_complete)
+    return await start_wait_urb(urb, timeout_ms)
+
+
+usb_interrupt_msg = usb_bulk_msg
+
+
+async def bulk_transfer(dev: UsbDevice, endpoint: int, data: Any, *,
+                        timeout_ms: int = 5000, zero_packet: bool = False) -> int:
+    """Pythonic bulk/interrupt transfer on bEndpointAddress `endpoint`: for IN `data` is a
+    writable buffer (its length is the request), for OUT the bytes to send.  Returns the
+    bytes moved; raises UsbError (UsbTimeout, UsbStall …) with `actual_length`.  May sleep."""
+    is_in = bool(endpoint & 0x80)
+    pipe = make_pipe(dev, PIPE_BULK, endpoint & 0xF, is_in)
+    table = dev.ep_in if is_in else dev.ep_out
+    hep = table[endpoint & 0xF]
+    if hep is None:
+        raise ValueError(f"device {dev.name} has no endpoint {endpoint:#04x} in its "
+                         "active configuration")
+    urb = Urb()
+    length = len(memoryview(data).cast("B")) if data is not None else 0
+    if hep.desc.type == EndpointType.INT:
+        pipe = (pipe & ~(3 << 30)) | (PIPE_INTERRUPT << 30)
+        urb.fill_int(dev, pipe, data, length, _sync_complete, None, hep.desc.bInterval)
+    else:
+        urb.fill_bulk(dev, pipe, data, length, _sync_complete)
+    if zero_packet and not is_in:
+        urb.transfer_flags |= UrbFlag.ZERO_PACKET
+    status, actual = await start_wait_urb(urb, timeout_ms)
+    check(status, actual)
+    return actual
+
+
+# -- descriptors and strings ------------------------------------------------------------------
+
+_GET_DESCRIPTOR_IN: Final = Direction.IN | RequestType.STANDARD | Recipient.DEVICE
+
+
+async def usb_get_descriptor(dev: UsbDevice, dtype: int, index: int, buf: bytearray,
+                             size: int) -> int:
+    """usb_get_descriptor(): up to 3 tries (retrying results ≤ 0 other than -ETIMEDOUT,
+    and replies of the wrong type → -ENODATA); bytes read or -errno.  May sleep."""
+    if size <= 0:
+        return -Errno.EINVAL
+    result = 0
+    for _ in range(3):
+        buf[:size] = bytes(size)
+        result = await usb_control_msg(dev, make_pipe(dev, PIPE_CONTROL, 0, True),
+                                       Request.GET_DESCRIPTOR, _GET_DESCRIPTOR_IN,
+                                       (dtype << 8) + index, 0, buf, size,
+                                       USB_CTRL_GET_TIMEOUT)
+        if result <= 0 and result != -Errno.ETIMEDOUT:
+            continue
+        if result > 1 and buf[1] != dtype:
+            result = -Errno.ENODATA
+            continue
+        break
+    return result
+
+
+async def usb_get_string(dev: UsbDevice, langid: int, index: int, buf: bytearray,
+                         size: int) -> int:
+    """usb_get_string(): GET_DESCRIPTOR(STRING), 3 tries (retrying empty replies and
+    -EPIPE); bytes read or -errno.  May sleep."""
+    if size <= 0:
+        return -Errno.EINVAL
+    result = 0
+    for _ in range(3):
+        result = await usb_control_msg(dev, make_pipe(dev, PIPE_CONTROL, 0, True),
+                                       Request.GET_DESCRIPTOR, _GET_DESCRIPTOR_IN,
+                                       (DescriptorType.STRING << 8) + index, langid, buf,
+                                       size, USB_CTRL_GET_TIMEOUT)
+        if result == 0 or result == -Errno.EPIPE:
+            continue
+        if result > 1 and buf[1] != DescriptorType.STRING:
+            result = -Errno.ENODATA
+            continue
+        break
+    return result
+
+
+async def usb_clear_halt(dev: UsbDevice, pipe: int) -> int:
+    """usb_clear_halt(): CLEAR_FEATURE(ENDPOINT_HALT) on the pipe's endpoint, then reset
+    the host side's toggle; 0 or -errno.  May sleep."""
+    endp = usb_pipeendpoint(pipe) | (0x80 if usb_pipein(pipe) else 0)
+    result = await usb_control_msg(dev, make_pipe(dev, PIPE_CONTROL, 0, False),
+                                   Request.CLEAR_FEATURE, Recipient.ENDPOINT,
+                                   Feature.ENDPOINT_HALT, endp, None, 0,
+                                   USB_CTRL_SET_TIMEOUT)
+    if result < 0:
+        return result
+    hep = dev.endpoint(endp)
+    if hep is not None:
+        dev.usb_bus.hcd.endpoint_reset(dev, hep)
+    return 0
+
+
+MAX_USB_STRING_SIZE: Final = 127 * 3 + 1
+
+
+async def _string_sub(dev: UsbDevice, langid: int, index: int, buf: bytearray) -> int:
+    """usb_string_sub(): read a string descriptor asking for 255 bytes, then 2 and bLength;
+    the length cut to bLength and to an even number; -errno or -EINVAL when < 2."""
+    rc = await usb_get_string(dev, langid, index, buf, 255)
+    if rc < 2:
+        rc = await usb_get_string(dev, langid, index, buf, 2)
+        if rc == 2:
+            rc = await usb_get_string(dev, langid, index, buf, buf[0])
+    if rc >= 2:
+        rc = min(rc, buf[0]) if buf[0] else rc
+        rc -= rc & 1
+    if rc < 2:
+        rc = rc if rc < 0 else -Errno.EINVAL
+    return rc
+
+
+async def _get_langid(dev: UsbDevice, buf: bytearray) -> int:
+    """usb_get_langid(): fetch and cache the first LANGID; 0 or -EPIPE."""
+    if dev.have_langid:
+        return 0
+    if dev.string_langid < 0:
+        return -Errno.EPIPE
+    log = dev.usb_bus.core.log
+    err = await _string_sub(dev, 0, 0, buf)
+    if err == -Errno.ENODATA or 0 < err < 4:
+        dev.string_langid, dev.have_langid = LANGID_EN_US, True
+        log.dev_err(dev, "language id specifier not provided by device, defaulting to English")
+        return 0
+    if err < 0:
+        log.dev_info(dev, f"string descriptor 0 read error: {err}")
+        dev.string_langid = -1
+        return -Errno.EPIPE
+    dev.string_langid, dev.have_langid = buf[2] | buf[3] << 8, True
+    return 0
+
+
+def _utf16_to_utf8(data: bytes, limit: int) -> str:
+    """utf16s_to_utf8s(): stop at a NUL code unit, drop what is not valid UTF-16, and keep
+    the UTF-8 form within `limit` - 1 bytes."""
+    units = [data[i] | data[i + 1] << 8 for i in range(0, len(data) - 1, 2)]
+    if 0 in units:
+        units = units[: units.index(0)]
+    raw = b"".join(u.to_bytes(2, "little") for u in units)
+    text = raw.decode("utf-16-le", errors="ignore")
+    encoded = text.encode("utf-8")[: limit - 1]
+    return encoded.decode("utf-8", errors="ignore")
+
+
+async def usb_string(dev: UsbDevice, index: int,
+                     size: int = MAX_USB_STRING_SIZE) -> str | int:
+    """usb_string(): string `index` in the device's first language as text, or -errno
+    (-EINVAL for index 0, -EHOSTUNREACH while suspended).  May sleep."""
+    if dev.state is DeviceState.SUSPENDED:
+        return -Errno.EHOSTUNREACH
+    if index <= 0 or size <= 0:
+        return -Errno.EINVAL
+    buf = bytearray(256)
+    err = await _get_langid(dev, buf)
+    if err < 0:
+        return err
+    err = await _string_sub(dev, dev.string_langid, index, buf)
+    if err < 0:
+        return err
+    text = _utf16_to_utf8(bytes(buf[2:err]), size)
+    if buf[1] != DescriptorType.STRING:
+        dev.usb_bus.core.log.dev_dbg(
+            dev, f"wrong descriptor type {buf[1]:02x} for string {index} (\"{text}\")")
+    return text
+
+
+async def usb_cache_string(dev: UsbDevice, index: int) -> str | None:
+    """usb_cache_string(): the text of string `index`, or None (no string, or it failed)."""
+    if index <= 0:
+        return None
+    text = await usb_string(dev, index)
+    return text if isinstance(text, str) and text else None
+
+
+# -- configurations and altsettings (message.c, second half) ---------------------------------
+
+
+def usb_enable_interface(udev: UsbDevice, intf: UsbInterface) -> None:
+    """usb_enable_interface(): the current altsetting's endpoints become the device's."""
+    udev.enable_interface_endpoints(intf.cur_altsetting)
+
+
+async def usb_disable_endpoint(udev: UsbDevice, address: int) -> None:
+    """usb_disable_endpoint(): remove the endpoint from the device's tables, then flush
+    its URBs (-ESHUTDOWN) and tell the controller.  May sleep."""
+    table = udev.ep_in if address & 0x80 else udev.ep_out
+    hep = table[address & 0xF]
+    if hep is None:
+        return
+    if address & 0xF:
+        table[address & 0xF] = None
+    await udev.usb_bus.hcd.disable_endpoint(udev, hep)
+    if not address & 0xF:
+        hep.enabled = True
+
+
+async def usb_disable_interface(udev: UsbDevice, intf: UsbInterface, reset: bool) -> None:
+    """usb_disable_interface(): disable every endpoint of the current altsetting."""
+    for hep in intf.cur_altsetting.endpoint:
+        if udev.endpoint(hep.address) is hep:
+            await usb_disable_endpoint(udev, hep.address)
+
+
+async def usb_disable_device(udev: UsbDevice, skip_ep0: bool) -> None:
+    """usb_disable_device(): unregister every interface (disconnecting its driver), drop
+    the active configuration, and flush every endpoint's URBs.  May sleep."""
+    driver_core = udev.usb_bus.core.driver_core
+    config = udev.actconfig
+    if config is not None:
+        for intf in config.interface:
+            if intf.registered:
+                udev.usb_bus.core.log.dev_dbg(udev, f"unregistering interface {intf.name}")
+                await driver_core.device_del(intf)
+        config.interface = []
+        udev.actconfig = None
+        if udev.state is DeviceState.CONFIGURED:
+            udev.set_state(DeviceState.ADDRESS)
+    for address in range(1 if skip_ep0 else 0, 16):
+        for direction in (0x00, 0x80):
+            if address or not direction:
+                await usb_disable_endpoint(udev, address | direction)
+
+
+def _usb_max_power(udev: UsbDevice, config: UsbHostConfig) -> int:
+    return config.desc.max_power_ma(udev.speed)
+
+
+async def usb_set_configuration(udev: UsbDevice, configuration: int) -> int:
+    """usb_set_configuration(): SET_CONFIGURATION, then register the new interfaces
+    (altsetting 0 each, iInterface read and drivers probed per interface).  0 or -errno;
+    -EINVAL when no configuration has that value.  May sleep."""
+    from .usb import UsbHostInterface, UsbInterface
+
+    log = udev.usb_bus.core.log
+    if not udev.authorized or configuration == -1:
+        configuration = 0
+    config = next((c for c in udev.config if c.value == configuration), None)
+    if config is None and configuration != 0:
+        return -Errno.EINVAL
+    if config is not None and configuration == 0:
+        log.dev_warn(udev, "config 0 descriptor??")
+    if config is not None:
+        over = _usb_max_power(udev, config) - udev.bus_mA
+        if over > 0:
+            log.dev_warn(udev, f"new config #{configuration} exceeds power limit by {over}mA")
+    await usb_disable_device(udev, True)
+    ret = await usb_control_msg(udev, make_pipe(udev, PIPE_CONTROL, 0, False),
+                                Request.SET_CONFIGURATION, 0, configuration, 0, None, 0,
+                                USB_CTRL_SET_TIMEOUT)
+    if ret < 0:
+        udev.set_state(DeviceState.ADDRESS)
+        return ret
+    if config is None:
+        udev.set_state(DeviceState.ADDRESS)
+        return 0
+    interfaces = [UsbInterface(udev, config, [UsbHostInterface(a) for a in alts])
+                  for _, alts in sorted(config.intf_cache.items())]
+    for intf in interfaces:
+        intf.intf_assoc = _find_iad(config, intf.number)
+        usb_enable_interface(udev, intf)
+    config.interface = interfaces
+    udev.actconfig = config
+    udev.set_state(DeviceState.CONFIGURED)
+    if config.string is None:
+        index = config.desc.iConfiguration
+        config.string = await usb_cache_string(udev, index if isinstance(index, int) else 0)
+    for intf in interfaces:
+        if udev.state is DeviceState.NOTATTACHED or udev.actconfig is not config:
+            break
+        log.dev_dbg(udev, f"adding {intf.name} (config #{configuration}, interface "
+                          f"{intf.number})")
+        await udev.usb_bus.core.driver_core.device_add(intf)
+    return 0
+
+
+def _find_iad(config: UsbHostConfig, number: int) -> InterfaceAssociation | None:
+    """find_iad(): the first IAD whose range covers interface `number`."""
+    for alt in config.desc.interfaces:
+        iad = alt.association
+        if iad is not None and iad.bFirstInterface is not None and \
+                iad.bFirstInterface <= number < iad.bFirstInterface + iad.bInterfaceCount:
+            return iad
+    return None
+
+
+async def usb_set_interface(udev: UsbDevice, ifnum: int, alternate: int) -> int:
+    """usb_set_interface(): select altsetting `alternate` of interface `ifnum`; the old
+    altsetting's URBs are killed, toggles reset.  0 or -errno (-EINVAL for an unknown
+    interface or altsetting).  May sleep."""
+    log = udev.usb_bus.core.log
+    if udev.state is DeviceState.SUSPENDED:
+        return -Errno.EHOSTUNREACH
+    intf = udev.interface(ifnum)
+    if intf is None:
+        log.dev_dbg(udev, f"selecting invalid interface {ifnum}")
+        return -Errno.EINVAL
+    alt = intf.altsetting_by_number(alternate)
+    if alt is None:
+        log.dev_warn(udev, f"selecting invalid altsetting {alternate}")
+        return -Errno.EINVAL
+    ret = await usb_control_msg(udev, make_pipe(udev, PIPE_CONTROL, 0, False),
+                                Request.SET_INTERFACE, Recipient.INTERFACE, alternate, ifnum,
+                                None, 0, 5000)
+    manual = ret == -Errno.EPIPE and intf.num_altsetting == 1
+    if ret < 0 and not manual:
+        return ret
+    await usb_disable_interface(udev, intf, True)
+    intf.cur_altsetting = alt
+    if manual:
+        log.dev_dbg(udev, f"manual set_interface for iface {ifnum}, alt {alternate}")
+        for hep in alt.endpoint:
+            await usb_clear_halt(udev, make_pipe(udev, PIPE_CONTROL, hep.address & 0xF,
+                                                 bool(hep.address & 0x80)))
+    usb_enable_interface(udev, intf)
+    return 0

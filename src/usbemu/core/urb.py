@@ -1,0 +1,464 @@
+"""URBs — counterpart of drivers/usb/core/urb.c and the pipe macros of include/linux/usb.h.
+
+A `Urb` is one USB transfer request: allocated, filled, submitted to the core, owned by the
+host controller until its completion handler runs — exactly once, in atomic context (a
+plain `def`, which cannot sleep) — and then the driver's again.  `usb_submit_urb` checks
+everything, in Linux's order and with Linux's error codes, before a controller sees the URB
+(§4.4 of the reference); `usb_unlink_urb` cancels asynchronously (-ECONNRESET) and
+`usb_kill_urb` waits (-ENOENT).  Anchors group URBs for bulk cancellation.
+
+The controller side — queueing, giveback, the root hub — is `hcd.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntFlag
+from typing import TYPE_CHECKING, Any, Final
+
+from ..kernel.errno import Errno
+from ..spec.ch9 import DeviceState, EndpointType, SetupPacket, Speed
+
+if TYPE_CHECKING:
+    from .usb import UsbDevice, UsbHostEndpoint
+
+# -- pipes (include/linux/usb.h) ------------------------------------------------------------
+
+PIPE_ISOCHRONOUS: Final = 0
+PIPE_INTERRUPT: Final = 1
+PIPE_CONTROL: Final = 2
+PIPE_BULK: Final = 3
+USB_DIR_IN: Final = 0x80
+
+#: PIPE_* type → USB_ENDPOINT_XFER_* type.
+PIPE_TO_XFER: Final = (EndpointType.ISOC, EndpointType.INT, EndpointType.CONTROL,
+                       EndpointType.BULK)
+
+
+def create_pipe(devnum: int, endpoint: int) -> int:
+    return (devnum << 8) | (endpoint << 15)
+
+
+def usb_pipein(pipe: int) -> bool:
+    return bool(pipe & USB_DIR_IN)
+
+
+def usb_pipeout(pipe: int) -> bool:
+    return not pipe & USB_DIR_IN
+
+
+def usb_pipedevice(pipe: int) -> int:
+    return (pipe >> 8) & 0x7F
+
+
+def usb_pipeendpoint(pipe: int) -> int:
+    return (pipe >> 15) & 0xF
+
+
+def usb_pipetype(pipe: int) -> int:
+    return (pipe >> 30) & 3
+
+
+def make_pipe(dev: UsbDevice, ptype: int, endpoint: int, is_in: bool) -> int:
+    """A pipe for `endpoint` (number, 0..15) of `dev`, of PIPE_* type `ptype`."""
+    return (ptype << 30) | create_pipe(dev.devnum, endpoint & 0xF) | (USB_DIR_IN if is_in else 0)
+
+
+def pipe_for_endpoint(dev: UsbDevice, address: int, etype: EndpointType) -> int:
+    """The pipe of the endpoint with bEndpointAddress `address` and the given type."""
+    ptype = PIPE_TO_XFER.index(etype)
+    return make_pipe(dev, ptype, address & 0xF, bool(address & 0x80))
+
+
+# -- transfer flags -------------------------------------------------------------------------
+
+
+class UrbFlag(IntFlag):
+    SHORT_NOT_OK = 0x0001
+    ISO_ASAP = 0x0002
+    NO_TRANSFER_DMA_MAP = 0x0004
+    ZERO_PACKET = 0x0040
+    NO_INTERRUPT = 0x0080
+    FREE_BUFFER = 0x0100
+    DIR_IN = 0x0200
+
+
+_ALLOWED_ALL: Final = (UrbFlag.NO_TRANSFER_DMA_MAP | UrbFlag.NO_INTERRUPT | UrbFlag.DIR_IN
+                       | UrbFlag.FREE_BUFFER)
+INT_MAX: Final = 0x7FFFFFFF
+
+
+@dataclass(slots=True)
+class IsoPacket:
+    """struct usb_iso_packet_descriptor."""
+
+    offset: int = 0
+    length: int = 0
+    actual_length: int = 0
+    status: int = 0
+
+
+Complete = Callable[["Urb"], None]
+
+
+class Urb:
+    """struct urb.  Fields keep Linux's names; see include/linux/usb.h for each one.
+
+    Ownership: from a successful submit until its completion handler is called the URB
+    belongs to the core and the controller; the driver must not change it then.
+    """
+
+    __slots__ = ("_anchor", "_inline", "actual_length", "complete", "context", "dev", "ep",
+                 "error_count", "hcpriv", "interval", "iso_frame_desc", "number_of_packets",
+                 "pipe", "reject", "setup_packet", "start_frame", "status", "stream_id",
+                 "transfer_buffer", "transfer_buffer_length", "transfer_flags", "unlinked",
+                 "use_count")
+
+    def __init__(self, iso_packets: int = 0) -> None:
+        """usb_alloc_urb(iso_packets)."""
+        if iso_packets < 0:
+            raise ValueError(f"iso_packets={iso_packets} must be ≥ 0")
+        self.dev: UsbDevice | None = None
+        self.ep: UsbHostEndpoint | None = None
+        self.pipe = 0
+        self.stream_id = 0
+        self.status = 0
+        self.transfer_flags = 0
+        self.transfer_buffer: Any = None
+        self.transfer_buffer_length = 0
+        self.actual_length = 0
+        self.setup_packet: bytes | None = None
+        self.start_frame = 0
+        self.number_of_packets = iso_packets
+        self.interval = 0
+        self.error_count = 0
+        self.context: Any = None
+        self.complete: Complete | None = None
+        self.iso_frame_desc = [IsoPacket() for _ in range(iso_packets)]
+        self.hcpriv: Any = None
+        self.unlinked = 0
+        self.use_count = 0
+        self.reject = 0
+        self._anchor: UsbAnchor | None = None
+        self._inline = False
+
+    def __repr__(self) -> str:
+        return (f"<Urb pipe={self.pipe:#010x} len={self.transfer_buffer_length} "
+                f"status={self.status}>")
+
+    # -- usb_fill_*_urb ---------------------------------------------------------------------
+
+    def fill_control(self, dev: UsbDevice, pipe: int, setup: SetupPacket | bytes,
+                     buffer: Any, length: int, complete: Complete, context: Any = None) -> Urb:
+        """usb_fill_control_urb()."""
+        self._fill(dev, pipe, buffer, length, complete, context)
+        self.setup_packet = bytes(setup)
+        return self
+
+    def fill_bulk(self, dev: UsbDevice, pipe: int, buffer: Any, length: int,
+                  complete: Complete, context: Any = None) -> Urb:
+        """usb_fill_bulk_urb()."""
+        return self._fill(dev, pipe, buffer, length, complete, context)
+
+    def fill_int(self, dev: UsbDevice, pipe: int, buffer: Any, length: int,
+                 complete: Complete, context: Any, interval: int) -> Urb:
+        """usb_fill_int_urb(): `interval` is bInterval; at high and SuperSpeed it is the
+        exponent of a (micro)frame count, as Linux converts it."""
+        self._fill(dev, pipe, buffer, length, complete, context)
+        if dev.speed in (Speed.HIGH, Speed.SUPER, Speed.SUPER_PLUS):
+            self.interval = 1 << (min(max(interval, 1), 16) - 1)
+        else:
+            self.interval = interval
+        self.start_frame = -1
+        return self
+
+    def _fill(self, dev: UsbDevice, pipe: int, buffer: Any, length: int, complete: Complete,
+              context: Any) -> Urb:
+        self.dev, self.pipe, self.transfer_buffer = dev, pipe, buffer
+        self.transfer_buffer_length, self.complete, self.context = length, complete, context
+        return self
+
+    @property
+    def is_in(self) -> bool:
+        return bool(self.transfer_flags & UrbFlag.DIR_IN)
+
+    @property
+    def anchor(self) -> UsbAnchor | None:
+        return self._anchor
+
+    def buffer_view(self) -> memoryview:
+        """The transfer buffer as bytes, cut to transfer_buffer_length."""
+        buf = self.transfer_buffer
+        view = memoryview(buf if buf is not None else b"")
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        return view[: self.transfer_buffer_length]
+
+
+# -- submit ---------------------------------------------------------------------------------
+
+
+def _check_control(urb: Urb) -> int | bool:
+    """Checks of a control URB; returns -errno or the direction (True = IN)."""
+    if urb.setup_packet is None or len(urb.setup_packet) != 8:
+        return -Errno.ENOEXEC
+    setup = urb.setup_packet
+    wlength = setup[6] | setup[7] << 8
+    if wlength != urb.transfer_buffer_length:
+        return -Errno.EBADR
+    return bool(setup[0] & USB_DIR_IN) and wlength > 0
+
+
+def _allowed_flags(xfertype: EndpointType, is_in: bool) -> int:
+    allowed = _ALLOWED_ALL
+    if xfertype in (EndpointType.BULK, EndpointType.INT) and not is_in:
+        allowed |= UrbFlag.ZERO_PACKET
+    if xfertype != EndpointType.ISOC and is_in:
+        allowed |= UrbFlag.SHORT_NOT_OK
+    if xfertype == EndpointType.ISOC:
+        allowed |= UrbFlag.ISO_ASAP
+    return int(allowed)
+
+
+def _check_interval(urb: Urb, dev: UsbDevice, xfertype: EndpointType) -> int:
+    """Validate and normalise urb.interval (rounded down to a power of two)."""
+    if urb.interval <= 0:
+        return -Errno.EINVAL
+    speed = dev.speed
+    if speed >= Speed.SUPER:
+        if urb.interval > 1 << 15:
+            return -Errno.EINVAL
+        limit = 1 << 15
+    elif speed >= Speed.HIGH:
+        urb.interval = min(urb.interval, 1024 * 8)
+        limit = 1024 * 8
+    elif xfertype == EndpointType.INT:
+        if urb.interval > 255:
+            return -Errno.EINVAL
+        limit = 128
+    else:
+        urb.interval = min(urb.interval, 1024)
+        limit = 1024
+    urb.interval = min(limit, 1 << (urb.interval.bit_length() - 1))
+    return 0
+
+
+def _check_iso(urb: Urb, dev: UsbDevice, hep: UsbHostEndpoint) -> int:
+    if urb.number_of_packets <= 0:
+        return -Errno.EINVAL
+    maxp = hep.desc.maxpacket
+    if dev.speed == Speed.HIGH:
+        maxp *= hep.desc.mult
+    bad = False
+    for packet in urb.iso_frame_desc[: urb.number_of_packets]:
+        packet.status, packet.actual_length = -Errno.EXDEV, 0
+        bad = bad or not 0 <= packet.length <= maxp
+    return -Errno.EMSGSIZE if bad else 0
+
+
+def usb_submit_urb(urb: Urb | None) -> int:
+    """Queue a URB for transfer; 0, or a negative errno and the URB is not queued.
+
+    Context: atomic, never blocks (callable from a completion handler).  On success the
+    completion handler will be called exactly once, later, with urb.status set.
+    """
+    if urb is None or urb.complete is None:
+        return -Errno.EINVAL
+    if urb.hcpriv is not None:
+        return -Errno.EBUSY
+    dev = urb.dev
+    if dev is None or dev.state < DeviceState.UNAUTHENTICATED:
+        return -Errno.ENODEV
+    pipe = urb.pipe
+    hep = (dev.ep_in if pipe & USB_DIR_IN else dev.ep_out)[(pipe >> 15) & 0xF]
+    if hep is None:
+        return -Errno.ENOENT
+    urb.ep = hep
+    urb.status = -Errno.EINPROGRESS
+    urb.actual_length = 0
+    xfertype = hep.desc.type
+    if xfertype == EndpointType.CONTROL:
+        direction = _check_control(urb)
+        if not isinstance(direction, bool):
+            return direction
+        is_in = direction
+    else:
+        is_in = bool(pipe & USB_DIR_IN)
+    if is_in:
+        urb.transfer_flags |= UrbFlag.DIR_IN
+    else:
+        urb.transfer_flags &= ~UrbFlag.DIR_IN
+    if xfertype != EndpointType.CONTROL and dev.state < DeviceState.CONFIGURED:
+        return -Errno.ENODEV
+    if hep.desc.maxpacket <= 0:
+        return -Errno.EMSGSIZE
+    if xfertype == EndpointType.ISOC and (rc := _check_iso(urb, dev, hep)):
+        return rc
+    if not 0 <= urb.transfer_buffer_length <= INT_MAX:
+        return -Errno.EMSGSIZE
+    if PIPE_TO_XFER[pipe >> 30 & 3] != xfertype or urb.transfer_flags & ~_allowed_flags(
+            xfertype, is_in):
+        _warn_bogus(urb, dev, xfertype, is_in)
+    if xfertype in (EndpointType.INT, EndpointType.ISOC) and (
+            rc := _check_interval(urb, dev, xfertype)):
+        return rc
+    if is_in and urb.transfer_buffer_length and urb.transfer_buffer is not None \
+            and memoryview(urb.transfer_buffer).readonly:
+        raise TypeError("an IN URB needs a writable transfer_buffer (bytearray, memoryview "
+                        "of one, array …), not bytes")
+    return dev.usb_bus.hcd.submit_urb(urb)
+
+
+def _warn_bogus(urb: Urb, dev: UsbDevice, xfertype: EndpointType, is_in: bool) -> None:
+    log = dev.usb_bus.core.log
+    ptype = PIPE_TO_XFER[urb.pipe >> 30 & 3]
+    if ptype != xfertype:
+        log.dev_warn(dev, f"BOGUS urb xfer, pipe {int(ptype)} != type {int(xfertype)}")
+    allowed = _allowed_flags(xfertype, is_in)
+    if urb.transfer_flags & ~allowed:
+        log.dev_warn(dev, f"BOGUS urb flags, {urb.transfer_flags:x} --> "
+                          f"{urb.transfer_flags & allowed:x}")
+        urb.transfer_flags &= allowed
+
+
+# -- cancel ---------------------------------------------------------------------------------
+
+
+def usb_unlink_urb(urb: Urb | None) -> int:
+    """Cancel a URB asynchronously: -EINPROGRESS when the unlink started (the completion
+    will see -ECONNRESET); -EINVAL, -ENODEV, -EIDRM (not queued) or -EBUSY otherwise.
+
+    Context: atomic, never blocks.
+    """
+    if urb is None:
+        return -Errno.EINVAL
+    if urb.dev is None:
+        return -Errno.ENODEV
+    if urb.ep is None:
+        return -Errno.EIDRM
+    return urb.dev.usb_bus.hcd.unlink_urb(urb, -Errno.ECONNRESET)
+
+
+async def usb_kill_urb(urb: Urb | None) -> None:
+    """Cancel a URB and wait until its completion handler has returned (status -ENOENT).
+    Resubmissions meanwhile fail with -EPERM.  Returns at once for an idle URB.
+
+    Context: may sleep; never from a completion handler.
+    """
+    if urb is None or urb.dev is None or urb.ep is None:
+        return
+    urb.reject += 1
+    try:
+        hcd = urb.dev.usb_bus.hcd
+        hcd.unlink_urb(urb, -Errno.ENOENT)
+        await hcd.wait_idle(urb)
+    finally:
+        urb.reject -= 1
+
+
+async def usb_poison_urb(urb: Urb | None) -> None:
+    """Like usb_kill_urb, but the URB keeps refusing submissions (-EPERM) until
+    usb_unpoison_urb.  Context: may sleep."""
+    if urb is None:
+        return
+    urb.reject += 1
+    if urb.dev is None or urb.ep is None:
+        return
+    hcd = urb.dev.usb_bus.hcd
+    hcd.unlink_urb(urb, -Errno.ENOENT)
+    await hcd.wait_idle(urb)
+
+
+def usb_unpoison_urb(urb: Urb | None) -> None:
+    if urb is not None and urb.reject > 0:
+        urb.reject -= 1
+
+
+def usb_block_urb(urb: Urb | None) -> None:
+    """Refuse submissions from now on without cancelling what is queued."""
+    if urb is not None:
+        urb.reject += 1
+
+
+# -- anchors --------------------------------------------------------------------------------
+
+
+class UsbAnchor:
+    """struct usb_anchor: URBs submitted together and cancelled together.  An anchored URB
+    leaves its anchor when its completion handler has run."""
+
+    def __init__(self) -> None:
+        self.urb_list: list[Urb] = []
+        self.poisoned = False
+        self._empty: asyncio.Event | None = None
+
+    def __len__(self) -> int:
+        return len(self.urb_list)
+
+    def anchor(self, urb: Urb) -> None:
+        """usb_anchor_urb()."""
+        if urb._anchor is not None:
+            urb._anchor.unanchor(urb)
+        self.urb_list.append(urb)
+        urb._anchor = self
+        if self.poisoned:
+            urb.reject += 1
+
+    def unanchor(self, urb: Urb) -> None:
+        """usb_unanchor_urb()."""
+        if urb._anchor is self:
+            self.urb_list.remove(urb)
+            urb._anchor = None
+            if not self.urb_list and self._empty is not None:
+                self._empty.set()
+
+    async def kill_all(self) -> None:
+        """usb_kill_anchored_urbs(): kill from the newest to the oldest.  May sleep."""
+        while self.urb_list:
+            await usb_kill_urb(self.urb_list[-1])
+            if self.urb_list and self.urb_list[-1].hcpriv is None:
+                self.unanchor(self.urb_list[-1])
+
+    async def poison_all(self) -> None:
+        """usb_poison_anchored_urbs(): like kill_all, and refuse future submissions."""
+        self.poisoned = True
+        for urb in list(reversed(self.urb_list)):
+            await usb_poison_urb(urb)
+
+    def unpoison_all(self) -> None:
+        self.poisoned = False
+        for urb in self.urb_list:
+            usb_unpoison_urb(urb)
+
+    def unlink_all(self) -> None:
+        """usb_unlink_anchored_urbs(): asynchronous unlink of every URB.  Atomic."""
+        for urb in list(reversed(self.urb_list)):
+            usb_unlink_urb(urb)
+
+    async def wait_empty(self, timeout_ms: int) -> bool:
+        """usb_wait_anchor_empty_timeout(): True when the anchor emptied in time."""
+        if not self.urb_list:
+            return True
+        self._empty = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._empty.wait(), timeout_ms / 1000)
+        except TimeoutError:
+            return False
+        finally:
+            self._empty = None
+        return True
+
+    def get_urb(self) -> Urb | None:
+        """usb_get_from_anchor(): take the oldest URB out of the anchor."""
+        if not self.urb_list:
+            return None
+        urb = self.urb_list[0]
+        self.unanchor(urb)
+        return urb
+
+    def scuttle(self) -> None:
+        """usb_scuttle_anchored_urbs(): forget every URB (they must be idle)."""
+        for urb in list(self.urb_list):
+            self.unanchor(urb)

@@ -1,0 +1,279 @@
+"""USB device and interface objects — counterpart of drivers/usb/core/usb.c and the
+structures of include/linux/usb.h (usb_device, usb_interface, usb_host_config,
+usb_host_interface, usb_host_endpoint).
+
+Like usb.c, this is "not actually a driver at all": it holds what usbcore knows about each
+device — its place in the tree (bus, parent, port, devpath, level), its address and state,
+its descriptors as read, its configurations with their interfaces and altsettings, and the
+host-side endpoints where URBs queue.  Binding lives in `driver.py`, enumeration in
+`hub.py`, transfers in `urb.py` and `message.py`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from ..kernel.device import Device
+from ..spec.ch9 import (
+    DeviceState,
+    EndpointType,
+    Speed,
+)
+from ..spec.descriptors import (
+    BosDescriptor,
+    ConfigDescriptor,
+    DeviceDescriptor,
+    EndpointDescriptor,
+    InterfaceAssociation,
+    InterfaceDescriptor,
+)
+
+if TYPE_CHECKING:
+    from .driver import UsbBusType
+    from .hcd import UsbBus
+    from .urb import Urb
+
+USB_DEVICE_MAJOR: Final = 189
+EP0_DESC: Final = EndpointDescriptor(0x00, EndpointType.CONTROL, 64)
+
+
+class UsbHostEndpoint:
+    """struct usb_host_endpoint: an endpoint's descriptor and the queue of its URBs."""
+
+    __slots__ = ("desc", "enabled", "hcpriv", "urb_list")
+
+    def __init__(self, desc: EndpointDescriptor) -> None:
+        self.desc = desc
+        self.urb_list: deque[Urb] = deque()
+        self.enabled = False
+        self.hcpriv: Any = None
+
+    def __repr__(self) -> str:
+        return f"<UsbHostEndpoint {self.desc.bEndpointAddress:#04x}>"
+
+    @property
+    def address(self) -> int:
+        return self.desc.bEndpointAddress
+
+    @property
+    def type(self) -> EndpointType:
+        return self.desc.type
+
+    @property
+    def extra(self) -> bytes:
+        return self.desc.extra
+
+
+class UsbHostInterface:
+    """struct usb_host_interface: one altsetting with its endpoints and iInterface text."""
+
+    __slots__ = ("desc", "endpoint", "string")
+
+    def __init__(self, desc: InterfaceDescriptor) -> None:
+        self.desc = desc
+        self.endpoint = [UsbHostEndpoint(ep) for ep in desc.endpoints]
+        self.string: str | None = None
+
+    def __repr__(self) -> str:
+        d = self.desc
+        return f"<UsbHostInterface {d.bInterfaceNumber}.{d.bAlternateSetting}>"
+
+    @property
+    def extra(self) -> bytes:
+        return self.desc.extra
+
+
+class InterfaceCondition(Enum):
+    """enum usb_interface_condition, with its one legal order."""
+
+    UNBOUND = "unbound"
+    BINDING = "binding"
+    BOUND = "bound"
+    UNBINDING = "unbinding"
+
+
+_CONDITION_NEXT: Final = {
+    InterfaceCondition.UNBOUND: {InterfaceCondition.BINDING},
+    InterfaceCondition.BINDING: {InterfaceCondition.BOUND, InterfaceCondition.UNBOUND},
+    InterfaceCondition.BOUND: {InterfaceCondition.UNBINDING},
+    InterfaceCondition.UNBINDING: {InterfaceCondition.UNBOUND},
+}
+
+
+class UsbInterface(Device):
+    """struct usb_interface: one interface of the active configuration."""
+
+    devtype: ClassVar[str] = "usb_interface"
+
+    def __init__(self, udev: UsbDevice, config: UsbHostConfig,
+                 altsettings: list[UsbHostInterface]) -> None:
+        first = altsettings[0].desc
+        number = first.bInterfaceNumber or 0
+        value = config.desc.bConfigurationValue or 0
+        super().__init__(f"{udev.name}:{value}.{number}", udev, udev.bus_type)
+        self.usb_dev = udev
+        self.altsetting = altsettings
+        self.cur_altsetting = next((a for a in altsettings if a.desc.bAlternateSetting == 0),
+                                   altsettings[0])
+        self.intf_assoc: InterfaceAssociation | None = None
+        self.minor = -1
+        self.condition = InterfaceCondition.UNBOUND
+        self.authorized = True
+        self.needs_remote_wakeup = False
+        self.needs_binding = False
+
+    @property
+    def number(self) -> int:
+        return self.cur_altsetting.desc.bInterfaceNumber or 0
+
+    @property
+    def num_altsetting(self) -> int:
+        return len(self.altsetting)
+
+    def set_condition(self, new: InterfaceCondition) -> None:
+        """The one transition function of the binding state machine; raises RuntimeError
+        on an illegal change."""
+        if new not in _CONDITION_NEXT[self.condition]:
+            raise RuntimeError(f"interface {self.name}: {self.condition.value} -> {new.value}")
+        self.condition = new
+
+    def altsetting_by_number(self, alt: int) -> UsbHostInterface | None:
+        """usb_altnum_to_altsetting()."""
+        return next((a for a in self.altsetting if a.desc.bAlternateSetting == alt), None)
+
+    def find_endpoint(self, address: int) -> UsbHostEndpoint | None:
+        return next((e for e in self.cur_altsetting.endpoint if e.address == address), None)
+
+
+class UsbHostConfig:
+    """struct usb_host_config: a configuration as parsed, its interfaces once active."""
+
+    __slots__ = ("desc", "interface", "intf_cache", "raw", "string")
+
+    def __init__(self, desc: ConfigDescriptor, raw: bytes) -> None:
+        self.desc = desc
+        self.raw = raw
+        self.string: str | None = None
+        self.intf_cache: dict[int, list[InterfaceDescriptor]] = {}
+        for number, alt in desc.numbered_interfaces():
+            self.intf_cache.setdefault(number, []).append(alt)
+        self.interface: list[UsbInterface] = []
+
+    @property
+    def value(self) -> int:
+        return self.desc.bConfigurationValue or 0
+
+
+class UsbDevice(Device):
+    """struct usb_device: one device on a bus, from allocation to disconnect."""
+
+    devtype: ClassVar[str] = "usb_device"
+    devpath: str
+
+    def __init__(self, bus: UsbBus, parent: UsbDevice | None, port1: int) -> None:
+        devpath: str
+        if parent is None:
+            devpath, name = "0", f"usb{bus.busnum}"
+        elif parent.usb_parent is None:
+            devpath = f"{port1}"
+            name = f"{bus.busnum}-{devpath}"
+        else:
+            devpath = f"{parent.devpath}.{port1}"
+            name = f"{bus.busnum}-{devpath}"
+        super().__init__(name, parent if parent is not None else bus.controller,
+                         bus.bus_type)
+        self.usb_bus = bus
+        self.usb_parent = parent
+        self.portnum = port1
+        self.devpath = devpath
+        self.level: int = 0 if parent is None else parent.level + 1
+        self.devnum = 0
+        self.state = DeviceState.ATTACHED
+        self.speed = Speed.UNKNOWN
+        self.descriptor: DeviceDescriptor | None = None
+        self.bos: BosDescriptor | None = None
+        self.config: list[UsbHostConfig] = []
+        self.actconfig: UsbHostConfig | None = None
+        self.rawdescriptors: list[bytes] = []
+        self.ep0 = UsbHostEndpoint(EP0_DESC)
+        self.ep0.enabled = True
+        self.ep_in: list[UsbHostEndpoint | None] = [None] * 16
+        self.ep_out: list[UsbHostEndpoint | None] = [None] * 16
+        self.ep_in[0] = self.ep_out[0] = self.ep0
+        self.maxchild = 0
+        self.children: dict[int, UsbDevice] = {}
+        self.product: str | None = None
+        self.manufacturer: str | None = None
+        self.serial: str | None = None
+        self.string_langid = 0
+        self.have_langid = False
+        self.bus_mA = 0
+        self.quirks = 0
+        self.urbnum = 0
+        self.authorized = True
+        self.tt: object | None = None
+        self.hcpriv: Any = None
+        self.use_generic_driver = False
+
+    @property
+    def bus_type(self) -> UsbBusType:
+        return self.usb_bus.bus_type
+
+    @property
+    def busnum(self) -> int:
+        return self.usb_bus.busnum
+
+    @property
+    def is_root_hub(self) -> bool:
+        return self.usb_parent is None
+
+    @property
+    def minor(self) -> int:
+        """Minor of /dev/bus/usb/BBB/DDD (major 189)."""
+        return (self.busnum - 1) * 128 + self.devnum - 1
+
+    @property
+    def devnode(self) -> str:
+        return f"bus/usb/{self.busnum:03d}/{self.devnum:03d}"
+
+    def driver_string(self) -> str:
+        return self.driver.name if self.driver is not None else "usb"
+
+    def set_state(self, new: DeviceState) -> None:
+        """usb_set_device_state(): a NOTATTACHED device never comes back, and its children
+        follow it there."""
+        if self.state is DeviceState.NOTATTACHED:
+            return
+        self.state = new
+        if new is DeviceState.NOTATTACHED:
+            for child in self.children.values():
+                child.set_state(DeviceState.NOTATTACHED)
+
+    def endpoint(self, address: int) -> UsbHostEndpoint | None:
+        """The host endpoint for bEndpointAddress `address` in the active altsettings."""
+        table = self.ep_in if address & 0x80 else self.ep_out
+        return table[address & 0x0F]
+
+    def enable_interface_endpoints(self, alt: UsbHostInterface) -> None:
+        """usb_enable_interface(): make the altsetting's endpoints the device's endpoints."""
+        for hep in alt.endpoint:
+            table = self.ep_in if hep.address & 0x80 else self.ep_out
+            table[hep.address & 0x0F] = hep
+            hep.enabled = True
+
+    def interfaces(self) -> Iterator[UsbInterface]:
+        return iter(self.actconfig.interface if self.actconfig is not None else ())
+
+    def interface(self, number: int) -> UsbInterface | None:
+        """usb_ifnum_to_if(): the interface with that number in the active configuration."""
+        return next((i for i in self.interfaces() if i.number == number), None)
+
+    def uevent_env(self) -> list[tuple[str, str]]:
+        return [("MAJOR", str(USB_DEVICE_MAJOR)), ("MINOR", str(self.minor)),
+                ("DEVNAME", self.devnode), *super().uevent_env()]
+
+    def __repr__(self) -> str:
+        return f"<UsbDevice {self.name} devnum={self.devnum} {self.state.linux_name}>"

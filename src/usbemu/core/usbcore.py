@@ -1,0 +1,123 @@
+"""The USB subsystem of one machine — counterpart of usb_init()/usb_exit() in
+drivers/usb/core/usb.c and of the bus registry of drivers/usb/core/hcd.c
+(usb_add_hcd, usb_remove_hcd, usb_bus_idr).
+
+`UsbCore` owns the usb bus type, the bus numbers, and the hub event worker (hub_wq); it
+registers usbcore's own drivers (usbfs, hub, usb) at start-up, as usb_init() does, and adds
+and removes host controllers with their root hubs.  Enumeration itself is `hub.py`;
+binding is `driver.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from ..kernel.device import DriverCore
+from ..kernel.printk import Printk
+from .hcd import HostController, UsbBus
+
+if TYPE_CHECKING:
+    from .driver import UsbBusType
+    from .hub import HubWorker
+
+USB_MAXBUS: Final = 64
+
+
+@dataclass(frozen=True)
+class Uname:
+    """What `uname` says of the emulated kernel (root hub strings and bcdDevice use it)."""
+
+    sysname: str = "Linux"
+    release: str = "6.12.0"
+    machine: str = "x86_64"
+
+    @property
+    def bcd_version(self) -> int:
+        """bin2bcd(major) << 8 | bin2bcd(patchlevel): 6.12 → 0x0612."""
+        major, minor = (int(x) for x in self.release.split(".")[:2])
+        return (major // 10 << 12 | major % 10 << 8 | minor // 10 << 4 | minor % 10) & 0xFFFF
+
+
+class UsbCore:
+    """usbcore: bus type, buses, hub_wq.  Create it with `await UsbCore.start(...)`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, log: Printk,
+                 driver_core: DriverCore, uname: Uname | None = None) -> None:
+        from .driver import UsbBusType
+        from .hub import HubWorker
+
+        self.loop = loop
+        self.log = log
+        self.driver_core = driver_core
+        self.uname = uname or Uname()
+        self.bus_type: UsbBusType = UsbBusType(self)
+        driver_core.add_bus(self.bus_type)
+        self.buses: dict[int, UsbBus] = {}
+        self.hub_wq: HubWorker = HubWorker(self)
+
+    async def init(self) -> None:
+        """usb_init(): register usbcore's drivers — usbfs, hub, and the generic device
+        driver "usb" — in Linux's order.  May sleep."""
+        from .driver import usb_register, usb_register_device_driver
+        from .generic import generic_driver
+        from .hub import hub_driver, usbfs_driver
+
+        await usb_register(self, usbfs_driver())
+        await usb_register(self, hub_driver())
+        await usb_register_device_driver(self, generic_driver())
+        self.hub_wq.start()
+
+    async def shutdown(self) -> None:
+        """usb_exit(): remove every controller, stop hub_wq.  May sleep."""
+        for bus in sorted(self.buses.values(), key=lambda b: -b.busnum):
+            await self.remove_hcd(bus.hcd)
+        await self.hub_wq.stop()
+
+    # -- host controllers ---------------------------------------------------------------------
+
+    def _alloc_busnum(self) -> int:
+        free = next((n for n in range(1, USB_MAXBUS) if n not in self.buses), None)
+        if free is None:
+            raise OSError(28, "no free USB bus number (all 63 in use)")
+        return free
+
+    async def add_hcd(self, hcd: HostController) -> UsbBus:
+        """usb_add_hcd(): register the bus, start the controller, register its root hub
+        (which enumerates like any device and binds the hub driver).  May sleep."""
+        log = self.log
+        log.dev_info(hcd.controller, hcd.product_desc)
+        bus = UsbBus(self, hcd, self._alloc_busnum())
+        self.buses[bus.busnum] = bus
+        hcd.bus = bus
+        log.dev_info(hcd.controller, f"new USB bus registered, assigned bus number "
+                                     f"{bus.busnum}")
+        rc = hcd.start()
+        if rc:
+            del self.buses[bus.busnum]
+            raise OSError(-rc, f"{hcd.controller.name}: startup error {rc}")
+        hcd.running = True
+        from .hub import register_root_hub
+
+        await register_root_hub(hcd)
+        return bus
+
+    async def remove_hcd(self, hcd: HostController) -> None:
+        """usb_remove_hcd(): disconnect the root hub and everything below it, stop the
+        controller, free the bus number.  May sleep."""
+        from .hub import usb_disconnect
+
+        bus = hcd.bus
+        if bus is None:
+            return
+        self.log.dev_info(hcd.controller, "remove, state 1")
+        if bus.root_hub is not None:
+            await usb_disconnect(bus.root_hub)
+            bus.root_hub = None
+        hcd.rh_registered = False
+        hcd.running = False
+        hcd.stop()
+        self.log.dev_info(hcd.controller, f"USB bus {bus.busnum} deregistered")
+        self.buses.pop(bus.busnum, None)
+        hcd.bus = None

@@ -1,0 +1,436 @@
+"""The in-process host controller — usbemu's counterpart of Linux's dummy_hcd
+(drivers/usb/gadget/udc/dummy_hcd.c): a controller whose "wire" is a function call into
+emulated device models.
+
+URBs queue per endpoint, as on any controller; the head URB is moved at once when the
+device can take it, else it waits (NAK) until the model says the endpoint is ready.  Data
+moves a whole transfer at a time through `usbemu.emulated.endpoint`, which computes what
+the packets would have done: short packets, ZLPs, babble, STALL.  Outcomes map to Linux's
+status codes: STALL → -EPIPE, babble → -EOVERFLOW, no answer → -EPROTO, and a device that
+vanished mid-transfer → -EPROTO.  Queued URBs run in batches; after an error the endpoint
+waits until the completion handler has run, as Linux's controllers do.
+
+Timing: there is no bus-time model here (the EHCI model has one).  Periodic endpoints are
+the exception that keeps time moving: an interrupt URB completes no sooner than one
+interval after the previous completion on its endpoint, an isochronous URB takes one
+interval per packet, and a token nobody answers costs a frame, so polling drivers advance
+the clock instead of spinning.
+
+Addressing follows the wire: a URB goes to the model that answers to the pipe's address
+through enabled ports (address 0 reaches the one device in the default state).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Final
+
+from ..core.hcd import HostController
+from ..core.urb import PIPE_CONTROL, PIPE_ISOCHRONOUS, Urb, UrbFlag, usb_pipedevice
+from ..emulated.device import DeviceModel
+from ..emulated.endpoint import Endpoint, Outcome
+from ..kernel.errno import Errno
+from ..spec.ch9 import DeviceState, SetupPacket, Speed
+from ..spec.hub import (
+    HubDescriptor,
+    HubRequest,
+    PortChange,
+    PortFeature,
+    PortStat,
+    PortStatus,
+    status_change_bitmap,
+)
+
+if TYPE_CHECKING:
+    from ..core.usb import UsbDevice, UsbHostEndpoint
+    from ..core.usbcore import UsbCore
+    from ..kernel.device import Device
+
+_STATUS: Final = {
+    Outcome.DONE: 0,
+    Outcome.STALL: -Errno.EPIPE,
+    Outcome.BABBLE: -Errno.EOVERFLOW,
+    Outcome.NO_RESPONSE: -Errno.EPROTO,
+}
+FRAME: Final = 0.001
+_EMPTY: Final = memoryview(b"")
+
+
+class _EndpointQueue:
+    """Controller state of one host endpoint (its QH, in EHCI terms)."""
+
+    __slots__ = ("hep", "next_service", "retry", "scheduled", "udev", "waiting")
+
+    def __init__(self, udev: UsbDevice, hep: UsbHostEndpoint) -> None:
+        self.udev = udev
+        self.hep = hep
+        self.waiting = False
+        self.scheduled = False
+        self.next_service = 0.0
+        self.retry: Urb | None = None
+
+
+class InProcessController(HostController):
+    """Base of controllers that hand URBs to device models in this process.  Subclasses
+    provide the root hub (ports) and name; this class moves the data."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._waiters: dict[tuple[int, int], _EndpointQueue] = {}
+
+    # -- device models: who answers to an address ---------------------------------------------
+
+    def root_models(self) -> list[DeviceModel]:
+        """Models plugged into the root hub's ports (a subclass supplies them)."""
+        return []
+
+    def find_model(self, address: int) -> DeviceModel | None:
+        """The model that answers tokens sent to `address` now, or None."""
+        stack = list(self.root_models())
+        while stack:
+            model = stack.pop()
+            if model.reachable:
+                if model.address == address and (address or model.state is
+                                                  DeviceState.DEFAULT):
+                    return model
+                stack.extend(child for _, child in model.children())
+        return None
+
+    def _route(self, urb: Urb) -> DeviceModel | None:
+        udev = urb.dev
+        assert udev is not None
+        address = usb_pipedevice(urb.pipe)
+        cached = udev.hcpriv
+        if isinstance(cached, DeviceModel) and cached.address == address and cached.reachable:
+            return cached
+        model = self.find_model(address)
+        if model is not None and address:
+            udev.hcpriv = model
+        return model
+
+    # -- hc_driver ----------------------------------------------------------------------------
+
+    def urb_enqueue(self, urb: Urb) -> int:
+        rc = self.link_urb_to_ep(urb)
+        if rc:
+            return rc
+        hep = urb.ep
+        assert hep is not None and urb.dev is not None
+        queue = hep.hcpriv
+        if not isinstance(queue, _EndpointQueue) or queue.udev is not urb.dev:
+            queue = hep.hcpriv = _EndpointQueue(urb.dev, hep)
+        if len(hep.urb_list) == 1 and not queue.scheduled:
+            self._run(queue)
+        return 0
+
+    def urb_dequeue(self, urb: Urb, status: int) -> int:
+        rc = self.check_unlink_urb(urb, status)
+        if rc:
+            return rc
+        self.unlink_urb_from_ep(urb)
+        self.giveback_urb(urb, status)
+        return 0
+
+    def endpoint_disable(self, udev: UsbDevice, hep: UsbHostEndpoint) -> None:
+        queue = hep.hcpriv
+        if isinstance(queue, _EndpointQueue):
+            self._waiters = {k: q for k, q in self._waiters.items() if q is not queue}
+        hep.hcpriv = None
+
+    # -- DeviceHost: what models call --------------------------------------------------------
+
+    def endpoint_ready(self, device: DeviceModel, ep: Endpoint) -> None:
+        queue = self._waiters.pop((id(device), ep.address), None)
+        if queue is not None:
+            queue.waiting = False
+            self._schedule(queue, 0.0)
+
+    def remote_wakeup(self, device: DeviceModel) -> None:
+        self.core.log.dev_dbg(self.controller, "remote wakeup from a device")
+
+    def device_disconnected(self, device: DeviceModel) -> None:
+        key = id(device)
+        for (owner, addr), queue in list(self._waiters.items()):
+            if owner == key:
+                del self._waiters[(owner, addr)]
+                queue.waiting = False
+                self._schedule(queue, FRAME)
+
+    # -- moving URBs --------------------------------------------------------------------------
+
+    def _schedule(self, queue: _EndpointQueue, delay: float) -> None:
+        if queue.scheduled:
+            return
+        queue.scheduled = True
+        when = max(self.loop.time() + delay, queue.next_service)
+        self.loop.call_at(when, self._resume, queue)
+
+    def _resume(self, queue: _EndpointQueue) -> None:
+        queue.scheduled = False
+        self._run(queue)
+
+    def _run(self, queue: _EndpointQueue) -> None:
+        """Move URBs at the head of the endpoint's queue until one must wait."""
+        hep = queue.hep
+        while hep.urb_list:
+            urb = hep.urb_list[0]
+            if urb.unlinked:
+                return
+            now = self.loop.time()
+            if queue.next_service > now:
+                self._schedule(queue, 0.0)
+                return
+            model = self._route(urb)
+            status = self._transfer(queue, model, urb)
+            if status is None:
+                return
+            if status == -Errno.EPROTO and queue.retry is not urb:
+                queue.retry = urb  # the controller's retries cost a frame
+                self._schedule(queue, FRAME)
+                return
+            queue.retry = None
+            self.unlink_urb_from_ep(urb)
+            self.giveback_urb(urb, status)
+            if status:
+                self.after_giveback(functools.partial(self._after_error, queue))
+                return
+
+    def _after_error(self, queue: _EndpointQueue) -> None:
+        if queue.hep.urb_list and not queue.scheduled:
+            self._run(queue)
+
+    def _transfer(self, queue: _EndpointQueue, model: DeviceModel | None,
+                  urb: Urb) -> int | None:
+        """Run (the rest of) one URB; its status, or None while it waits."""
+        if model is None:
+            return -Errno.EPROTO
+        ptype = urb.pipe >> 30 & 3
+        if ptype == PIPE_CONTROL:
+            return self._control(model, urb)
+        ep = model.endpoint(queue.hep.address)
+        if ep is None:
+            return -Errno.EPROTO
+        if ptype == PIPE_ISOCHRONOUS:
+            return self._isochronous(queue, ep, urb)
+        view = urb.buffer_view()
+        if urb.transfer_flags & UrbFlag.DIR_IN:
+            outcome, n = ep.pull_in(view[urb.actual_length:])
+        else:
+            zlp = bool(urb.transfer_flags & UrbFlag.ZERO_PACKET) and len(view) > 0 \
+                and len(view) % ep.maxpacket == 0
+            outcome, n = ep.push_out(view[urb.actual_length:], zlp)
+        urb.actual_length += n
+        if outcome is Outcome.NAK:
+            queue.waiting = True
+            self._waiters[(id(model), ep.address)] = queue
+            return None
+        if ep.type == 3 and urb.interval:  # interrupt: next poll one interval on
+            queue.next_service = self.loop.time() + self._interval_s(urb)
+        return _STATUS[outcome]
+
+    def _interval_s(self, urb: Urb) -> float:
+        udev = urb.dev
+        assert udev is not None
+        unit = 0.000125 if udev.speed >= Speed.HIGH else FRAME
+        return urb.interval * unit
+
+    def _control(self, model: DeviceModel, urb: Urb) -> int:
+        assert urb.setup_packet is not None
+        view = urb.buffer_view()
+        if urb.transfer_flags & UrbFlag.DIR_IN:
+            outcome, n = model.control(urb.setup_packet, _EMPTY, view)
+        else:
+            outcome, n = model.control(urb.setup_packet, view)
+        urb.actual_length = n if outcome is Outcome.DONE else 0
+        return _STATUS.get(outcome, -Errno.EPROTO)
+
+    def _isochronous(self, queue: _EndpointQueue, ep: Endpoint, urb: Urb) -> int:
+        view = urb.buffer_view()
+        is_in = bool(urb.transfer_flags & UrbFlag.DIR_IN)
+        total = errors = 0
+        for packet in urb.iso_frame_desc[: urb.number_of_packets]:
+            chunk = view[packet.offset:packet.offset + packet.length]
+            if is_in:
+                data = ep.iso_in(packet.length)
+                chunk[: len(data)] = data
+                packet.actual_length = len(data)
+            else:
+                ep.iso_out(chunk)
+                packet.actual_length = len(chunk)
+            packet.status = 0
+            total += packet.actual_length
+        urb.actual_length = total
+        urb.error_count = errors
+        urb.start_frame = self.get_frame_number()
+        queue.next_service = self.loop.time() + urb.number_of_packets * self._interval_s(urb)
+        return 0
+
+
+# -- the root hub: ports as ehci-hub.c reports them ------------------------------------------
+
+_PORT_FEATURES_SET: Final = {PortFeature.POWER, PortFeature.RESET, PortFeature.SUSPEND,
+                             PortFeature.INDICATOR, PortFeature.TEST}
+_CHANGE_OF: Final[dict[int, PortChange]] = {
+    PortFeature.C_CONNECTION: PortChange.C_CONNECTION,
+    PortFeature.C_ENABLE: PortChange.C_ENABLE,
+    PortFeature.C_SUSPEND: PortChange.C_SUSPEND,
+    PortFeature.C_OVER_CURRENT: PortChange.C_OVERCURRENT,
+    PortFeature.C_RESET: PortChange.C_RESET,
+}
+_SPEED_BITS: Final = {Speed.LOW: PortStat.LOW_SPEED, Speed.HIGH: PortStat.HIGH_SPEED}
+
+
+class RootPort:
+    """One root-hub port: its status and change words and the model plugged into it.
+    Implements `usbemu.emulated.device.UpstreamPort`."""
+
+    __slots__ = ("change", "device", "hcd", "port1", "status")
+
+    def __init__(self, hcd: InProcessHCD, port1: int) -> None:
+        self.hcd = hcd
+        self.port1 = port1
+        self.status = PortStat.POWER
+        self.change = PortChange(0)
+        self.device: DeviceModel | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.status & PortStat.ENABLE) and not self.status & PortStat.SUSPEND
+
+    @property
+    def hub(self) -> None:
+        return None
+
+    def _speed_bits(self) -> PortStat:
+        if self.device is None:
+            return PortStat(0)
+        return _SPEED_BITS.get(self.device.speed, PortStat(0))
+
+    def plug(self, model: DeviceModel) -> None:
+        self.device = model
+        model.connect(self, self.hcd)
+        self.status |= PortStat.CONNECTION
+        self.change |= PortChange.C_CONNECTION
+
+    def unplug(self) -> DeviceModel | None:
+        model, self.device = self.device, None
+        if model is not None:
+            model.disconnect()
+        self.status &= ~(PortStat.CONNECTION | PortStat.ENABLE | PortStat.SUSPEND
+                         | PortStat.LOW_SPEED | PortStat.HIGH_SPEED | PortStat.RESET)
+        self.change |= PortChange.C_CONNECTION
+        return model
+
+    def set_feature(self, feature: int) -> bool:
+        if feature == PortFeature.RESET:
+            self._reset()
+        elif feature == PortFeature.SUSPEND and self.enabled:
+            self.status |= PortStat.SUSPEND
+            if self.device is not None:
+                self.device.suspend()
+        return feature in _PORT_FEATURES_SET
+
+    def clear_feature(self, feature: int) -> bool:
+        bit = _CHANGE_OF.get(feature)
+        if bit is not None:
+            self.change &= ~bit
+            return True
+        if feature == PortFeature.ENABLE:
+            self.status &= ~PortStat.ENABLE
+        elif feature == PortFeature.SUSPEND and self.status & PortStat.SUSPEND:
+            self.status &= ~PortStat.SUSPEND
+            self.change |= PortChange.C_SUSPEND
+            if self.device is not None:
+                self.device.resume()
+        return feature in (PortFeature.ENABLE, PortFeature.SUSPEND, PortFeature.POWER,
+                           PortFeature.INDICATOR)
+
+    def _reset(self) -> None:
+        """Reset signalling; it completes at once (the hub driver polls for the end)."""
+        self.status &= ~(PortStat.ENABLE | PortStat.SUSPEND)
+        if self.device is None:
+            return
+        self.device.bus_reset()
+        self.status = (self.status & ~(PortStat.LOW_SPEED | PortStat.HIGH_SPEED)) \
+            | PortStat.ENABLE | self._speed_bits()
+        self.change |= PortChange.C_RESET
+
+
+class InProcessHCD(InProcessController):
+    """The in-process controller with its root hub, presented as an EHCI PCI controller
+    (the driver name, description and product string are parameters).
+
+    `has_tt` makes the root hub a single-TT hub (like EHCI controllers with an integrated
+    transaction translator), so that full- and low-speed models work on root ports; without
+    it the root hub is byte for byte the plain EHCI one and such devices need a hub.
+    """
+
+    description = "ehci_hcd"
+    product_desc = "EHCI Host Controller"
+    rh_speed = Speed.HIGH
+
+    def __init__(self, core: UsbCore, controller: Device, nports: int = 6, *,
+                 has_tt: bool = True) -> None:
+        super().__init__(core, controller, nports)
+        self.has_tt = has_tt
+        self.ports = [RootPort(self, n) for n in range(1, nports + 1)]
+
+    def root_models(self) -> list[DeviceModel]:
+        return [p.device for p in self.ports if p.device is not None]
+
+    def port(self, port1: int) -> RootPort:
+        if not 1 <= port1 <= self.nports:
+            raise ValueError(f"root hub port {port1} does not exist (ports 1..{self.nports})")
+        return self.ports[port1 - 1]
+
+    def plug(self, port1: int, model: DeviceModel) -> None:
+        """Connect a device model to root port `port1`.  Context: atomic."""
+        port = self.port(port1)
+        if port.device is not None:
+            raise ValueError(f"root hub port {port1} already has {port.device!r}")
+        if model.state is not DeviceState.NOTATTACHED:
+            raise ValueError(f"{model!r} is already plugged in somewhere")
+        port.plug(model)
+        self.poll_rh_status()
+
+    def unplug(self, port1: int) -> DeviceModel | None:
+        """Disconnect whatever is on root port `port1`.  Context: atomic."""
+        model = self.port(port1).unplug()
+        self.poll_rh_status()
+        return model
+
+    def hub_status_data(self) -> bytes:
+        changed = [p.port1 for p in self.ports if p.change]
+        return status_change_bitmap(changed, False, self.nports)
+
+    def hub_descriptor(self) -> HubDescriptor:
+        """ehci_hub_descriptor(): no power switching, per-port over-current."""
+        return HubDescriptor(self.nports, wHubCharacteristics=0x0008 | 0x0002,
+                             bPwrOn2PwrGood=10)
+
+    def hub_control(self, setup: SetupPacket, buf: memoryview) -> int:
+        key = (setup.bmRequestType, setup.bRequest)
+        if key == (0xA0, HubRequest.GET_DESCRIPTOR):
+            return _put(buf, self.hub_descriptor().to_bytes().ljust(15, b"\0"), 15)
+        if key == (0xA0, HubRequest.GET_STATUS):
+            return _put(buf, bytes(4), 4)
+        if key in ((0x20, HubRequest.SET_FEATURE), (0x20, HubRequest.CLEAR_FEATURE)):
+            return 0
+        if not 1 <= setup.wIndex & 0xFF <= self.nports:
+            return -Errno.EPIPE
+        port = self.ports[(setup.wIndex & 0xFF) - 1]
+        if key == (0xA3, HubRequest.GET_STATUS):
+            return _put(buf, bytes(PortStatus(int(port.status), int(port.change))), 4)
+        if key == (0x23, HubRequest.SET_FEATURE):
+            ok = port.set_feature(setup.wValue)
+        elif key == (0x23, HubRequest.CLEAR_FEATURE):
+            ok = port.clear_feature(setup.wValue)
+        else:
+            ok = False
+        return 0 if ok else -Errno.EPIPE
+
+
+def _put(buf: memoryview, data: bytes, length: int) -> int:
+    n = min(length, len(buf), len(data))
+    buf[:n] = data[:n]
+    return n

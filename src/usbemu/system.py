@@ -1,0 +1,225 @@
+"""One emulated machine: its event loop and clock, kernel log, driver core, USB subsystem,
+host controllers and the device models plugged into them.
+
+A `System` runs on virtual time by default (tests, simulations: timeouts cost no wall-clock
+time and runs are deterministic) or on real time (when bridges talk to outside programs).
+Everything the machine does happens on its one event loop; synchronous callers use
+`run()` from outside the loop, or `call()` from another thread.
+
+    with System() as system:                 # virtual time
+        hcd = system.add_controller()        # ehci-pci at 0000:00:1d.0, bus 1
+        system.plug(PenDrive(), "1-1")
+        system.settle()
+        print(system.dmesg())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
+
+from .core.hcd import HostController
+from .core.usb import UsbDevice
+from .core.usbcore import Uname, UsbCore
+from .emulated.device import DeviceModel
+from .host.inproc import InProcessHCD
+from .kernel.device import Device, Driver, DriverCore
+from .kernel.printk import Printk
+from .kernel.vtime import new_event_loop
+
+T = TypeVar("T")
+
+
+class PciDevice(Device):
+    """A PCI function that a host controller driver is bound to (e.g. 0000:00:1d.0)."""
+
+    def sysfs_path(self) -> str:
+        return f"/devices/pci0000:00/{self.name}"
+
+
+class System:
+    """An emulated machine.  Context: `run`, `settle` and the other synchronous methods are
+    called from outside the loop; the `async` ones from inside it."""
+
+    def __init__(self, *, virtual: bool = True, seed: int | None = None,
+                 uname: Uname | None = None) -> None:
+        self.virtual = virtual
+        self.loop = new_event_loop(virtual)
+        self.random = random.Random(seed)
+        self.log = Printk(self.loop.time)
+        self.driver_core = DriverCore(self.log)
+        self.usb = UsbCore(self.loop, self.log, self.driver_core, uname)
+        self.controllers: list[HostController] = []
+        self._pci_slot = 0x1D
+        self._booted = False
+        self._closed = False
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    def __enter__(self) -> System:
+        self.boot()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> System:
+        await self.aboot()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ashutdown()
+
+    def boot(self) -> None:
+        """Start the kernel: usbcore registers its drivers."""
+        self.run(self.aboot())
+
+    async def aboot(self) -> None:
+        if not self._booted:
+            self._booted = True
+            await self.usb.init()
+
+    async def ashutdown(self) -> None:
+        await self.usb.shutdown()
+
+    def close(self) -> None:
+        """Shut the machine down and close its loop."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._booted and not self.loop.is_closed():
+            self.run(self.ashutdown())
+        pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.close()
+
+    # -- running code on the machine ----------------------------------------------------------
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the machine's loop until it finishes (from outside the loop)."""
+        return self.loop.run_until_complete(coro)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine on a loop running in another thread (the thread-safe bridge)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def time(self) -> float:
+        """Seconds on the machine's clock."""
+        return self.loop.time()
+
+    def sleep(self, ms: float) -> None:
+        """Let `ms` milliseconds of machine time pass (instantly on virtual time)."""
+        self.run(asyncio.sleep(ms / 1000))
+
+    # -- hardware -----------------------------------------------------------------------------
+
+    def _next_pci(self) -> PciDevice:
+        name = f"0000:00:{self._pci_slot:02x}.0"
+        self._pci_slot += 1
+        pci = PciDevice(name)
+        pci.driver = Driver("ehci-pci")
+        return pci
+
+    async def aadd_controller(self, nports: int = 6, *, has_tt: bool = True,
+                              pci_name: str | None = None) -> InProcessHCD:
+        """Add an in-process EHCI-like controller at the next PCI address (0000:00:1d.0
+        first) and register its bus.  May sleep."""
+        pci = self._next_pci() if pci_name is None else PciDevice(pci_name)
+        if pci.driver is None:
+            pci.driver = Driver("ehci-pci")
+        hcd = InProcessHCD(self.usb, pci, nports, has_tt=has_tt)
+        self.controllers.append(hcd)
+        await self.usb.add_hcd(hcd)
+        return hcd
+
+    def add_controller(self, nports: int = 6, *, has_tt: bool = True) -> InProcessHCD:
+        """Synchronous `aadd_controller`, then settle."""
+        hcd = self.run(self.aadd_controller(nports, has_tt=has_tt))
+        self.settle()
+        return hcd
+
+    def _locate(self, path: str) -> tuple[Any, int]:
+        """Resolve a port path `B-P[.P…]` to (root controller or hub model, port number)."""
+        try:
+            bus_text, ports_text = path.split("-", 1)
+            busnum = int(bus_text)
+            ports = [int(p) for p in ports_text.split(".")]
+        except ValueError:
+            raise ValueError(f"{path!r} is not a port path like 1-1 or 1-1.4") from None
+        bus = self.usb.buses.get(busnum)
+        if bus is None or not isinstance(bus.hcd, InProcessHCD):
+            raise ValueError(f"{path!r}: there is no bus {busnum}")
+        owner: Any = bus.hcd
+        for depth, port1 in enumerate(ports[:-1]):
+            port = owner.port(port1) if isinstance(owner, InProcessHCD) else owner.hub_port(port1)
+            found = port.device
+            if found is None or not hasattr(found, "attach"):
+                where = f"{busnum}-{'.'.join(map(str, ports[:depth + 1]))}"
+                raise ValueError(f"{path!r}: no hub is plugged in at {where}")
+            owner = found
+        return owner, ports[-1]
+
+    def plug(self, model: DeviceModel, path: str) -> None:
+        """Plug a device model in at port path `path` (e.g. "1-1" or "1-1.3").  Atomic;
+        the hub driver notices on the machine's loop (call `settle()` to let it)."""
+        owner, port1 = self._locate(path)
+        if isinstance(owner, InProcessHCD):
+            owner.plug(port1, model)
+        else:
+            owner.attach(port1, model)
+
+    def unplug(self, path: str) -> DeviceModel | None:
+        """Unplug whatever is at port path `path`; returns its model."""
+        owner, port1 = self._locate(path)
+        if isinstance(owner, InProcessHCD):
+            return owner.unplug(port1)
+        model: DeviceModel | None = owner.detach(port1)
+        return model
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    async def asettle(self) -> None:
+        """Wait until hub_wq and uevent consumers are idle (like `udevadm settle`)."""
+        for _ in range(1000):
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await self.usb.hub_wq.wait_idle()
+            await self.driver_core.settle()
+            await asyncio.sleep(0)
+            if self.usb.hub_wq.idle and not self.driver_core.pending:
+                return
+
+    def settle(self) -> None:
+        self.run(self.asettle())
+
+    async def wait(self, awaitable: Awaitable[T]) -> T:
+        return await awaitable
+
+    # -- views --------------------------------------------------------------------------------
+
+    def dmesg(self) -> str:
+        return self.log.dmesg()
+
+    def usb_devices(self) -> list[UsbDevice]:
+        """Every registered usb_device, bus by bus, in tree order."""
+        found: list[UsbDevice] = []
+
+        def walk(dev: UsbDevice) -> None:
+            found.append(dev)
+            for port1 in sorted(dev.children):
+                walk(dev.children[port1])
+
+        for busnum in sorted(self.usb.buses):
+            root = self.usb.buses[busnum].root_hub
+            if root is not None:
+                walk(root)
+        return found
+
+    def find_device(self, name: str) -> UsbDevice | None:
+        """The usb_device named `name` (e.g. "1-1.2" or "usb1")."""
+        return next((d for d in self.usb_devices() if d.name == name), None)

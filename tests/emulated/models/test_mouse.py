@@ -1,0 +1,310 @@
+"""BootMouse (046d:c077) driven with raw setup packets and interrupt polls, as a host would."""
+
+from __future__ import annotations
+
+import pytest
+
+from usbemu.emulated.device import DeviceModel
+from usbemu.emulated.endpoint import Endpoint, Outcome
+from usbemu.emulated.models import load_model
+from usbemu.emulated.models.mouse import BOOT_MOUSE_REPORT_DESCRIPTOR, BootMouse, MouseButton
+from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed
+from usbemu.spec.hid import HidProtocol, hid_descriptor
+
+GOLDEN_DEVICE = bytes((
+    0x12,        # bLength
+    0x01,        # bDescriptorType (DEVICE)
+    0x00, 0x02,  # bcdUSB 2.00
+    0x00,        # bDeviceClass (per interface)
+    0x00,        # bDeviceSubClass
+    0x00,        # bDeviceProtocol
+    0x08,        # bMaxPacketSize0 8 (low speed)
+    0x6D, 0x04,  # idVendor 0x046d (Logitech)
+    0x77, 0xC0,  # idProduct 0xc077
+    0x00, 0x72,  # bcdDevice 72.00
+    0x01,        # iManufacturer
+    0x02,        # iProduct
+    0x00,        # iSerialNumber
+    0x01,        # bNumConfigurations
+))
+
+GOLDEN_HID = bytes((
+    0x09,        # bLength
+    0x21,        # bDescriptorType (HID)
+    0x11, 0x01,  # bcdHID 1.11
+    0x00,        # bCountryCode (not supported)
+    0x01,        # bNumDescriptors
+    0x22,        # bDescriptorType (REPORT)
+    0x34, 0x00,  # wDescriptorLength 52
+))
+
+GOLDEN_CONFIG = bytes((
+    0x09,        # bLength
+    0x02,        # bDescriptorType (CONFIGURATION)
+    0x22, 0x00,  # wTotalLength 34
+    0x01,        # bNumInterfaces
+    0x01,        # bConfigurationValue
+    0x00,        # iConfiguration
+    0xA0,        # bmAttributes (bus powered, remote wakeup)
+    0x32,        # bMaxPower 50 = 100 mA
+    # interface 0
+    0x09,        # bLength
+    0x04,        # bDescriptorType (INTERFACE)
+    0x00,        # bInterfaceNumber
+    0x00,        # bAlternateSetting
+    0x01,        # bNumEndpoints
+    0x03,        # bInterfaceClass (HID)
+    0x01,        # bInterfaceSubClass (boot)
+    0x02,        # bInterfaceProtocol (mouse)
+    0x00,        # iInterface
+)) + GOLDEN_HID + bytes((
+    # endpoint 0x81
+    0x07,        # bLength
+    0x05,        # bDescriptorType (ENDPOINT)
+    0x81,        # bEndpointAddress (IN 1)
+    0x03,        # bmAttributes (interrupt)
+    0x04, 0x00,  # wMaxPacketSize 4
+    0x0A,        # bInterval 10 ms
+))
+
+GOLDEN_REPORT_DESCRIPTOR = bytes((
+    0x05, 0x01,  # Usage Page (Generic Desktop)
+    0x09, 0x02,  # Usage (Mouse)
+    0xA1, 0x01,  # Collection (Application)
+    0x09, 0x01,  # Usage (Pointer)
+    0xA1, 0x00,  # Collection (Physical)
+    0x05, 0x09,  # Usage Page (Button)
+    0x19, 0x01,  # Usage Minimum (1)
+    0x29, 0x05,  # Usage Maximum (5)
+    0x15, 0x00,  # Logical Minimum (0)
+    0x25, 0x01,  # Logical Maximum (1)
+    0x95, 0x05,  # Report Count (5)
+    0x75, 0x01,  # Report Size (1)
+    0x81, 0x02,  # Input (Data, Variable, Absolute)
+    0x95, 0x01,  # Report Count (1)
+    0x75, 0x03,  # Report Size (3)
+    0x81, 0x01,  # Input (Constant)
+    0x05, 0x01,  # Usage Page (Generic Desktop)
+    0x09, 0x30,  # Usage (X)
+    0x09, 0x31,  # Usage (Y)
+    0x09, 0x38,  # Usage (Wheel)
+    0x15, 0x81,  # Logical Minimum (-127)
+    0x25, 0x7F,  # Logical Maximum (127)
+    0x75, 0x08,  # Report Size (8)
+    0x95, 0x03,  # Report Count (3)
+    0x81, 0x06,  # Input (Data, Variable, Relative)
+    0xC0,        # End Collection
+    0xC0,        # End Collection
+))
+
+GOLDEN_PRODUCT = bytes((
+    0x24,        # bLength 36
+    0x03,        # bDescriptorType (STRING)
+)) + "USB Optical Mouse".encode("utf-16-le")
+
+
+class Host:
+    def __init__(self) -> None:
+        self.ready: list[int] = []
+        self.disconnected = False
+        self.wakeups = 0
+
+    def endpoint_ready(self, device: DeviceModel, ep: Endpoint) -> None:
+        self.ready.append(ep.address)
+
+    def remote_wakeup(self, device: DeviceModel) -> None:
+        self.wakeups += 1
+
+    def device_disconnected(self, device: DeviceModel) -> None:
+        self.disconnected = True
+
+
+def control_in(model: DeviceModel, setup: SetupPacket) -> bytes:
+    buf = memoryview(bytearray(setup.wLength))
+    outcome, n = model.control(setup, dst=buf)
+    assert outcome is Outcome.DONE
+    return bytes(buf[:n])
+
+
+def configure(model: DeviceModel, host: Host | None = None) -> None:
+    model.connect(None, host)
+    model.bus_reset()
+    assert model.control(SetupPacket(0x00, 0x05, 9)) == (Outcome.DONE, 0)
+    assert model.control(SetupPacket(0x00, 0x09, 1)) == (Outcome.DONE, 0)
+
+
+def poll(mouse: BootMouse, size: int = 4) -> tuple[Outcome, bytes]:
+    ep = mouse.endpoint(0x81)
+    assert ep is not None
+    buf = memoryview(bytearray(size))
+    outcome, n = ep.pull_in(buf)
+    return outcome, bytes(buf[:n])
+
+
+def protocol_of(mouse: BootMouse) -> HidProtocol:
+    return mouse.protocol
+
+
+def drain(mouse: BootMouse) -> list[bytes]:
+    reports = []
+    while (got := poll(mouse))[0] is Outcome.DONE:
+        reports.append(got[1])
+    assert got == (Outcome.NAK, b"")
+    return reports
+
+
+@pytest.fixture
+def mouse() -> BootMouse:
+    m = BootMouse()
+    configure(m)
+    return m
+
+
+# -- descriptors --------------------------------------------------------------------------------
+
+
+def test_registry_name_and_speed() -> None:
+    assert load_model("mouse") is BootMouse
+    assert BootMouse().speed is Speed.LOW
+
+
+def test_golden_device_and_configuration() -> None:
+    m = BootMouse()
+    m.connect(None, None)
+    m.bus_reset()
+    # Linux reads 8 bytes first at low speed, then the whole descriptor.
+    assert control_in(m, SetupPacket(0x80, 0x06, 0x0100, 0, 8)) == GOLDEN_DEVICE[:8]
+    assert control_in(m, SetupPacket(0x80, 0x06, 0x0100, 0, 18)) == GOLDEN_DEVICE
+    assert control_in(m, SetupPacket(0x80, 0x06, 0x0200, 0, 9)) == GOLDEN_CONFIG[:9]
+    assert control_in(m, SetupPacket(0x80, 0x06, 0x0200, 0, 34)) == GOLDEN_CONFIG
+    assert control_in(m, SetupPacket(0x80, 0x06, 0x0302, 0x0409, 255)) == GOLDEN_PRODUCT
+    # A low-speed device has no other speed: DEVICE_QUALIFIER stalls.
+    assert m.control(SetupPacket(0x80, 0x06, 0x0600, 0, 10))[0] is Outcome.STALL
+
+
+def test_hid_descriptor_builder() -> None:
+    assert hid_descriptor(52) == GOLDEN_HID
+    assert hid_descriptor(63, country=0x21, bcdHID=0x0110) == bytes(
+        (0x09, 0x21, 0x10, 0x01, 0x21, 0x01, 0x22, 0x3F, 0x00))
+    with pytest.raises(ValueError, match="report_len"):
+        hid_descriptor(0x10000)
+    assert BOOT_MOUSE_REPORT_DESCRIPTOR == GOLDEN_REPORT_DESCRIPTOR
+
+
+# -- HID class requests ---------------------------------------------------------------------------
+
+
+def test_get_report_and_hid_descriptors(mouse: BootMouse) -> None:
+    report = control_in(mouse, SetupPacket(0x81, 0x06, 0x2200, 0, 52))
+    assert report == GOLDEN_REPORT_DESCRIPTOR
+    assert control_in(mouse, SetupPacket(0x81, 0x06, 0x2100, 0, 9)) == GOLDEN_HID
+    # A physical descriptor, another interface, or a standard-request style index: STALL.
+    assert mouse.control(SetupPacket(0x81, 0x06, 0x2300, 0, 9))[0] is Outcome.STALL
+    assert mouse.control(SetupPacket(0x81, 0x06, 0x2200, 1, 52))[0] is Outcome.STALL
+
+
+def test_hid_requests_need_the_configured_state() -> None:
+    m = BootMouse()
+    m.connect(None, None)
+    m.bus_reset()
+    m.control(SetupPacket(0x00, 0x05, 9))
+    assert m.control(SetupPacket(0x81, 0x06, 0x2200, 0, 52))[0] is Outcome.STALL
+    assert m.control(SetupPacket(0x21, 0x0A, 0, 0))[0] is Outcome.STALL
+
+
+def test_set_and_get_idle(mouse: BootMouse) -> None:
+    assert control_in(mouse, SetupPacket(0xA1, 0x02, 0, 0, 1)) == b"\x00"
+    assert mouse.control(SetupPacket(0x21, 0x0A, 0x7D00, 0)) == (Outcome.DONE, 0)  # 500 ms
+    assert mouse.idle_rate == 0x7D
+    assert control_in(mouse, SetupPacket(0xA1, 0x02, 0, 0, 1)) == b"\x7d"
+    # The mouse has no report IDs: SET_IDLE for report 1 stalls.
+    assert mouse.control(SetupPacket(0x21, 0x0A, 0x0001, 0))[0] is Outcome.STALL
+
+
+def test_set_and_get_protocol(mouse: BootMouse) -> None:
+    assert control_in(mouse, SetupPacket(0xA1, 0x03, 0, 0, 1)) == b"\x01"  # report
+    assert mouse.control(SetupPacket(0x21, 0x0B, 0, 0)) == (Outcome.DONE, 0)
+    assert mouse.protocol is HidProtocol.BOOT
+    assert control_in(mouse, SetupPacket(0xA1, 0x03, 0, 0, 1)) == b"\x00"
+    assert mouse.control(SetupPacket(0x21, 0x0B, 2, 0))[0] is Outcome.STALL
+    mouse.bus_reset()  # HID 1.11 §7.2.6: back to the report protocol
+    assert protocol_of(mouse) is HidProtocol.REPORT
+
+
+def test_get_report_returns_the_current_state(mouse: BootMouse) -> None:
+    mouse.press(MouseButton.RIGHT)
+    assert control_in(mouse, SetupPacket(0xA1, 0x01, 0x0100, 0, 4)) == b"\x02\x00\x00\x00"
+    # Output and feature reports do not exist.
+    assert mouse.control(SetupPacket(0xA1, 0x01, 0x0300, 0, 4))[0] is Outcome.STALL
+    assert mouse.control(SetupPacket(0x21, 0x09, 0x0200, 0, 1), b"\x00")[0] is Outcome.STALL
+
+
+# -- reports on the interrupt endpoint ------------------------------------------------------------
+
+
+def test_idle_mouse_naks(mouse: BootMouse) -> None:
+    assert poll(mouse) == (Outcome.NAK, b"")
+    assert poll(mouse) == (Outcome.NAK, b"")
+
+
+def test_move_queues_one_report_per_poll(mouse: BootMouse) -> None:
+    assert mouse.move(5, -3, 1) == 1
+    assert mouse.move(-1, 2) == 1
+    assert poll(mouse) == (Outcome.DONE, b"\x00\x05\xfd\x01")
+    assert poll(mouse) == (Outcome.DONE, b"\x00\xff\x02\x00")
+    # Rate-0 idle semantics: nothing is repeated.
+    assert poll(mouse) == (Outcome.NAK, b"")
+
+
+def test_large_moves_are_split_and_clamped(mouse: BootMouse) -> None:
+    assert mouse.move(300, -128, 0) == 3
+    assert drain(mouse) == [
+        bytes((0x00, 127, 0x81, 0x00)),  # +127, -127
+        bytes((0x00, 127, 0xFF, 0x00)),  # +127, -1
+        bytes((0x00, 46, 0x00, 0x00)),   # +46
+    ]
+    assert mouse.move(0, 0, -254) == 2
+    assert drain(mouse) == [b"\x00\x00\x00\x81", b"\x00\x00\x00\x81"]
+
+
+def test_press_release_and_click(mouse: BootMouse) -> None:
+    mouse.press(MouseButton.LEFT | MouseButton.MIDDLE)
+    mouse.move(1, 1)  # moves carry the held buttons
+    mouse.release(MouseButton.LEFT)
+    mouse.click(MouseButton.EXTRA)
+    assert drain(mouse) == [
+        b"\x05\x00\x00\x00",
+        b"\x05\x01\x01\x00",
+        b"\x04\x00\x00\x00",
+        b"\x14\x00\x00\x00",
+        b"\x04\x00\x00\x00",
+    ]
+    assert mouse.buttons is MouseButton.MIDDLE
+
+
+def test_reports_wait_for_configuration_and_wake_a_waiting_host() -> None:
+    host = Host()
+    m = BootMouse()
+    m.click()
+    configure(m, host)
+    assert drain(m) == [b"\x01\x00\x00\x00", b"\x00\x00\x00\x00"]
+    m.move(1, 0)
+    assert host.ready == [0x81]
+    assert m.pending_reports == 1
+    m.clear_reports()
+    assert poll(m) == (Outcome.NAK, b"")
+
+
+def test_report_while_suspended_signals_remote_wakeup() -> None:
+    host = Host()
+    m = BootMouse()
+    configure(m, host)
+    m.suspend()
+    m.move(1, 1)
+    assert host.wakeups == 0  # not enabled by the host
+    m.resume()
+    assert m.control(SetupPacket(0x00, 0x03, 1)) == (Outcome.DONE, 0)  # DEVICE_REMOTE_WAKEUP
+    m.suspend()
+    m.move(1, 1)
+    assert host.wakeups == 1
+    assert m.state is DeviceState.SUSPENDED

@@ -1,0 +1,307 @@
+"""PenDrive (058f:6387) driven with raw setup packets and bulk transfers, as a host would."""
+
+from __future__ import annotations
+
+import pytest
+
+from usbemu.emulated.device import DeviceModel
+from usbemu.emulated.endpoint import Endpoint, Outcome
+from usbemu.emulated.models import load_model
+from usbemu.emulated.models.pendrive import PenDrive
+from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed
+from usbemu.spec.descriptors import string_descriptor
+
+GOLDEN_DEVICE = bytes((
+    0x12,        # bLength
+    0x01,        # bDescriptorType (DEVICE)
+    0x00, 0x02,  # bcdUSB 2.00
+    0x00,        # bDeviceClass (per interface)
+    0x00,        # bDeviceSubClass
+    0x00,        # bDeviceProtocol
+    0x40,        # bMaxPacketSize0 64
+    0x8F, 0x05,  # idVendor 0x058f (Alcor Micro)
+    0x87, 0x63,  # idProduct 0x6387 (flash drive)
+    0x00, 0x01,  # bcdDevice 1.00
+    0x01,        # iManufacturer
+    0x02,        # iProduct
+    0x03,        # iSerialNumber
+    0x01,        # bNumConfigurations
+))
+
+GOLDEN_CONFIG = bytes((
+    0x09,        # bLength
+    0x02,        # bDescriptorType (CONFIGURATION)
+    0x20, 0x00,  # wTotalLength 32
+    0x01,        # bNumInterfaces
+    0x01,        # bConfigurationValue
+    0x00,        # iConfiguration
+    0x80,        # bmAttributes (bus powered)
+    0x32,        # bMaxPower 50 = 100 mA
+    # interface 0
+    0x09,        # bLength
+    0x04,        # bDescriptorType (INTERFACE)
+    0x00,        # bInterfaceNumber
+    0x00,        # bAlternateSetting
+    0x02,        # bNumEndpoints
+    0x08,        # bInterfaceClass (mass storage)
+    0x06,        # bInterfaceSubClass (SCSI transparent)
+    0x50,        # bInterfaceProtocol (bulk-only)
+    0x00,        # iInterface
+    # endpoint 0x01
+    0x07,        # bLength
+    0x05,        # bDescriptorType (ENDPOINT)
+    0x01,        # bEndpointAddress (OUT 1)
+    0x02,        # bmAttributes (bulk)
+    0x00, 0x02,  # wMaxPacketSize 512
+    0x00,        # bInterval
+    # endpoint 0x82
+    0x07,        # bLength
+    0x05,        # bDescriptorType (ENDPOINT)
+    0x82,        # bEndpointAddress (IN 2)
+    0x02,        # bmAttributes (bulk)
+    0x00, 0x02,  # wMaxPacketSize 512
+    0x00,        # bInterval
+))
+
+GOLDEN_QUALIFIER = bytes((
+    0x0A,        # bLength
+    0x06,        # bDescriptorType (DEVICE_QUALIFIER)
+    0x00, 0x02,  # bcdUSB 2.00
+    0x00,        # bDeviceClass
+    0x00,        # bDeviceSubClass
+    0x00,        # bDeviceProtocol
+    0x40,        # bMaxPacketSize0 64
+    0x01,        # bNumConfigurations
+    0x00,        # bReserved
+))
+
+GOLDEN_OTHER_SPEED = bytes((
+    0x09,        # bLength
+    0x07,        # bDescriptorType (OTHER_SPEED_CONFIGURATION)
+    0x20, 0x00,  # wTotalLength 32
+    0x01,        # bNumInterfaces
+    0x01,        # bConfigurationValue
+    0x00,        # iConfiguration
+    0x80,        # bmAttributes
+    0x32,        # bMaxPower
+    0x09, 0x04, 0x00, 0x00, 0x02, 0x08, 0x06, 0x50, 0x00,  # interface 0, as above
+    0x07,        # bLength
+    0x05,        # bDescriptorType (ENDPOINT)
+    0x01,        # bEndpointAddress (OUT 1)
+    0x02,        # bmAttributes (bulk)
+    0x40, 0x00,  # wMaxPacketSize 64 (full speed)
+    0x00,        # bInterval
+    0x07,        # bLength
+    0x05,        # bDescriptorType (ENDPOINT)
+    0x82,        # bEndpointAddress (IN 2)
+    0x02,        # bmAttributes (bulk)
+    0x40, 0x00,  # wMaxPacketSize 64 (full speed)
+    0x00,        # bInterval
+))
+
+GOLDEN_LANGIDS = bytes((
+    0x04,        # bLength
+    0x03,        # bDescriptorType (STRING)
+    0x09, 0x04,  # wLANGID[0] 0x0409 (en-US)
+))
+
+GOLDEN_MANUFACTURER = bytes((
+    0x10,        # bLength 16
+    0x03,        # bDescriptorType (STRING)
+)) + "Generic".encode("utf-16-le")
+
+
+class Host:
+    """Records what the model tells its host."""
+
+    def __init__(self) -> None:
+        self.ready: list[int] = []
+        self.disconnected = False
+
+    def endpoint_ready(self, device: DeviceModel, ep: Endpoint) -> None:
+        self.ready.append(ep.address)
+
+    def remote_wakeup(self, device: DeviceModel) -> None:
+        raise AssertionError("the pen drive never signals remote wakeup")
+
+    def device_disconnected(self, device: DeviceModel) -> None:
+        self.disconnected = True
+
+
+def control_in(model: DeviceModel, setup: SetupPacket) -> bytes:
+    buf = memoryview(bytearray(setup.wLength))
+    outcome, n = model.control(setup, dst=buf)
+    assert outcome is Outcome.DONE
+    return bytes(buf[:n])
+
+
+def get_descriptor(model: DeviceModel, dtype: int, index: int = 0, langid: int = 0,
+                   length: int = 0xFF) -> bytes:
+    return control_in(model, SetupPacket(0x80, 0x06, dtype << 8 | index, langid, length))
+
+
+def configure(model: DeviceModel, host: Host | None = None, value: int = 1) -> None:
+    model.connect(None, host)
+    model.bus_reset()
+    assert model.control(SetupPacket(0x00, 0x05, 3)) == (Outcome.DONE, 0)
+    assert model.control(SetupPacket(0x00, 0x09, value)) == (Outcome.DONE, 0)
+    assert model.state is DeviceState.CONFIGURED
+
+
+def ep(model: DeviceModel, address: int) -> Endpoint:
+    found = model.endpoint(address)
+    assert found is not None
+    return found
+
+
+def write(model: DeviceModel, data: bytes) -> tuple[Outcome, int]:
+    return ep(model, 0x01).push_out(memoryview(data))
+
+
+def read(model: DeviceModel, size: int) -> tuple[Outcome, bytes]:
+    buf = memoryview(bytearray(size))
+    outcome, n = ep(model, 0x82).pull_in(buf)
+    return outcome, bytes(buf[:n])
+
+
+# -- descriptors --------------------------------------------------------------------------------
+
+
+def test_registry_name_and_speed() -> None:
+    assert load_model("pendrive") is PenDrive
+    assert PenDrive.model_name == "pendrive"
+    assert PenDrive().speed is Speed.HIGH
+
+
+def test_golden_descriptors() -> None:
+    drive = PenDrive()
+    drive.connect(None, None)
+    drive.bus_reset()
+    assert get_descriptor(drive, 0x01, length=0x40) == GOLDEN_DEVICE
+    assert get_descriptor(drive, 0x02, length=9) == GOLDEN_CONFIG[:9]
+    assert get_descriptor(drive, 0x02) == GOLDEN_CONFIG
+    assert get_descriptor(drive, 0x06) == GOLDEN_QUALIFIER
+    assert get_descriptor(drive, 0x07) == GOLDEN_OTHER_SPEED
+
+
+def test_golden_strings() -> None:
+    drive = PenDrive()
+    drive.connect(None, None)
+    drive.bus_reset()
+    assert get_descriptor(drive, 0x03, 0) == GOLDEN_LANGIDS
+    assert get_descriptor(drive, 0x03, 1, 0x0409) == GOLDEN_MANUFACTURER
+    assert get_descriptor(drive, 0x03, 2, 0x0409) == string_descriptor("Mass Storage")
+    assert get_descriptor(drive, 0x03, 3, 0x0409) == bytes((0x12, 0x03)) + (
+        "6E5C7D12".encode("utf-16-le"))
+    assert drive.control(SetupPacket(0x80, 0x06, 0x0304, 0x0409, 0xFF))[0] is Outcome.STALL
+
+
+def test_serial_is_an_option() -> None:
+    drive = PenDrive(serial="ABC")
+    drive.connect(None, None)
+    drive.bus_reset()
+    assert get_descriptor(drive, 0x03, 3, 0x0409) == string_descriptor("ABC")
+    nameless = PenDrive(serial="")
+    assert nameless.descriptors.device_bytes[16] == 0  # iSerialNumber
+    with pytest.raises(ValueError, match="capacity"):
+        PenDrive(capacity=0)
+
+
+def test_endpoints_exist_only_when_configured() -> None:
+    drive = PenDrive()
+    drive.connect(None, None)
+    drive.bus_reset()
+    assert drive.endpoint(0x01) is None and drive.endpoint(0x82) is None
+    configure(drive)
+    assert ep(drive, 0x01).maxpacket == 512
+    assert ep(drive, 0x82).maxpacket == 512
+
+
+# -- the echo store -------------------------------------------------------------------------------
+
+
+def test_read_with_nothing_stored_naks() -> None:
+    drive = PenDrive()
+    configure(drive)
+    assert read(drive, 512) == (Outcome.NAK, b"")
+
+
+def test_written_data_comes_back_in_order() -> None:
+    drive = PenDrive()
+    configure(drive)
+    assert write(drive, b"hello") == (Outcome.DONE, 5)
+    assert write(drive, b", world") == (Outcome.DONE, 7)
+    assert drive.stored == 12
+    assert read(drive, 512) == (Outcome.DONE, b"hello")
+    assert read(drive, 512) == (Outcome.DONE, b", world")
+    assert read(drive, 512) == (Outcome.NAK, b"")
+    assert drive.stored == 0
+
+
+def test_small_reads_take_whole_packets_of_a_large_write() -> None:
+    drive = PenDrive()
+    configure(drive)
+    data = bytes(range(256)) * 8  # 2048 bytes = 4 packets
+    assert write(drive, data) == (Outcome.DONE, 2048)
+    assert read(drive, 512) == (Outcome.DONE, data[:512])
+    assert read(drive, 1024) == (Outcome.DONE, data[512:1536])
+    assert read(drive, 512) == (Outcome.DONE, data[1536:])
+    assert read(drive, 512) == (Outcome.NAK, b"")
+
+
+def test_read_larger_than_a_packet_multiple_ends_with_zlp() -> None:
+    drive = PenDrive()
+    configure(drive)
+    write(drive, bytes(512))
+    # 512 bytes into a 4096-byte buffer: one full packet then a ZLP ends the transfer.
+    assert read(drive, 4096) == (Outcome.DONE, bytes(512))
+    assert read(drive, 4096) == (Outcome.NAK, b"")
+
+
+def test_read_smaller_than_a_packet_babbles() -> None:
+    drive = PenDrive()
+    configure(drive)
+    write(drive, b"x" * 100)
+    outcome, data = read(drive, 13)
+    assert outcome is Outcome.BABBLE and data == b"x" * 13
+
+
+def test_full_store_naks_writes_until_a_read_makes_room() -> None:
+    host = Host()
+    drive = PenDrive(capacity=1024)
+    configure(drive, host)
+    assert write(drive, bytes(1024)) == (Outcome.DONE, 1024)
+    assert write(drive, b"more") == (Outcome.NAK, 0)
+    assert read(drive, 512) == (Outcome.DONE, bytes(512))
+    assert host.ready == [0x01]  # the NAKed writer is told to retry
+    assert write(drive, b"more") == (Outcome.DONE, 4)
+
+
+def test_waiting_reader_is_woken_by_a_write() -> None:
+    host = Host()
+    drive = PenDrive()
+    configure(drive, host)
+    assert read(drive, 512)[0] is Outcome.NAK
+    write(drive, b"data")
+    assert host.ready == [0x82]
+    write(drive, b"again")  # nobody waits any more: no second wake-up
+    assert host.ready == [0x82]
+
+
+def test_halt_and_clear_halt_on_bulk_in() -> None:
+    drive = PenDrive()
+    configure(drive)
+    write(drive, b"kept")
+    assert drive.control(SetupPacket(0x02, 0x03, 0, 0x82)) == (Outcome.DONE, 0)
+    assert read(drive, 512) == (Outcome.STALL, b"")
+    assert control_in(drive, SetupPacket(0x82, 0x00, 0, 0x82, 2)) == b"\x01\x00"
+    assert drive.control(SetupPacket(0x02, 0x01, 0, 0x82)) == (Outcome.DONE, 0)
+    assert read(drive, 512) == (Outcome.DONE, b"kept")
+
+
+def test_mass_storage_class_requests_stall() -> None:
+    drive = PenDrive()
+    configure(drive)
+    # Get Max LUN (0xa1 0xfe) is not implemented by the echo store.
+    assert drive.control(SetupPacket(0xA1, 0xFE, 0, 0, 1))[0] is Outcome.STALL
+    assert drive.unhandled[-1] == SetupPacket(0xA1, 0xFE, 0, 0, 1)
