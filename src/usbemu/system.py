@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 
 from .core.hcd import HostController
 from .core.usb import UsbDevice
-from .core.usbcore import Uname, UsbCore
+from .core.usbcore import Uname, UsbCore, set_current_usbcore
 from .emulated.device import DeviceModel
+from .emulated.models.hub import Hub
 from .host.inproc import InProcessHCD
 from .kernel.device import Device, Driver, DriverCore
 from .kernel.printk import Printk
@@ -51,7 +52,7 @@ class System:
         self.log = Printk(self.loop.time)
         self.driver_core = DriverCore(self.log)
         self.usb = UsbCore(self.loop, self.log, self.driver_core, uname)
-        self.controllers: list[HostController] = []
+        self.controllers: list[InProcessHCD] = []
         self._pci_slot = 0x1D
         self._booted = False
         self._closed = False
@@ -64,13 +65,6 @@ class System:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    async def __aenter__(self) -> System:
-        await self.aboot()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.ashutdown()
 
     def boot(self) -> None:
         """Start the kernel: usbcore registers its drivers."""
@@ -102,11 +96,16 @@ class System:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the machine's loop until it finishes (from outside the loop)."""
-        return self.loop.run_until_complete(coro)
+        return self.loop.run_until_complete(self._on_machine(coro))
+
+    async def _on_machine(self, coro: Coroutine[Any, Any, T]) -> T:
+        set_current_usbcore(self.usb)
+        return await coro
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on a loop running in another thread (the thread-safe bridge)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(self._on_machine(coro), self.loop)
+        return future.result(timeout)
 
     def time(self) -> float:
         """Seconds on the machine's clock."""
@@ -183,14 +182,28 @@ class System:
 
     # -- waiting ------------------------------------------------------------------------------
 
+    def _hub_changes_pending(self) -> bool:
+        """A hub model has a port change its driver has not polled yet."""
+        stack: list[DeviceModel] = [m for hcd in self.controllers for m in hcd.root_models()]
+        while stack:
+            model = stack.pop()
+            if isinstance(model, Hub) and model.change_pending():
+                return True
+            stack.extend(child for _, child in model.children())
+        return False
+
     async def asettle(self) -> None:
-        """Wait until hub_wq and uevent consumers are idle (like `udevadm settle`)."""
+        """Wait until every port change has been seen and handled: hub_wq and uevent
+        consumers idle and no hub model waiting to be polled (like `udevadm settle`)."""
         for _ in range(1000):
             for _ in range(3):
                 await asyncio.sleep(0)
             await self.usb.hub_wq.wait_idle()
             await self.driver_core.settle()
             await asyncio.sleep(0)
+            if self._hub_changes_pending():
+                await asyncio.sleep(0.01)
+                continue
             if self.usb.hub_wq.idle and not self.driver_core.pending:
                 return
 

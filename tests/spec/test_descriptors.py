@@ -546,6 +546,14 @@ def test_default_qualifier_mirrors_the_device() -> None:
     assert device.default_qualifier() == DeviceQualifier(0x0200, 0xFF, 1, 2, 64, 3)
 
 
+def test_default_qualifier_counts_the_other_speed_configurations() -> None:
+    device = DeviceDescriptor(1, 2, configurations=(ConfigDescriptor(),) * 2,
+                              other_speed_configurations=(ConfigDescriptor(),))
+    assert device.default_qualifier().bNumConfigurations == 1
+    built = build_descriptors(device)
+    assert built.qualifier_bytes is not None and built.qualifier_bytes[8] == 1
+
+
 def test_bos_overrides_and_capability_lookup() -> None:
     ext = usb20_extension(0x06)
     bos = BosDescriptor((ext,), wTotalLength=99, bNumDeviceCaps=7)
@@ -628,6 +636,16 @@ def test_255_allocated_strings_fit() -> None:
     with pytest.raises(ValueError, match="255 string descriptors"):
         build_descriptors(DeviceDescriptor(1, 2, iProduct="P", iManufacturer="M",
                                            configurations=(config,)))
+
+
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="only indexes listed in `strings` are reserved: an integer field (iManufacturer=1) "
+           "without text there does not stop a text field from being given index 1 too")
+def test_integer_string_refs_are_reserved() -> None:
+    built = build_descriptors(DeviceDescriptor(1, 2, iManufacturer=1, iProduct="Widget"))
+    assert built.device.iManufacturer == 1
+    assert built.device.iProduct != 1
 
 
 @pytest.mark.xfail(
@@ -872,7 +890,7 @@ def test_decoders_never_crash_on_random_bytes(data: bytes) -> None:
                    DeviceCapability.from_bytes, ConfigDescriptor.header_from_bytes,
                    decode_string):
         with contextlib.suppress(DescriptorError):
-            decode(data)  # type: ignore[operator]
+            decode(data)
 
 
 # -- string descriptors -------------------------------------------------------------------------

@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from .usb import UsbDevice, UsbHostEndpoint
     from .usbcore import UsbCore
 
+_SHORT_NOT_OK: Final = int(UrbFlag.SHORT_NOT_OK)
+_DIR_IN: Final = int(UrbFlag.DIR_IN)
+
 #: Root hub vendor (Linux Foundation) and product per controller generation.
 RH_VENDOR: Final = 0x1D6B
 RH_PRODUCT: Final = {Speed.FULL: 0x0001, Speed.HIGH: 0x0002, Speed.SUPER: 0x0003}
@@ -250,9 +253,9 @@ class HostController(ABC):
         urb.hcpriv = None
         if urb.unlinked:
             status = urb.unlinked
-        elif (status == 0 and urb.transfer_flags & UrbFlag.SHORT_NOT_OK
+        elif (status == 0 and urb.transfer_flags & _SHORT_NOT_OK
               and urb.actual_length < urb.transfer_buffer_length
-              and urb.transfer_flags & UrbFlag.DIR_IN):
+              and urb.transfer_flags & _DIR_IN):
             status = -Errno.EREMOTEIO
         urb.status = status
         if urb._inline:
@@ -406,7 +409,8 @@ class HostController(ABC):
         if reply is None:
             return -Errno.EPIPE
         n = min(len(reply), setup.wLength, len(buf))
-        buf[:n] = reply[:n]
+        if n:
+            buf[:n] = reply[:n]
         return n
 
     def _rh_descriptor(self, setup: SetupPacket) -> bytes | None:

@@ -193,7 +193,7 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
     if hep is None:
         return -Errno.EINVAL, 0
     urb = Urb()
-    if hep.desc.type == EndpointType.INT:
+    if hep.xfer == EndpointType.INT:
         pipe = (pipe & ~(3 << 30)) | (PIPE_INTERRUPT << 30)
         urb.fill_int(dev, pipe, data, length, _sync_complete, None, hep.desc.bInterval)
     else:
@@ -218,7 +218,7 @@ async def bulk_transfer(dev: UsbDevice, endpoint: int, data: Any, *,
                          "active configuration")
     urb = Urb()
     length = len(memoryview(data).cast("B")) if data is not None else 0
-    if hep.desc.type == EndpointType.INT:
+    if hep.xfer == EndpointType.INT:
         pipe = (pipe & ~(3 << 30)) | (PIPE_INTERRUPT << 30)
         urb.fill_int(dev, pipe, data, length, _sync_complete, None, hep.desc.bInterval)
     else:

@@ -258,6 +258,17 @@ def _check_iso(urb: Urb, dev: UsbDevice, hep: UsbHostEndpoint) -> int:
     return -Errno.EMSGSIZE if bad else 0
 
 
+_DIR_IN: Final = int(UrbFlag.DIR_IN)
+_XFER_CONTROL: Final = int(EndpointType.CONTROL)
+_XFER_ISOC: Final = int(EndpointType.ISOC)
+_PERIODIC: Final = (int(EndpointType.INT), int(EndpointType.ISOC))
+_PIPE_XFER: Final = tuple(int(x) for x in PIPE_TO_XFER)
+#: Allowed transfer flags per endpoint type, [OUT, IN].
+_ALLOWED: Final = tuple((_allowed_flags(EndpointType(t), False),
+                         _allowed_flags(EndpointType(t), True))
+                        for t in range(4))
+
+
 def usb_submit_urb(urb: Urb | None) -> int:
     """Queue a URB for transfer; 0, or a negative errno and the URB is not queued.
 
@@ -278,34 +289,29 @@ def usb_submit_urb(urb: Urb | None) -> int:
     urb.ep = hep
     urb.status = -Errno.EINPROGRESS
     urb.actual_length = 0
-    xfertype = hep.desc.type
-    if xfertype == EndpointType.CONTROL:
+    xfertype = hep.xfer
+    if xfertype == _XFER_CONTROL:
         direction = _check_control(urb)
         if not isinstance(direction, bool):
             return direction
         is_in = direction
     else:
         is_in = bool(pipe & USB_DIR_IN)
-    if is_in:
-        urb.transfer_flags |= UrbFlag.DIR_IN
-    else:
-        urb.transfer_flags &= ~UrbFlag.DIR_IN
-    if xfertype != EndpointType.CONTROL and dev.state < DeviceState.CONFIGURED:
+    flags = int(urb.transfer_flags)
+    urb.transfer_flags = flags = (flags | _DIR_IN) if is_in else (flags & ~_DIR_IN)
+    if xfertype != _XFER_CONTROL and dev.state < DeviceState.CONFIGURED:
         return -Errno.ENODEV
-    if hep.desc.maxpacket <= 0:
+    if hep.maxp <= 0:
         return -Errno.EMSGSIZE
-    if xfertype == EndpointType.ISOC and (rc := _check_iso(urb, dev, hep)):
+    if xfertype == _XFER_ISOC and (rc := _check_iso(urb, dev, hep)):
         return rc
     if not 0 <= urb.transfer_buffer_length <= INT_MAX:
         return -Errno.EMSGSIZE
-    if PIPE_TO_XFER[pipe >> 30 & 3] != xfertype or urb.transfer_flags & ~_allowed_flags(
-            xfertype, is_in):
-        _warn_bogus(urb, dev, xfertype, is_in)
-    if xfertype in (EndpointType.INT, EndpointType.ISOC) and (
-            rc := _check_interval(urb, dev, xfertype)):
+    if _PIPE_XFER[pipe >> 30 & 3] != xfertype or flags & ~_ALLOWED[xfertype][is_in]:
+        _warn_bogus(urb, dev, EndpointType(xfertype), is_in)
+    if xfertype in _PERIODIC and (rc := _check_interval(urb, dev, EndpointType(xfertype))):
         return rc
-    if is_in and urb.transfer_buffer_length and urb.transfer_buffer is not None \
-            and memoryview(urb.transfer_buffer).readonly:
+    if is_in and urb.transfer_buffer_length and isinstance(urb.transfer_buffer, bytes):
         raise TypeError("an IN URB needs a writable transfer_buffer (bytearray, memoryview "
                         "of one, array …), not bytes")
     return dev.usb_bus.hcd.submit_urb(urb)

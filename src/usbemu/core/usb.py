@@ -43,13 +43,23 @@ EP0_DESC: Final = EndpointDescriptor(0x00, EndpointType.CONTROL, 64)
 class UsbHostEndpoint:
     """struct usb_host_endpoint: an endpoint's descriptor and the queue of its URBs."""
 
-    __slots__ = ("desc", "enabled", "hcpriv", "urb_list")
+    __slots__ = ("_desc", "enabled", "hcpriv", "maxp", "urb_list", "xfer")
 
     def __init__(self, desc: EndpointDescriptor) -> None:
         self.desc = desc
         self.urb_list: deque[Urb] = deque()
         self.enabled = False
         self.hcpriv: Any = None
+
+    @property
+    def desc(self) -> EndpointDescriptor:
+        return self._desc
+
+    @desc.setter
+    def desc(self, desc: EndpointDescriptor) -> None:
+        self._desc = desc
+        self.xfer = int(desc.bmAttributes & 3)  # USB_ENDPOINT_XFER_* (hot-path copy)
+        self.maxp = desc.maxpacket
 
     def __repr__(self) -> str:
         return f"<UsbHostEndpoint {self.desc.bEndpointAddress:#04x}>"
@@ -113,7 +123,8 @@ class UsbInterface(Device):
         first = altsettings[0].desc
         number = first.bInterfaceNumber or 0
         value = config.desc.bConfigurationValue or 0
-        super().__init__(f"{udev.name}:{value}.{number}", udev, udev.bus_type)
+        super().__init__(f"{udev.busnum}-{udev.devpath}:{value}.{number}", udev,
+                         udev.bus_type)
         self.usb_dev = udev
         self.altsetting = altsettings
         self.cur_altsetting = next((a for a in altsettings if a.desc.bAlternateSetting == 0),
@@ -172,6 +183,7 @@ class UsbDevice(Device):
 
     devtype: ClassVar[str] = "usb_device"
     devpath: str
+    usb_parent: UsbDevice | None
 
     def __init__(self, bus: UsbBus, parent: UsbDevice | None, port1: int) -> None:
         devpath: str

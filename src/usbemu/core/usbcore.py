@@ -11,6 +11,7 @@ binding is `driver.py`.
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -23,6 +24,23 @@ if TYPE_CHECKING:
     from .hub import HubWorker
 
 USB_MAXBUS: Final = 64
+
+_current: ContextVar[UsbCore] = ContextVar("usbemu_current_usbcore")
+
+
+def current_usbcore() -> UsbCore:
+    """The USB subsystem of the machine whose code is running now (what a kernel-style
+    `usb_register(&driver)` registers with).  Raises RuntimeError outside a machine."""
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError("no usbemu machine is running here: call this from code that "
+                           "runs on a System (System.run(), `async with System()`)") from None
+
+
+def set_current_usbcore(core: UsbCore) -> object:
+    """Make `core` the current USB subsystem in this context; returns a reset token."""
+    return _current.set(core)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ _STATUS: Final = {
     Outcome.NO_RESPONSE: -Errno.EPROTO,
 }
 FRAME: Final = 0.001
+_DIR_IN: Final = int(UrbFlag.DIR_IN)
+_ZERO_PACKET: Final = int(UrbFlag.ZERO_PACKET)
 _EMPTY: Final = memoryview(b"")
 
 
@@ -213,10 +215,10 @@ class InProcessController(HostController):
         if ptype == PIPE_ISOCHRONOUS:
             return self._isochronous(queue, ep, urb)
         view = urb.buffer_view()
-        if urb.transfer_flags & UrbFlag.DIR_IN:
+        if urb.transfer_flags & _DIR_IN:
             outcome, n = ep.pull_in(view[urb.actual_length:])
         else:
-            zlp = bool(urb.transfer_flags & UrbFlag.ZERO_PACKET) and len(view) > 0 \
+            zlp = bool(urb.transfer_flags & _ZERO_PACKET) and len(view) > 0 \
                 and len(view) % ep.maxpacket == 0
             outcome, n = ep.push_out(view[urb.actual_length:], zlp)
         urb.actual_length += n
@@ -237,7 +239,7 @@ class InProcessController(HostController):
     def _control(self, model: DeviceModel, urb: Urb) -> int:
         assert urb.setup_packet is not None
         view = urb.buffer_view()
-        if urb.transfer_flags & UrbFlag.DIR_IN:
+        if urb.transfer_flags & _DIR_IN:
             outcome, n = model.control(urb.setup_packet, _EMPTY, view)
         else:
             outcome, n = model.control(urb.setup_packet, view)
@@ -246,7 +248,7 @@ class InProcessController(HostController):
 
     def _isochronous(self, queue: _EndpointQueue, ep: Endpoint, urb: Urb) -> int:
         view = urb.buffer_view()
-        is_in = bool(urb.transfer_flags & UrbFlag.DIR_IN)
+        is_in = bool(urb.transfer_flags & _DIR_IN)
         total = errors = 0
         for packet in urb.iso_frame_desc[: urb.number_of_packets]:
             chunk = view[packet.offset:packet.offset + packet.length]
@@ -295,7 +297,8 @@ class RootPort:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.status & PortStat.ENABLE) and not self.status & PortStat.SUSPEND
+        status = int(self.status)
+        return status & 0x0006 == 0x0002  # ENABLE set, SUSPEND clear
 
     @property
     def hub(self) -> None:

@@ -264,10 +264,11 @@ class DriverCore:
             self.oops(f"probe of {dev.name} by driver {drv.name}", exc)
             return None
         if result:
-            dev.driver = None
             if result not in (-Errno.ENODEV, -Errno.ENXIO):
-                self.log.dev(Level.WARNING, dev,
+                # call_driver_probe(): dev_err while dev->driver is still set.
+                self.log.dev(Level.ERR, dev,
                              f"probe with driver {drv.name} failed with error {result}")
+            dev.driver = None
             return result
         self.uevent(dev, "bind")
         return 0

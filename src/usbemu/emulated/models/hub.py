@@ -568,6 +568,12 @@ class Hub(DeviceModel):
         if ep is not None:
             ep.notify_ready()
 
+    def change_pending(self) -> bool:
+        """True while a change bit waits for the host's next status-change poll."""
+        return self.endpoint(STATUS_ENDPOINT) is not None and self.state is not \
+            DeviceState.SUSPENDED and (bool(self.hub_change)
+                                       or any(port.change for port in self._ports))
+
     @endpoint_in(STATUS_ENDPOINT)
     def _status_change(self, ep: Endpoint, room: int) -> bytes | None:
         """The status-change bitmap, computed at each poll; None (NAK) when nothing

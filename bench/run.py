@@ -1,0 +1,149 @@
+"""usbemu benchmarks: print figures for the paths users feel (DESIGN.md §8).
+
+    make bench            # or: .venv/bin/python bench/run.py [--quick]
+
+Each figure is wall-clock time on this machine for work done on virtual time.  Nothing here
+is asserted; the README quotes the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+from usbemu.core.message import usb_bulk_msg
+from usbemu.core.urb import PIPE_BULK, make_pipe
+from usbemu.core.usb import UsbDevice
+from usbemu.emulated.models.hub import Hub
+from usbemu.emulated.models.zero import GadgetZero
+from usbemu.spec.ch9 import SetupPacket
+from usbemu.system import System
+
+
+def _rate(label: str, count: int, seconds: float, unit: str = "/s") -> None:
+    print(f"{label:58} {count / seconds:14,.0f} {unit}")
+
+
+def _timed(func: Callable[[], int]) -> tuple[int, float]:
+    start = time.perf_counter()
+    count = func()
+    return count, time.perf_counter() - start
+
+
+def bench_model_echo(n: int) -> None:
+    """Device side only: 64-byte loopback through gadget zero's endpoints."""
+    zero = GadgetZero(loopdefault=True)
+    zero.connect(None, None)
+    zero.bus_reset()
+    zero.control(SetupPacket(0x00, 0x05, 2))
+    zero.control(SetupPacket(0x00, 0x09, zero.descriptors.configurations[0]
+                             .bConfigurationValue or 1))
+    out_ep = next(ep for ep in zero.endpoints() if not ep.is_in)
+    in_ep = next(ep for ep in zero.endpoints() if ep.is_in)
+    payload, buf = memoryview(bytes(64)), memoryview(bytearray(512))
+
+    def run() -> int:
+        for _ in range(n):
+            out_ep.push_out(payload)
+            in_ep.pull_in(buf)
+        return n
+
+    count, secs = _timed(run)
+    _rate("device model: 64-byte loopback (OUT + IN)", count, secs)
+
+
+def _loopback_system() -> tuple[System, UsbDevice, int, int]:
+    system = System()
+    system.boot()
+    system.add_controller()
+    system.plug(GadgetZero(loopdefault=True), "1-1")
+    system.settle()
+    udev = system.find_device("1-1")
+    assert udev is not None and udev.actconfig is not None
+    eps = [h.desc for i in udev.interfaces() for h in i.cur_altsetting.endpoint
+           if h.desc.type == 2]
+    out_addr = next(e.bEndpointAddress for e in eps if not e.is_in)
+    in_addr = next(e.bEndpointAddress for e in eps if e.is_in)
+    return system, udev, out_addr, in_addr
+
+
+def bench_sync_echo(n: int) -> None:
+    """Full stack: usb_bulk_msg OUT 64 bytes then IN, gadget zero loopback."""
+    system, udev, out_addr, in_addr = _loopback_system()
+    out_pipe = make_pipe(udev, PIPE_BULK, out_addr & 0xF, False)
+    in_pipe = make_pipe(udev, PIPE_BULK, in_addr & 0xF, True)
+    data, buf = bytes(64), bytearray(512)
+
+    async def run() -> int:
+        for _ in range(n):
+            rc, _ = await usb_bulk_msg(udev, out_pipe, data, 64, 5000)
+            rc2, got = await usb_bulk_msg(udev, in_pipe, buf, 512, 5000)
+            if rc or rc2 or got != 64:
+                raise RuntimeError(f"echo failed: {rc} {rc2} {got}")
+        return n
+
+    count, secs = _timed(lambda: system.run(run()))
+    _rate("usb_bulk_msg: 64-byte echo round trips (OUT + IN)", count, secs)
+    system.close()
+
+
+def bench_throughput(n: int, size: int = 65536) -> None:
+    """Full stack: usb_bulk_msg with 64 KiB buffers, OUT then IN (loopback)."""
+    system, udev, out_addr, in_addr = _loopback_system()
+    out_pipe = make_pipe(udev, PIPE_BULK, out_addr & 0xF, False)
+    in_pipe = make_pipe(udev, PIPE_BULK, in_addr & 0xF, True)
+    data, buf = bytes(size), bytearray(size)
+
+    async def run() -> int:
+        moved = 0
+        for _ in range(n):
+            rc, wrote = await usb_bulk_msg(udev, out_pipe, data, size, 5000)
+            rc2, got = await usb_bulk_msg(udev, in_pipe, buf, size, 5000)
+            if rc or rc2:
+                raise RuntimeError(f"transfer failed: {rc} {rc2}")
+            moved += wrote + got
+        return moved
+
+    moved, secs = _timed(lambda: system.run(run()))
+    print(f"{'usb_bulk_msg: 64 KiB transfers, OUT + IN':58} "
+          f"{moved / secs / 1e9:14.2f} GB/s")
+    system.close()
+
+
+def bench_enumeration(hubs: int) -> None:
+    """Plug `hubs` 7-port hubs each with 6 devices behind it, time enumeration."""
+    system = System()
+    system.boot()
+    system.add_controller()
+
+    def run() -> int:
+        for h in range(1, hubs + 1):
+            system.plug(Hub(ports=7), f"1-{h}")
+        system.settle()
+        for h in range(1, hubs + 1):
+            for port in range(1, 7):
+                system.plug(GadgetZero(), f"1-{h}.{port}")
+        system.settle()
+        return len(system.usb_devices()) - 1
+
+    count, secs = _timed(run)
+    _rate(f"enumeration: {count} devices (hubs + devices), configured", count, secs)
+    print(f"{'   machine time for it (virtual)':58} {system.time():14.3f} s")
+    system.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    args = parser.parse_args()
+    scale = 1 if args.quick else 5
+    print(f"{'benchmark':58} {'figure':>14}")
+    bench_model_echo(20000 * scale)
+    bench_sync_echo(4000 * scale)
+    bench_throughput(400 * scale)
+    bench_enumeration(6)
+
+
+if __name__ == "__main__":
+    main()
