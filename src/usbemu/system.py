@@ -20,7 +20,6 @@ import random
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
-from .core.hcd import HostController
 from .core.usb import UsbDevice
 from .core.usbcore import Uname, UsbCore, set_current_usbcore
 from .emulated.device import DeviceModel
