@@ -88,26 +88,29 @@ def request(bmRequestType: int, bRequest: int) -> Callable[[F], F]:
     return mark
 
 
-def endpoint_in(address: int) -> Callable[[F], F]:
-    """Declare `handler(ep, room) -> bytes | None` as the data source of IN endpoint
-    `address`; it is asked when the host polls and nothing is queued (None → NAK)."""
-    if not address & 0x80:
-        raise ValueError(f"endpoint_in({address:#04x}): an IN address has bit 7 set")
+def endpoint_in(*addresses: int) -> Callable[[F], F]:
+    """Declare `handler(ep, room) -> bytes | None` as the data source of the IN endpoints
+    `addresses`; it is asked when the host polls and nothing is queued (None → NAK)."""
+    for address in addresses:
+        if not address & 0x80:
+            raise ValueError(f"endpoint_in({address:#04x}): an IN address has bit 7 set")
 
     def mark(func: F) -> F:
-        setattr(func, _IN_ATTR, address)
+        setattr(func, _IN_ATTR, (*getattr(func, _IN_ATTR, ()), *addresses))
         return func
     return mark
 
 
-def endpoint_out(address: int, *, packets: bool = False) -> Callable[[F], F]:
-    """Declare `handler(ep, data) -> None | Outcome.NAK` as the sink of OUT endpoint
-    `address`; with `packets=True` it sees one packet at a time, else one transfer."""
-    if address & 0x80:
-        raise ValueError(f"endpoint_out({address:#04x}): an OUT address has bit 7 clear")
+def endpoint_out(*addresses: int, packets: bool = False) -> Callable[[F], F]:
+    """Declare `handler(ep, data) -> None | Outcome.NAK` as the sink of the OUT endpoints
+    `addresses`; with `packets=True` it sees one packet at a time, else one transfer."""
+    for address in addresses:
+        if address & 0x80:
+            raise ValueError(f"endpoint_out({address:#04x}): an OUT address has bit 7 clear")
 
     def mark(func: F) -> F:
-        setattr(func, _OUT_ATTR, (address, packets))
+        specs = tuple((address, packets) for address in addresses)
+        setattr(func, _OUT_ATTR, (*getattr(func, _OUT_ATTR, ()), *specs))
         return func
     return mark
 
@@ -164,10 +167,10 @@ class DeviceModel:
         for name, value in vars(cls).items():
             for key in getattr(value, _REQUEST_ATTR, ()):
                 requests[key] = name
-            if (addr := getattr(value, _IN_ATTR, None)) is not None:
+            for addr in getattr(value, _IN_ATTR, ()):
                 ins[addr] = name
-            if (spec := getattr(value, _OUT_ATTR, None)) is not None:
-                outs[spec[0]] = (name, spec[1])
+            for addr, packets in getattr(value, _OUT_ATTR, ()):
+                outs[addr] = (name, packets)
         cls._requests, cls._in_handlers, cls._out_handlers = requests, ins, outs
 
     def __init__(self, descriptors: DeviceDescriptor | DescriptorSet | None = None, *,
@@ -236,7 +239,13 @@ class DeviceModel:
     # -- the host's side: attach, reset, suspend --------------------------------------------
 
     def connect(self, port: UpstreamPort | None, host: DeviceHost | None) -> None:
-        """Plug into a powered port: ATTACHED then POWERED.  Context: atomic."""
+        """Plug into a powered port: ATTACHED then POWERED.  A device that was powered
+        before loses its address and configuration (a power cycle).  Context: atomic."""
+        self._deconfigure()
+        self.ep0.reset()
+        self.address = 0
+        self.remote_wakeup_enabled = False
+        self.test_mode = 0
         self.port, self.host = port, host
         self.set_state(DeviceState.ATTACHED)
         self.set_state(DeviceState.POWERED)
@@ -275,9 +284,10 @@ class DeviceModel:
             self.set_state(self._resume_state)
 
     def signal_remote_wakeup(self) -> bool:
-        """The device wants the host to resume it; returns False when the host has not
-        enabled remote wakeup (the signal is then not sent)."""
-        if not self.remote_wakeup_enabled or self.host is None:
+        """The suspended device wants the host to resume it; returns False (and sends
+        nothing) when it is not suspended or the host has not enabled remote wakeup."""
+        if (not self.remote_wakeup_enabled or self.host is None
+                or self.state is not DeviceState.SUSPENDED):
             return False
         self.host.remote_wakeup(self)
         return True
@@ -342,6 +352,10 @@ class DeviceModel:
         return handler(self, setup)
 
     def control_complete(self, setup: SetupPacket) -> None:
+        """After the status stage: SET_ADDRESS and TEST_MODE take effect only now."""
+        if (setup.bmRequestType, setup.bRequest, setup.wValue) == (
+                _STD_OUT_DEV, Request.SET_FEATURE, Feature.TEST_MODE):
+            self.test_mode = setup.wIndex >> 8
         if (setup.bmRequestType, setup.bRequest) == (_STD_OUT_DEV, Request.SET_ADDRESS):
             self.address = setup.wValue
             if setup.wValue:
@@ -417,7 +431,7 @@ class DeviceModel:
         if setup.wValue == Feature.DEVICE_REMOTE_WAKEUP and self._wakeup_capable():
             self.remote_wakeup_enabled = enable
         elif setup.wValue == Feature.TEST_MODE and enable and self.speed == Speed.HIGH:
-            self.test_mode = setup.wIndex >> 8
+            pass  # entered after the status stage (control_complete)
         else:
             raise Stall
 

@@ -47,7 +47,8 @@ class Stall(Exception):
 InHandler: TypeAlias = Callable[["Endpoint", int], "bytes | bytearray | memoryview | None"]
 """(endpoint, room) → data for one device-side transfer, or None to NAK."""
 OutHandler: TypeAlias = Callable[["Endpoint", memoryview], "Outcome | None"]
-"""(endpoint, data) → None to ACK, Outcome.NAK to refuse for now; raise Stall to halt."""
+"""(endpoint, data) → None to ACK, Outcome.NAK to refuse for now, Outcome.STALL (or raise
+Stall) to halt the endpoint."""
 
 _EMPTY: Final = memoryview(b"")
 
@@ -105,10 +106,11 @@ class Endpoint:
     def write(self, data: bytes | bytearray | memoryview, *, zlp: bool = False) -> None:
         """Queue one device-side IN transfer.  It ends with a short packet, or with a
         zero-length packet when `zlp` is set and its length is a multiple of maxpacket;
-        empty data queues a single ZLP.  The host is woken if it waits on this endpoint."""
+        empty data queues a single ZLP.  Anything but `bytes` is copied.  The host is woken
+        if it waits on this endpoint."""
         if not self.is_in:
             raise ValueError(f"endpoint {self.address:#04x} is OUT: the host writes to it")
-        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        view = memoryview(data if isinstance(data, bytes) else bytes(data))
         self._fifo.append((view, zlp or not view))
         self.notify_ready()
 
@@ -126,8 +128,10 @@ class Endpoint:
         return data
 
     def halt(self) -> None:
-        """Set the ENDPOINT_HALT feature: every transfer STALLs until the host clears it."""
+        """Set the ENDPOINT_HALT feature: every transfer STALLs until the host clears it.
+        A host transfer waiting on the endpoint is woken to see the STALL."""
         self.halted = True
+        self.notify_ready()
 
     def notify_ready(self) -> None:
         """Tell the host that a NAKed transfer on this endpoint may now make progress."""
@@ -181,17 +185,15 @@ class Endpoint:
                 moved += full
                 room -= full
                 self._count_packets(full)
-            if room == 0:
+            if room == 0 and full:
                 return Outcome.DONE, moved
-            # The next packet is bigger than the room left: babble.
-            packet = min(maxp, len(data) - self._head)
+            # The next packet is bigger than the room left: babble.  The host keeps what
+            # fits; the device's transfer is over (dummy_hcd gives the request back).
             dst[moved:moved + room] = data[self._head:self._head + room]
-            self._head += packet
             moved += room
             self._count_packets(1)
-            if self._head >= len(data):
-                self._fifo.popleft()
-                self._head = 0
+            self._fifo.popleft()
+            self._head = 0
             return Outcome.BABBLE, moved
 
     def _refill(self, room: int) -> bool:
@@ -235,6 +237,9 @@ class Endpoint:
             return Outcome.STALL, 0
         if answer is Outcome.NAK:
             return Outcome.NAK, 0
+        if answer is Outcome.STALL:
+            self.halted = True
+            return Outcome.STALL, 0
         self._flip(self._packets(len(src), zlp))
         return Outcome.DONE, len(src)
 
@@ -251,6 +256,9 @@ class Endpoint:
                 return Outcome.STALL, offset
             if answer is Outcome.NAK:
                 return Outcome.NAK, offset
+            if answer is Outcome.STALL:
+                self.halted = True
+                return Outcome.STALL, offset
             offset += len(packet)
             self.toggle ^= 1
         return Outcome.DONE, total

@@ -88,6 +88,9 @@ class SsEndpointCompanion:
     _S: ClassVar[struct.Struct] = struct.Struct("<BBBBH")
 
     def to_bytes(self) -> bytes:
+        """The 6 defined bytes, cut to a smaller bLength.  A bLength above 6 is written as
+        given, but no bytes are invented past the sixth: a parsed companion's further
+        bytes travel in its endpoint's `extra`, so the wire bytes round-trip."""
         length = DescriptorSize.SS_ENDPOINT_COMP if self.bLength is None else self.bLength
         return self._S.pack(_u8("bLength", length), self.bDescriptorType,
                             _u8("bMaxBurst", self.bMaxBurst),
@@ -377,6 +380,9 @@ class ConfigDescriptor:
         """Decode the 9-byte configuration header alone (no interfaces)."""
         if len(data) < DescriptorSize.CONFIG:
             raise DescriptorError(f"configuration descriptor needs 9 bytes, got {len(data)}")
+        if data[1] not in (DescriptorType.CONFIG, DescriptorType.OTHER_SPEED_CONFIG):
+            raise DescriptorError(f"configuration descriptor has bDescriptorType "
+                                  f"{data[1]:#04x}, expected 0x02 or 0x07")
         length, _, total, nintf, value, iconf, attrs, power = _CFG.unpack_from(data)
         return cls((), value, iconf, attrs, power, b"", total, nintf, bLength=length)
 
@@ -455,9 +461,16 @@ class DeviceCapability:
         return cls(data[2], bytes(data[3:length]))
 
 
+def _u32(name: str, value: int) -> int:
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"{name}={value!r} does not fit in four bytes")
+    return value
+
+
 def usb20_extension(bmAttributes: int = 0x02) -> DeviceCapability:
     """USB 2.0 extension capability (bit 1 = LPM supported)."""
-    return DeviceCapability(CapabilityType.USB20_EXTENSION, struct.pack("<I", bmAttributes))
+    return DeviceCapability(CapabilityType.USB20_EXTENSION,
+                            struct.pack("<I", _u32("bmAttributes", bmAttributes)))
 
 
 def superspeed_capability(bmAttributes: int = 0, wSpeedsSupported: int = 0x000E,
@@ -465,8 +478,11 @@ def superspeed_capability(bmAttributes: int = 0, wSpeedsSupported: int = 0x000E,
                           wU2DevExitLat: int = 0x07FF) -> DeviceCapability:
     """SuperSpeed USB device capability (USB 3.2 table 9-15)."""
     return DeviceCapability(CapabilityType.SUPERSPEED_USB,
-                            struct.pack("<BHBBH", bmAttributes, wSpeedsSupported,
-                                        bFunctionalitySupport, bU1DevExitLat, wU2DevExitLat))
+                            struct.pack("<BHBBH", _u8("bmAttributes", bmAttributes),
+                                        _u16("wSpeedsSupported", wSpeedsSupported),
+                                        _u8("bFunctionalitySupport", bFunctionalitySupport),
+                                        _u8("bU1DevExitLat", bU1DevExitLat),
+                                        _u16("wU2DevExitLat", wU2DevExitLat)))
 
 
 def container_id(value: uuid.UUID) -> DeviceCapability:
@@ -514,9 +530,16 @@ def langid_descriptor(langids: Iterable[int]) -> bytes:
 
 def decode_string(data: bytes | memoryview) -> str:
     """Text of a string descriptor the way Linux reads it: bLength bounds the data, odd
-    lengths lose their last byte, invalid UTF-16 is replaced."""
+    lengths lose their last byte, invalid UTF-16 is replaced.  Raises DescriptorError for
+    fewer than 2 bytes, a bLength below 2 (-EINVAL in usb_string_sub) or another
+    bDescriptorType (-ENODATA in usb_get_string)."""
     if len(data) < 2:
         raise DescriptorError(f"string descriptor needs 2 bytes, got {len(data)}")
+    if data[0] < 2:
+        raise DescriptorError(f"string descriptor bLength {data[0]} is below 2")
+    if data[1] != DescriptorType.STRING:
+        raise DescriptorError(f"string descriptor has bDescriptorType {data[1]:#04x}, "
+                              f"expected {DescriptorType.STRING:#04x}")
     end = min(data[0], len(data))
     end -= (end - 2) % 2 if end > 2 else 0
     return bytes(data[2:end]).decode("utf-16-le", errors="replace")
@@ -662,9 +685,14 @@ class DescriptorSet:
 class _StringAllocator:
     """Gives text string fields their indexes: explicit ones are reserved, equal texts share."""
 
-    def __init__(self, reserved: Mapping[int, str]) -> None:
+    def __init__(self, reserved: Mapping[int, str], taken: Iterable[int] = ()) -> None:
+        for index in reserved:
+            if not 1 <= index <= 0xFF:
+                raise ValueError(f"strings[{index!r}]: string indexes are 1..255 "
+                                 "(0 means 'no string')")
         self.by_index: dict[int, str] = dict(reserved)
         self.by_text: dict[str, int] = {text: i for i, text in reserved.items()}
+        self._taken = set(taken)
         self._next = 1
 
     def __call__(self, ref: StringRef) -> int:
@@ -675,7 +703,7 @@ class _StringAllocator:
         found = self.by_text.get(ref)
         if found is not None:
             return found
-        while self._next in self.by_index:
+        while self._next in self.by_index or self._next in self._taken:
             self._next += 1
         if self._next > 0xFF:
             raise ValueError("a device has at most 255 string descriptors")
@@ -707,12 +735,28 @@ def _resolve_config(cfg: ConfigDescriptor, index: int,
     return resolved
 
 
+def _integer_refs(device: DeviceDescriptor) -> set[int]:
+    """String indexes given as numbers anywhere in the tree (reserved for them)."""
+    refs: list[StringRef] = [device.iManufacturer, device.iProduct, device.iSerialNumber]
+    for cfg in (*device.configurations, *device.other_speed_configurations):
+        refs.append(cfg.iConfiguration)
+        for alt in cfg.interfaces:
+            refs.append(alt.iInterface)
+            if alt.association is not None:
+                refs.append(alt.association.iFunction)
+    return {r for r in refs if isinstance(r, int) and r}
+
+
 def build_descriptors(device: DeviceDescriptor) -> DescriptorSet:
     """Resolve a declarative tree and produce every descriptor's bytes.
 
     Context: pure function.  Raises ValueError naming the field when a value does not fit.
     """
-    intern = _StringAllocator(device.strings)
+    for langid in device.languages:
+        _u16("languages", langid)
+    if len(device.languages) > 126:
+        raise ValueError(f"languages: {len(device.languages)} LANGIDs, at most 126 fit")
+    intern = _StringAllocator(device.strings, _integer_refs(device))
     head = replace(device, iManufacturer=intern(device.iManufacturer),
                    iProduct=intern(device.iProduct),
                    iSerialNumber=intern(device.iSerialNumber))
