@@ -84,7 +84,7 @@ def parse_hex(text: str) -> bytes:
     cleaned = re.sub(r"0x", "", text, flags=re.IGNORECASE)
     digits = "".join(cleaned.split())
     if len(digits) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", digits):
-        raise ValueError("descriptors must be hex bytes separated by whitespace")
+        raise ValueError("expected hex bytes separated by whitespace")
     return bytes.fromhex(digits)
 
 
@@ -135,7 +135,7 @@ def _make(dump: bytes, strings: Mapping[int, str], speed: Speed, languages: Sequ
     try:
         return ClonedDevice(dump, strings, speed=speed, languages=languages)
     except DescriptorError as exc:
-        raise CloneError(f"{source}: descriptors: {exc}") from exc
+        raise CloneError(f"{source}: {exc}") from exc
 
 
 def load_clone(path: str | Path) -> ClonedDevice:

@@ -1,0 +1,73 @@
+"""The usbemu command (click's test runner, no subprocess)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from usbemu.cli.main import main
+from usbemu.emulated.models import BUILTIN_MODELS
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_list_devices_names_every_builtin_model() -> None:
+    code, out = invoke("list", "devices")
+    assert code == 0
+    assert {line.split()[0] for line in out.splitlines()} == set(BUILTIN_MODELS)
+    assert "pendrive   058f:6387  high-speed" in out
+
+
+def test_list_devices_json() -> None:
+    code, out = invoke("list", "devices", "--json")
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert code == 0 and rows["serial"]["idProduct"] == "fff8"
+
+
+def test_describe_shows_tree_bytes_and_strings() -> None:
+    code, out = invoke("describe", "pendrive")
+    assert code == 0
+    assert "12 01 00 02 00 00 00 40 8f 05 87 63 00 01 01 02 03 01" in out
+    assert "endpoint 0x82 IN bulk wMaxPacketSize 512" in out
+    assert "'Mass Storage'" in out
+
+
+def test_describe_unknown_model_is_a_clear_error() -> None:
+    code, out = invoke("describe", "toaster")
+    assert code == 2
+    assert "no device model named 'toaster'" in out and "pendrive" in out
+
+
+def test_clone_of_a_model_reloads_identically(tmp_path: Path) -> None:
+    code, text = invoke("clone", "mouse")
+    assert code == 0 and text.startswith("# usbemu device clone")
+    path = tmp_path / "mouse.toml"
+    path.write_text(text)
+    code, again = invoke("clone", str(path))
+    assert code == 0 and again == text
+
+
+def test_clone_of_a_broken_file_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("speed = 'high'\n")
+    code, out = invoke("clone", str(path))
+    assert code == 1 and f"{path}: descriptors = '''hex bytes''' is required" in out
+
+
+def test_demo_tells_the_whole_story() -> None:
+    code, out = invoke("demo")
+    assert code == 0, out
+    for line in ("usbcore: registered new interface driver pen_driver",
+                 "usb 1-1: new high-speed USB device number 2 using ehci-pci",
+                 "Pen drive (058F:6387) plugged",
+                 "usb 1-4.1: New USB device found, idVendor=0525, idProduct=a4a0",
+                 "pen_write returned 38; pen_read returned 38",
+                 "usb 1-1: USB disconnect, device number 2",
+                 "Pen drive removed",
+                 "usbcore: deregistering interface driver pen_driver"):
+        assert line in out
