@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from usbemu.emulated.clone import (
-    CloneError,
     ClonedDevice,
+    CloneError,
     clone_from_sysfs,
     clone_from_toml,
     dump_clone,
