@@ -20,6 +20,7 @@ from usbemu.linux import (
     KERN_INFO,
     MODULE_DEVICE_TABLE,
     USB_DEVICE,
+    err,
     interface_to_usbdev,
     printk,
     usb_bulk_msg,
@@ -103,7 +104,7 @@ async def pen_init() -> int:
     # Register this driver with the USB subsystem
     result = await usb_register(pen_driver)
     if result:
-        printk(KERN_ERR + "usb_register failed. Error number %d", result)
+        err("usb_register failed. Error number %d", result)
     return result
 
 

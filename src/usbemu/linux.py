@@ -14,6 +14,7 @@ completion handlers.  `usb_register` and friends act on the machine the calling 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -138,8 +139,10 @@ dev_info, dev_dbg = _dev_printk(Level.INFO), _dev_printk(Level.DEBUG)
 
 
 def err(fmt: str, *args: object) -> None:
-    """The old usb.h `err()` macro: printk(KERN_ERR ...)."""
-    printk(KERN_ERR + fmt, *args)
+    """The old usb.h `err()` macro, `printk(KERN_ERR KBUILD_MODNAME ": " format "\n")`;
+    KBUILD_MODNAME is the calling module's name (the last part of its `__name__`)."""
+    modname = str(sys._getframe(1).f_globals.get("__name__", "")).rpartition(".")[2]
+    printk(KERN_ERR + (f"{modname}: " if modname else "") + fmt, *args)
 
 
 # -- memory flags are accepted and ignored ------------------------------------------------
@@ -179,11 +182,12 @@ def MODULE_DEVICE_TABLE(bus: str, table: list[usb_device_id]) -> list[usb_device
 
 
 async def usb_register(driver: usb_driver) -> int:
-    """usb_register(&driver): 0, or -EEXIST when a driver of that name exists."""
+    """usb_register(&driver): 0, or driver_register's -errno (-EBUSY, with "Error: Driver
+    '%s' is already registered, aborting...", when a driver of that name exists)."""
     try:
         await _driver.usb_register(current_usbcore(), driver)
-    except FileExistsError:
-        return -Errno.EEXIST
+    except OSError as exc:
+        return -(exc.errno or Errno.EIO)
     return 0
 
 
@@ -192,10 +196,12 @@ async def usb_deregister(driver: usb_driver) -> None:
 
 
 async def usb_register_device_driver(driver: usb_device_driver, owner: object = None) -> int:
+    """usb_register_device_driver(&driver, THIS_MODULE): 0 or -errno (-EBUSY for a name
+    already registered)."""
     try:
         await _driver.usb_register_device_driver(current_usbcore(), driver)
-    except FileExistsError:
-        return -Errno.EEXIST
+    except OSError as exc:
+        return -(exc.errno or Errno.EIO)
     return 0
 
 

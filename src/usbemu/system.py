@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from .core.usb import UsbDevice
@@ -30,6 +31,15 @@ from .kernel.printk import Printk
 from .kernel.vtime import new_event_loop
 
 T = TypeVar("T")
+
+
+@contextmanager
+def _about(path: str) -> Iterator[None]:
+    """Prefix a ValueError raised for a port with the port path the caller gave."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ValueError(f"{path!r}: {exc}") from None
 
 
 class PciDevice(Device):
@@ -154,7 +164,9 @@ class System:
             raise ValueError(f"{path!r}: there is no bus {busnum}")
         owner: Any = bus.hcd
         for depth, port1 in enumerate(ports[:-1]):
-            port = owner.port(port1) if isinstance(owner, InProcessHCD) else owner.hub_port(port1)
+            with _about(path):
+                port = (owner.port(port1) if isinstance(owner, InProcessHCD)
+                        else owner.hub_port(port1))
             found = port.device
             if found is None or not hasattr(found, "attach"):
                 where = f"{busnum}-{'.'.join(map(str, ports[:depth + 1]))}"
@@ -166,17 +178,20 @@ class System:
         """Plug a device model in at port path `path` (e.g. "1-1" or "1-1.3").  Atomic;
         the hub driver notices on the machine's loop (call `settle()` to let it)."""
         owner, port1 = self._locate(path)
-        if isinstance(owner, InProcessHCD):
-            owner.plug(port1, model)
-        else:
-            owner.attach(port1, model)
+        with _about(path):
+            if isinstance(owner, InProcessHCD):
+                owner.plug(port1, model)
+            else:
+                owner.attach(port1, model)
 
     def unplug(self, path: str) -> DeviceModel | None:
-        """Unplug whatever is at port path `path`; returns its model."""
+        """Unplug whatever is at port path `path`; returns its model (None for an empty
+        root-hub port)."""
         owner, port1 = self._locate(path)
-        if isinstance(owner, InProcessHCD):
-            return owner.unplug(port1)
-        model: DeviceModel | None = owner.detach(port1)
+        with _about(path):
+            if isinstance(owner, InProcessHCD):
+                return owner.unplug(port1)
+            model: DeviceModel | None = owner.detach(port1)
         return model
 
     # -- waiting ------------------------------------------------------------------------------

@@ -8,6 +8,13 @@ never match interfaces and vice versa; the generic driver "usb" takes a device o
 other device driver applies.  The walk over drivers, the device locks and the oops handling
 are the driver core's (`usbemu.kernel.device`).
 
+Power management is the minimal runtime-PM path of driver.c and hub.c: `usb_suspend_device`
+runs usb_suspend_both (each interface driver's suspend, last interface first, then
+SetPortFeature(PORT_SUSPEND) on the parent hub) and `usb_resume_device` usb_resume_both
+(ClearPortFeature(PORT_SUSPEND) and the resume timings, then each driver's resume).  Not
+modelled: system sleep (global suspend), root-hub bus suspend, remote wakeup, reset-resume,
+autosuspend timers and usage counts.
+
 A driver is written either Pythonically — subclass `UsbDriver`, set `id_table`, define
 `async def probe(self, intf, id)` and `async def disconnect(self, intf)` — or kernel-style,
 passing those callables to the constructor (`usbemu.linux.usb_driver(...)`).  probe and
@@ -20,11 +27,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ..kernel.device import BusType, Device, Driver
 from ..kernel.errno import Errno
 from ..kernel.file2alias import interface_modalias
+from ..kernel.printk import Level
 from ..spec.ch9 import DeviceState
 from .devtable import (
     UsbDeviceId,
@@ -223,8 +231,19 @@ class UsbBusType(BusType):
         if isinstance(dev, UsbInterface) and isinstance(drv, UsbDriver):
             return await self._probe_interface(dev, drv)
         if isinstance(dev, UsbDevice) and isinstance(drv, UsbDeviceDriver):
-            return _errno_of(await _call(drv.probe, dev))
+            return await self._probe_device(dev, drv)
         return -Errno.ENODEV
+
+    async def _probe_device(self, udev: UsbDevice, drv: UsbDeviceDriver) -> int:
+        """usb_probe_device(): a specialised driver matched by its id table or match()
+        that declines (-ENODEV) hands the device to the generic driver: use_generic_driver
+        is set and the probe is deferred (the driver core retries the walk)."""
+        result = _errno_of(await _call(drv.probe, udev))
+        if (result == -Errno.ENODEV and drv.name != "usb"
+                and (drv.id_table is not None or drv._match is not None)):
+            udev.use_generic_driver = True
+            return -Errno.EPROBE_DEFER
+        return result
 
     async def _probe_interface(self, intf: UsbInterface, drv: UsbDriver) -> int:
         """usb_probe_interface()."""
@@ -302,8 +321,9 @@ class UsbBusType(BusType):
 
 async def usb_register(core: UsbCore, drv: UsbDriver) -> None:
     """usb_register_driver(): register an interface driver and bind it to every matching
-    unbound interface.  Raises FileExistsError if a driver of that name is registered.
-    May sleep."""
+    unbound interface, then log "usbcore: registered new interface driver %s".  Raises
+    OSError(EBUSY) if a driver of that name is registered (driver_register logs "Error:
+    Driver '%s' is already registered, aborting...").  May sleep."""
     drv.bus = core.bus_type
     await core.driver_core.driver_register(drv)
     core.log.info(f"usbcore: registered new interface driver {drv.name}")
@@ -318,9 +338,16 @@ async def usb_deregister(core: UsbCore, drv: UsbDriver) -> None:
 
 async def usb_register_device_driver(core: UsbCore, drv: UsbDeviceDriver) -> None:
     """usb_register_device_driver(); a new specialised driver may take devices from the
-    generic driver, as Linux rebinds them (__usb_bus_reprobe_drivers)."""
+    generic driver, as Linux rebinds them (__usb_bus_reprobe_drivers).  A refused
+    registration logs "usbcore: error %d registering device driver %s" and raises the
+    OSError.  May sleep."""
     drv.bus = core.bus_type
-    await core.driver_core.driver_register(drv)
+    try:
+        await core.driver_core.driver_register(drv)
+    except OSError as exc:
+        core.log.log(Level.ERR, f"usbcore: error {-(exc.errno or Errno.EIO)} registering "
+                                f"device driver {drv.name}")
+        raise
     core.log.info(f"usbcore: registered new device driver {drv.name}")
     if drv.name != "usb":
         for dev in list(core.bus_type.devices):
@@ -340,11 +367,15 @@ async def usb_deregister_device_driver(core: UsbCore, drv: UsbDeviceDriver) -> N
 
 async def usb_driver_claim_interface(drv: UsbDriver, intf: UsbInterface, data: Any) -> int:
     """Bind `drv` to a further interface without probing it (from a probe routine);
-    0, or -EBUSY when the interface already has a driver."""
+    0, -EBUSY when the interface already has a driver, -ENODEV when it is not authorized.
+    An interface not registered yet is bound (uevent "bind") when it is registered."""
     if intf.driver is not None:
         return -Errno.EBUSY
+    if not intf.authorized:
+        return -Errno.ENODEV
     intf.driver = drv
     intf.driver_data = data
+    intf.needs_binding = False
     intf.set_condition(InterfaceCondition.BINDING)
     intf.set_condition(InterfaceCondition.BOUND)
     if intf.registered and intf.bus is not None:
@@ -370,16 +401,27 @@ def usb_interface_claimed(intf: UsbInterface) -> bool:
 
 async def store_new_id(core: UsbCore, drv: UsbDriver, text: str) -> int:
     """Write to /sys/bus/usb/drivers/NAME/new_id: add a dynamic id and attach the driver
-    at once; returns len(text), or raises DynIdError (an OSError)."""
+    at once; returns len(text), or raises DynIdError (an OSError).  A driver without a
+    probe or with no_dynamic_id has no new_id file: FileNotFoundError."""
+    _check_dynid_files(drv)
     dynid = parse_new_id(text, drv.id_table)
     drv.dynids.append(dynid)
     await core.driver_core.driver_attach(drv)
     return len(text)
 
 
+def _check_dynid_files(drv: UsbDriver) -> None:
+    """usb_create_newid_files(): new_id/remove_id exist only for drivers with a probe
+    and without no_dynamic_id."""
+    if drv.no_dynamic_id or not drv.has_probe():
+        raise FileNotFoundError(Errno.ENOENT, f"/sys/bus/usb/drivers/{drv.name} has no "
+                                              "new_id or remove_id file")
+
+
 def store_remove_id(drv: UsbDriver, text: str) -> int:
     """Write to remove_id: drop the first dynamic id with that vendor/product (bound
     interfaces stay bound); returns len(text) even when nothing matched."""
+    _check_dynid_files(drv)
     vendor, product = parse_remove_id(text)
     for dynid in drv.dynids:
         if dynid.idVendor == vendor and dynid.idProduct == product:
@@ -393,3 +435,167 @@ def usb_match_id(intf: UsbInterface, table: Sequence[UsbDeviceId]) -> UsbDeviceI
     desc = intf.usb_dev.descriptor
     return None if desc is None else match_id(desc, intf.cur_altsetting.desc, table)
 
+
+
+# -- power management (driver.c usb_suspend_both / usb_resume_both, hub.c port suspend) ----------
+
+PMSG_AUTO_SUSPEND: Final = "auto-suspend"
+"""The pm_message_t an interface driver's suspend() receives (PMSG_AUTO_SUSPEND)."""
+USB_RESUME_TIMEOUT: Final = 40
+"""Resume signalling time in ms (include/linux/usb.h, USB 2.0 §7.1.7.7 says ≥ 20)."""
+
+
+async def _suspend_interface(udev: UsbDevice, intf: UsbInterface, msg: str) -> int:
+    """usb_suspend_interface(): the bound driver's suspend(intf, msg)."""
+    drv = intf.driver
+    if (udev.state is DeviceState.NOTATTACHED or intf.condition is InterfaceCondition.UNBOUND
+            or not isinstance(drv, UsbDriver)):
+        return 0
+    try:
+        return _errno_of(await _call(drv.suspend, intf, msg))
+    except Exception as exc:  # a driver bug: oops, the suspend fails
+        udev.usb_bus.core.driver_core.oops(f"suspend of {intf.name} by driver {drv.name}", exc)
+        return -Errno.EIO
+
+
+async def _resume_interface(udev: UsbDevice, intf: UsbInterface) -> int:
+    """usb_resume_interface(): the bound driver's resume(intf); "resume error %d"."""
+    drv = intf.driver
+    if (udev.state is DeviceState.NOTATTACHED or intf.condition is not InterfaceCondition.BOUND
+            or intf.needs_binding or not isinstance(drv, UsbDriver)):
+        return 0
+    try:
+        status = _errno_of(await _call(drv.resume, intf))
+    except Exception as exc:
+        udev.usb_bus.core.driver_core.oops(f"resume of {intf.name} by driver {drv.name}", exc)
+        status = -Errno.EIO
+    if status:
+        udev.usb_bus.core.log.dev_err(intf, f"resume error {status}")
+    return status
+
+
+async def _port_suspend(udev: UsbDevice, msg: str) -> int:
+    """usb_port_suspend() for a USB 2.0 port: SetPortFeature(PORT_SUSPEND), then the
+    device has 10 ms to suspend."""
+    from ..spec.hub import PortFeature
+    from .hub import msleep, set_port_feature, usb_hub_to_struct_hub
+
+    parent = udev.usb_parent
+    hub = usb_hub_to_struct_hub(parent)
+    assert parent is not None and hub is not None
+    log = udev.usb_bus.core.log
+    status = await set_port_feature(parent, udev.portnum, PortFeature.SUSPEND)
+    if status:
+        log.dev_dbg(hub.port(udev.portnum), f"can't suspend, status {status}")
+        return status
+    log.dev_dbg(udev, f"usb {'auto-' if msg == PMSG_AUTO_SUSPEND else ''}suspend, wakeup 0")
+    await msleep(10)
+    udev.set_state(DeviceState.SUSPENDED)
+    return 0
+
+
+async def _port_resume(udev: UsbDevice) -> int:
+    """usb_port_resume() for a USB 2.0 port: ClearPortFeature(PORT_SUSPEND), resume
+    signalling for USB_RESUME_TIMEOUT ms, C_PORT_SUSPEND cleared, TRSMRCY, then
+    finish_port_resume (state back, GET_STATUS of the device).  A device that does not
+    come back is logically disconnected."""
+    from ..spec.hub import PortChange, PortFeature, PortStat
+    from .hub import (
+        hub_port_logical_disconnect,
+        msleep,
+        usb_clear_port_feature,
+        usb_get_std_status,
+        usb_hub_port_status,
+        usb_hub_to_struct_hub,
+    )
+
+    parent = udev.usb_parent
+    hub = usb_hub_to_struct_hub(parent)
+    assert parent is not None and hub is not None
+    log, port1 = udev.usb_bus.core.log, udev.portnum
+    status, portstatus, portchange = await usb_hub_port_status(hub, port1)
+    if status or portstatus & PortStat.SUSPEND:
+        status = await usb_clear_port_feature(parent, port1, PortFeature.SUSPEND)
+        if status:
+            log.dev_dbg(hub.port(port1), f"can't resume, status {status}")
+        else:
+            log.dev_dbg(udev, "usb auto-resume")
+            await msleep(USB_RESUME_TIMEOUT)
+            status, portstatus, portchange = await usb_hub_port_status(hub, port1)
+    if status == 0:
+        if portchange & PortChange.C_SUSPEND:
+            await usb_clear_port_feature(parent, port1, PortFeature.C_SUSPEND)
+        await msleep(10)  # TRSMRCY
+        # check_port_resume_type(): is the device still there, on an enabled port?
+        if (portstatus & PortStat.SUSPEND or not portstatus & PortStat.CONNECTION
+                or not portstatus & PortStat.ENABLE):
+            status = -Errno.ENODEV
+    if status == 0:
+        # finish_port_resume()
+        udev.set_state(DeviceState.CONFIGURED if udev.actconfig is not None
+                       else DeviceState.ADDRESS)
+        status, _ = await usb_get_std_status(udev)
+        if status:
+            log.dev_dbg(udev, f"gone after usb resume? status {status}")
+    if status < 0:
+        log.dev_dbg(udev, f"can't resume, status {status}")
+        await hub_port_logical_disconnect(hub, port1)
+    return status
+
+
+async def usb_suspend_device(udev: UsbDevice) -> int:
+    """Suspend a device as runtime PM does (usb_suspend_both with PMSG_AUTO_SUSPEND):
+    each bound interface driver's suspend(intf, "auto-suspend"), last interface first —
+    an error stops there and resumes the interfaces already suspended — then
+    SetPortFeature(PORT_SUSPEND) on the parent hub's port; the device is SUSPENDED, new
+    URBs fail with -EHOSTUNREACH and queued ones are flushed (-ESHUTDOWN).  0 (also for
+    a device already suspended or gone) or -errno.  Raises ValueError for a root hub (bus
+    suspend is not modelled).  Context: may sleep; not from the device's own probe."""
+    if udev.usb_parent is None:
+        raise ValueError(f"{udev.name} is a root hub: bus suspend is not modelled")
+    if udev.state in (DeviceState.NOTATTACHED, DeviceState.SUSPENDED):
+        return 0
+    msg = PMSG_AUTO_SUSPEND
+    interfaces = list(udev.interfaces())
+    status, done = 0, len(interfaces)
+    for i in range(len(interfaces) - 1, -1, -1):
+        status = await _suspend_interface(udev, interfaces[i], msg)
+        if status:
+            done = i + 1
+            break
+        done = i
+    if status == 0:
+        status = await _port_suspend(udev, msg)
+        if status and status != -Errno.EBUSY:
+            from .hub import usb_get_std_status
+
+            err, _ = await usb_get_std_status(udev)
+            if err:
+                udev.usb_bus.core.log.dev_err(udev, f"Failed to suspend device, error "
+                                                    f"{status}")
+                return status
+    if status:
+        for intf in interfaces[done:]:
+            await _resume_interface(udev, intf)
+        return status
+    hcd = udev.usb_bus.hcd
+    for table in (udev.ep_out, udev.ep_in):
+        for hep in table:
+            if hep is not None:
+                await hcd.flush_endpoint(udev, hep)
+    return 0
+
+
+async def usb_resume_device(udev: UsbDevice) -> int:
+    """Resume a suspended device (usb_resume_both): the port first (usb_port_resume),
+    then each bound interface driver's resume(intf), first interface first.  0, -ENODEV
+    for a device that is gone, or the port's -errno.  Context: may sleep."""
+    if udev.state is DeviceState.NOTATTACHED:
+        return -Errno.ENODEV
+    status = 0
+    if udev.state is DeviceState.SUSPENDED:
+        status = await _port_resume(udev)
+    if status == 0:
+        for intf in list(udev.interfaces()):
+            await _resume_interface(udev, intf)
+    return status

@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from .usbcore import UsbCore
 
 _SHORT_NOT_OK: Final = int(UrbFlag.SHORT_NOT_OK)
-_DIR_IN: Final = int(UrbFlag.DIR_IN)
 
 #: Root hub vendor (Linux Foundation) and product per controller generation.
 RH_VENDOR: Final = 0x1D6B
@@ -139,6 +138,8 @@ class HostController(ABC):
         self._bh_scheduled = False
         self._after_bh: list[Callable[[], None]] = []
         self._idle_waiters: dict[Urb, list[asyncio.Future[None]]] = {}
+        #: dev_WARN_ONCE sites that have fired on this bus.
+        self.warned_once: set[str] = set()
         self._rh_descriptors: DescriptorSet | None = None
         self.loop = core.loop
 
@@ -254,8 +255,7 @@ class HostController(ABC):
         if urb.unlinked:
             status = urb.unlinked
         elif (status == 0 and urb.transfer_flags & _SHORT_NOT_OK
-              and urb.actual_length < urb.transfer_buffer_length
-              and urb.transfer_flags & _DIR_IN):
+              and urb.actual_length < urb.transfer_buffer_length):
             status = -Errno.EREMOTEIO
         urb.status = status
         if urb._inline:

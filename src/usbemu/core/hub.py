@@ -7,7 +7,7 @@ and its completion `hub_irq`), the hub event worker `HubWorker` (hub_wq: hub_eve
 port_event, debounce, connect and disconnect), device initialisation (port reset, the
 new and old addressing schemes, SET_ADDRESS, ep0 maxpacket, device/BOS descriptors,
 retries and power cycles), `usb_new_device` with its announcement, root-hub registration,
-`usb_disconnect`, `usb_reset_device`, and the usbfs placeholder driver.  Requests, timing,
+`usb_disconnect`, `usb_reset_device`, and the usbfs interface driver.  Requests, timing,
 retry counts and kernel messages are Linux 6.12's.
 
 What it does not do: SuperSpeed hubs and link power management, port power management

@@ -208,12 +208,16 @@ async def bulk_transfer(dev: UsbDevice, endpoint: int, data: Any, *,
                         timeout_ms: int = 5000, zero_packet: bool = False) -> int:
     """Pythonic bulk/interrupt transfer on bEndpointAddress `endpoint`: for IN `data` is a
     writable buffer (its length is the request), for OUT the bytes to send.  Returns the
-    bytes moved; raises UsbError (UsbTimeout, UsbStall …) with `actual_length`.  May sleep."""
+    bytes moved; raises UsbError (UsbTimeout, UsbStall …) with `actual_length`, UsbNoDevice
+    for a device that is gone, ValueError for an endpoint the active configuration lacks.
+    May sleep."""
     is_in = bool(endpoint & 0x80)
     pipe = make_pipe(dev, PIPE_BULK, endpoint & 0xF, is_in)
     table = dev.ep_in if is_in else dev.ep_out
     hep = table[endpoint & 0xF]
     if hep is None:
+        if dev.state is DeviceState.NOTATTACHED:  # gone: its endpoints went with it
+            check(-Errno.ENODEV)
         raise ValueError(f"device {dev.name} has no endpoint {endpoint:#04x} in its "
                          "active configuration")
     urb = Urb()
@@ -241,9 +245,9 @@ async def usb_get_descriptor(dev: UsbDevice, dtype: int, index: int, buf: bytear
     and replies of the wrong type → -ENODATA); bytes read or -errno.  May sleep."""
     if size <= 0:
         return -Errno.EINVAL
+    buf[:size] = bytes(size)  # parse only what was really received
     result = 0
     for _ in range(3):
-        buf[:size] = bytes(size)
         result = await usb_control_msg(dev, make_pipe(dev, PIPE_CONTROL, 0, True),
                                        Request.GET_DESCRIPTOR, _GET_DESCRIPTOR_IN,
                                        (dtype << 8) + index, 0, buf, size,
@@ -297,6 +301,20 @@ async def usb_clear_halt(dev: UsbDevice, pipe: int) -> int:
 MAX_USB_STRING_SIZE: Final = 127 * 3 + 1
 
 
+def _try_string_workarounds(buf: bytearray, length: int) -> int:
+    """usb_try_string_workarounds(): a descriptor whose first two bytes are 0 but which
+    carries printable UTF-16 after them gets bLength set to the text's end."""
+    newlength = 2
+    while newlength + 1 < length:
+        if not 0x20 <= buf[newlength] <= 0x7E or buf[newlength + 1]:
+            break
+        newlength += 2
+    if newlength > 2:
+        buf[0] = newlength
+        return newlength
+    return length
+
+
 async def _string_sub(dev: UsbDevice, langid: int, index: int, buf: bytearray) -> int:
     """usb_string_sub(): read a string descriptor asking for 255 bytes, then 2 and bLength;
     the length cut to bLength and to an even number; -errno or -EINVAL when < 2."""
@@ -306,8 +324,10 @@ async def _string_sub(dev: UsbDevice, langid: int, index: int, buf: bytearray) -
         if rc == 2:
             rc = await usb_get_string(dev, langid, index, buf, buf[0])
     if rc >= 2:
-        rc = min(rc, buf[0]) if buf[0] else rc
-        rc -= rc & 1
+        if not buf[0] and not buf[1]:
+            rc = _try_string_workarounds(buf, rc)
+        rc = min(rc, buf[0])  # there might be extra junk at the end of the descriptor
+        rc -= rc & 1  # force a multiple of two
     if rc < 2:
         rc = rc if rc < 0 else -Errno.EINVAL
     return rc
@@ -348,10 +368,10 @@ def _utf16_to_utf8(data: bytes, limit: int) -> str:
 async def usb_string(dev: UsbDevice, index: int,
                      size: int = MAX_USB_STRING_SIZE) -> str | int:
     """usb_string(): string `index` in the device's first language as text, or -errno
-    (-EINVAL for index 0, -EHOSTUNREACH while suspended).  May sleep."""
+    (-EINVAL for an index outside 1..255, -EHOSTUNREACH while suspended).  May sleep."""
     if dev.state is DeviceState.SUSPENDED:
         return -Errno.EHOSTUNREACH
-    if index <= 0 or size <= 0:
+    if size <= 0 or not 0 < index < 256:
         return -Errno.EINVAL
     buf = bytearray(256)
     err = await _get_langid(dev, buf)
@@ -383,25 +403,34 @@ def usb_enable_interface(udev: UsbDevice, intf: UsbInterface) -> None:
     udev.enable_interface_endpoints(intf.cur_altsetting)
 
 
-async def usb_disable_endpoint(udev: UsbDevice, address: int) -> None:
-    """usb_disable_endpoint(): remove the endpoint from the device's tables, then flush
-    its URBs (-ESHUTDOWN) and tell the controller.  May sleep."""
+async def usb_disable_endpoint(udev: UsbDevice, address: int,
+                               reset_hardware: bool = True) -> None:
+    """usb_disable_endpoint(): the endpoint refuses new URBs (-ENOENT) and its queued ones
+    are flushed (-ESHUTDOWN).  With `reset_hardware` it also leaves the device's tables
+    (endpoint 0 excepted, which comes back enabled) and the controller forgets it.
+    May sleep."""
     table = udev.ep_in if address & 0x80 else udev.ep_out
     hep = table[address & 0xF]
     if hep is None:
         return
-    if address & 0xF:
+    if reset_hardware and address & 0xF:
         table[address & 0xF] = None
-    await udev.usb_bus.hcd.disable_endpoint(udev, hep)
-    if not address & 0xF:
+    hcd = udev.usb_bus.hcd
+    if reset_hardware:
+        await hcd.disable_endpoint(udev, hep)
+    else:
+        hep.enabled = False
+        await hcd.flush_endpoint(udev, hep)
+    if reset_hardware and not address & 0xF:
         hep.enabled = True
 
 
-async def usb_disable_interface(udev: UsbDevice, intf: UsbInterface, reset: bool) -> None:
+async def usb_disable_interface(udev: UsbDevice, intf: UsbInterface,
+                                reset_hardware: bool) -> None:
     """usb_disable_interface(): disable every endpoint of the current altsetting."""
     for hep in intf.cur_altsetting.endpoint:
         if udev.endpoint(hep.address) is hep:
-            await usb_disable_endpoint(udev, hep.address)
+            await usb_disable_endpoint(udev, hep.address, reset_hardware)
 
 
 async def usb_disable_device(udev: UsbDevice, skip_ep0: bool) -> None:
@@ -487,9 +516,11 @@ def _find_iad(config: UsbHostConfig, number: int) -> InterfaceAssociation | None
 
 
 async def usb_set_interface(udev: UsbDevice, ifnum: int, alternate: int) -> int:
-    """usb_set_interface(): select altsetting `alternate` of interface `ifnum`; the old
-    altsetting's URBs are killed, toggles reset.  0 or -errno (-EINVAL for an unknown
-    interface or altsetting).  May sleep."""
+    """usb_set_interface(): select altsetting `alternate` of interface `ifnum`.  As in
+    Linux 6.12 the old altsetting's endpoints are disabled and their URBs flushed
+    (-ESHUTDOWN) before SET_INTERFACE goes out; on success the new altsetting's endpoints
+    replace them (toggles reset).  0 or -errno (-EINVAL for an unknown interface or
+    altsetting; a refused request leaves the old endpoints disabled).  May sleep."""
     log = udev.usb_bus.core.log
     if udev.state is DeviceState.SUSPENDED:
         return -Errno.EHOSTUNREACH
@@ -501,6 +532,7 @@ async def usb_set_interface(udev: UsbDevice, ifnum: int, alternate: int) -> int:
     if alt is None:
         log.dev_warn(udev, f"selecting invalid altsetting {alternate}")
         return -Errno.EINVAL
+    await usb_disable_interface(udev, intf, False)
     ret = await usb_control_msg(udev, make_pipe(udev, PIPE_CONTROL, 0, False),
                                 Request.SET_INTERFACE, Recipient.INTERFACE, alternate, ifnum,
                                 None, 0, 5000)

@@ -200,15 +200,25 @@ class Urb:
 # -- submit ---------------------------------------------------------------------------------
 
 
-def _check_control(urb: Urb) -> int | bool:
-    """Checks of a control URB; returns -errno or the direction (True = IN)."""
+def _check_control(urb: Urb, dev: UsbDevice) -> int | bool:
+    """Checks of a control URB; returns -errno or the direction (True = IN).  The data
+    stage's direction comes from bRequestType and wLength; a pipe that disagrees only
+    warns (once per bus, as dev_WARN_ONCE does)."""
     if urb.setup_packet is None or len(urb.setup_packet) != 8:
         return -Errno.ENOEXEC
     setup = urb.setup_packet
     wlength = setup[6] | setup[7] << 8
+    is_in = bool(setup[0] & USB_DIR_IN) and wlength > 0
+    if bool(urb.pipe & USB_DIR_IN) != is_in:
+        hcd = dev.usb_bus.hcd
+        if "control dir" not in hcd.warned_once:
+            hcd.warned_once.add("control dir")
+            dev.usb_bus.core.log.dev_warn(
+                dev, f"BOGUS control dir, pipe {urb.pipe:x} doesn't match bRequestType "
+                     f"{setup[0]:x}")
     if wlength != urb.transfer_buffer_length:
         return -Errno.EBADR
-    return bool(setup[0] & USB_DIR_IN) and wlength > 0
+    return is_in
 
 
 def _allowed_flags(xfertype: EndpointType, is_in: bool) -> int:
@@ -223,24 +233,28 @@ def _allowed_flags(xfertype: EndpointType, is_in: bool) -> int:
 
 
 def _check_interval(urb: Urb, dev: UsbDevice, xfertype: EndpointType) -> int:
-    """Validate and normalise urb.interval (rounded down to a power of two)."""
+    """Validate and normalise urb.interval (rounded down to a power of two); -EINVAL for
+    an interval out of range or a device of unknown speed."""
     if urb.interval <= 0:
         return -Errno.EINVAL
     speed = dev.speed
-    if speed >= Speed.SUPER:
+    if speed in (Speed.SUPER, Speed.SUPER_PLUS):  # units are 125 µs
         if urb.interval > 1 << 15:
             return -Errno.EINVAL
         limit = 1 << 15
-    elif speed >= Speed.HIGH:
+    elif speed == Speed.HIGH:  # microframes
         urb.interval = min(urb.interval, 1024 * 8)
         limit = 1024 * 8
-    elif xfertype == EndpointType.INT:
-        if urb.interval > 255:
-            return -Errno.EINVAL
-        limit = 128
+    elif speed in (Speed.FULL, Speed.LOW):  # frames
+        if xfertype == EndpointType.INT:
+            if urb.interval > 255:
+                return -Errno.EINVAL
+            limit = 128
+        else:
+            urb.interval = min(urb.interval, 1024)
+            limit = 1024
     else:
-        urb.interval = min(urb.interval, 1024)
-        limit = 1024
+        return -Errno.EINVAL
     urb.interval = min(limit, 1 << (urb.interval.bit_length() - 1))
     return 0
 
@@ -251,11 +265,11 @@ def _check_iso(urb: Urb, dev: UsbDevice, hep: UsbHostEndpoint) -> int:
     maxp = hep.desc.maxpacket
     if dev.speed == Speed.HIGH:
         maxp *= hep.desc.mult
-    bad = False
     for packet in urb.iso_frame_desc[: urb.number_of_packets]:
+        if not 0 <= packet.length <= maxp:
+            return -Errno.EMSGSIZE
         packet.status, packet.actual_length = -Errno.EXDEV, 0
-        bad = bad or not 0 <= packet.length <= maxp
-    return -Errno.EMSGSIZE if bad else 0
+    return 0
 
 
 _DIR_IN: Final = int(UrbFlag.DIR_IN)
@@ -291,7 +305,7 @@ def usb_submit_urb(urb: Urb | None) -> int:
     urb.actual_length = 0
     xfertype = hep.xfer
     if xfertype == _XFER_CONTROL:
-        direction = _check_control(urb)
+        direction = _check_control(urb, dev)
         if not isinstance(direction, bool):
             return direction
         is_in = direction
@@ -318,15 +332,17 @@ def usb_submit_urb(urb: Urb | None) -> int:
 
 
 def _warn_bogus(urb: Urb, dev: UsbDevice, xfertype: EndpointType, is_in: bool) -> None:
+    """The dev_WARNs of usb_submit_urb for "stuff that drivers shouldn't do, but which
+    shouldn't cause problems": both print PIPE_* numbers and flags in hex, and neither
+    changes the URB (the submission goes ahead as it is)."""
     log = dev.usb_bus.core.log
-    ptype = PIPE_TO_XFER[urb.pipe >> 30 & 3]
-    if ptype != xfertype:
-        log.dev_warn(dev, f"BOGUS urb xfer, pipe {int(ptype)} != type {int(xfertype)}")
-    allowed = _allowed_flags(xfertype, is_in)
-    if urb.transfer_flags & ~allowed:
-        log.dev_warn(dev, f"BOGUS urb flags, {urb.transfer_flags:x} --> "
-                          f"{urb.transfer_flags & allowed:x}")
-        urb.transfer_flags &= allowed
+    ptype = urb.pipe >> 30 & 3
+    if PIPE_TO_XFER[ptype] != xfertype:
+        log.dev_warn(dev, f"BOGUS urb xfer, pipe {ptype:x} != type "
+                          f"{PIPE_TO_XFER.index(xfertype):x}")
+    allowed = _allowed_flags(xfertype, is_in) & urb.transfer_flags
+    if allowed != urb.transfer_flags:
+        log.dev_warn(dev, f"BOGUS urb flags, {urb.transfer_flags:x} --> {allowed:x}")
 
 
 # -- cancel ---------------------------------------------------------------------------------
@@ -398,7 +414,7 @@ class UsbAnchor:
     def __init__(self) -> None:
         self.urb_list: list[Urb] = []
         self.poisoned = False
-        self._empty: asyncio.Event | None = None
+        self._waiters: list[asyncio.Future[None]] = []
 
     def __len__(self) -> int:
         return len(self.urb_list)
@@ -417,8 +433,11 @@ class UsbAnchor:
         if urb._anchor is self:
             self.urb_list.remove(urb)
             urb._anchor = None
-            if not self.urb_list and self._empty is not None:
-                self._empty.set()
+            if not self.urb_list:
+                waiters, self._waiters = self._waiters, []
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_result(None)
 
     async def kill_all(self) -> None:
         """usb_kill_anchored_urbs(): kill from the newest to the oldest.  May sleep."""
@@ -439,21 +458,24 @@ class UsbAnchor:
             usb_unpoison_urb(urb)
 
     def unlink_all(self) -> None:
-        """usb_unlink_anchored_urbs(): asynchronous unlink of every URB.  Atomic."""
-        for urb in list(reversed(self.urb_list)):
+        """usb_unlink_anchored_urbs(): take every URB out of the anchor (oldest first)
+        and unlink it asynchronously; their completions see -ECONNRESET.  Atomic."""
+        while (urb := self.get_urb()) is not None:
             usb_unlink_urb(urb)
 
     async def wait_empty(self, timeout_ms: int) -> bool:
         """usb_wait_anchor_empty_timeout(): True when the anchor emptied in time."""
         if not self.urb_list:
             return True
-        self._empty = asyncio.Event()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
         try:
-            await asyncio.wait_for(self._empty.wait(), timeout_ms / 1000)
+            await asyncio.wait_for(fut, timeout_ms / 1000)
         except TimeoutError:
             return False
         finally:
-            self._empty = None
+            if fut in self._waiters:
+                self._waiters.remove(fut)
         return True
 
     def get_urb(self) -> Urb | None:

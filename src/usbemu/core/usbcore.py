@@ -11,6 +11,7 @@ binding is `driver.py`.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -26,11 +27,22 @@ if TYPE_CHECKING:
 USB_MAXBUS: Final = 64
 
 _current: ContextVar[UsbCore] = ContextVar("usbemu_current_usbcore")
+#: The USB subsystem of each machine's event loop.
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UsbCore] = \
+    weakref.WeakKeyDictionary()
 
 
 def current_usbcore() -> UsbCore:
     """The USB subsystem of the machine whose code is running now (what a kernel-style
-    `usb_register(&driver)` registers with).  Raises RuntimeError outside a machine."""
+    `usb_register(&driver)` registers with): the one whose event loop runs the caller —
+    also in callbacks such as URB completions, whoever scheduled them — else the one set
+    for this context.  Raises RuntimeError outside a machine."""
+    try:
+        core = _by_loop.get(asyncio.get_running_loop())
+    except RuntimeError:
+        core = None
+    if core is not None:
+        return core
     try:
         return _current.get()
     except LookupError:
@@ -67,6 +79,7 @@ class UsbCore:
         from .hub import HubWorker
 
         self.loop = loop
+        _by_loop[loop] = self
         self.log = log
         self.driver_core = driver_core
         self.uname = uname or Uname()

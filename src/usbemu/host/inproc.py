@@ -7,8 +7,13 @@ device can take it, else it waits (NAK) until the model says the endpoint is rea
 moves a whole transfer at a time through `usbemu.emulated.endpoint`, which computes what
 the packets would have done: short packets, ZLPs, babble, STALL.  Outcomes map to Linux's
 status codes: STALL → -EPIPE, babble → -EOVERFLOW, no answer → -EPROTO, and a device that
-vanished mid-transfer → -EPROTO.  Queued URBs run in batches; after an error the endpoint
-waits until the completion handler has run, as Linux's controllers do.
+vanished mid-transfer → -EPROTO (at once for the transfers it was NAKing: the controller's
+next poll gets no handshake).  Isochronous URBs keep their errors per packet (babble
+-EOVERFLOW, no answer -EPROTO, counted in error_count) and complete with status 0.  Queued
+URBs run in batches; after an error or an unlink a bulk, interrupt or control queue stops
+until the completion handler of that URB has run, as Linux's controllers do, and an
+unlinked URB stays on its endpoint's list until the controller gives it back a moment later
+(so a second unlink of it gets -EBUSY).
 
 Timing: there is no bus-time model here (the EHCI model has one).  Periodic endpoints are
 the exception that keeps time moving: an interrupt URB completes no sooner than one
@@ -30,7 +35,7 @@ from ..core.urb import PIPE_CONTROL, PIPE_ISOCHRONOUS, Urb, UrbFlag, usb_pipedev
 from ..emulated.device import DeviceModel
 from ..emulated.endpoint import Endpoint, Outcome
 from ..kernel.errno import Errno
-from ..spec.ch9 import DeviceState, SetupPacket, Speed
+from ..spec.ch9 import DeviceState, EndpointType, SetupPacket, Speed
 from ..spec.hub import (
     HubDescriptor,
     HubRequest,
@@ -55,19 +60,23 @@ _STATUS: Final = {
 FRAME: Final = 0.001
 _DIR_IN: Final = int(UrbFlag.DIR_IN)
 _ZERO_PACKET: Final = int(UrbFlag.ZERO_PACKET)
+_XFER_ISOC: Final = int(EndpointType.ISOC)
 _EMPTY: Final = memoryview(b"")
 
 
 class _EndpointQueue:
     """Controller state of one host endpoint (its QH, in EHCI terms)."""
 
-    __slots__ = ("hep", "next_service", "retry", "scheduled", "udev", "waiting")
+    __slots__ = ("hep", "next_service", "retry", "scheduled", "stopped", "udev", "waiting")
 
     def __init__(self, udev: UsbDevice, hep: UsbHostEndpoint) -> None:
         self.udev = udev
         self.hep = hep
         self.waiting = False
         self.scheduled = False
+        #: Errors and unlinks whose completion handlers have not run yet: the queue is
+        #: halted while this is not 0.
+        self.stopped = 0
         self.next_service = 0.0
         self.retry: Urb | None = None
 
@@ -121,17 +130,33 @@ class InProcessController(HostController):
         queue = hep.hcpriv
         if not isinstance(queue, _EndpointQueue) or queue.udev is not urb.dev:
             queue = hep.hcpriv = _EndpointQueue(urb.dev, hep)
-        if len(hep.urb_list) == 1 and not queue.scheduled:
+        if len(hep.urb_list) == 1 and not queue.scheduled and not queue.stopped:
             self._run(queue)
         return 0
 
     def urb_dequeue(self, urb: Urb, status: int) -> int:
+        """Mark the URB unlinked now; the controller gives it back on its next pass (it
+        stays on the endpoint's list until then, as on any real controller)."""
         rc = self.check_unlink_urb(urb, status)
         if rc:
             return rc
-        self.unlink_urb_from_ep(urb)
-        self.giveback_urb(urb, status)
+        self.loop.call_soon(self._giveback_unlinked, urb)
         return 0
+
+    def _giveback_unlinked(self, urb: Urb) -> None:
+        hep = urb.ep
+        if hep is None or urb not in hep.urb_list:
+            return
+        self.unlink_urb_from_ep(urb)
+        self.giveback_urb(urb, urb.unlinked)
+        queue = hep.hcpriv
+        if isinstance(queue, _EndpointQueue) and hep.xfer != _XFER_ISOC:
+            self._stop(queue)
+
+    def _stop(self, queue: _EndpointQueue) -> None:
+        """Halt the queue until the completions now pending have run."""
+        queue.stopped += 1
+        self.after_giveback(functools.partial(self._after_error, queue))
 
     def endpoint_disable(self, udev: UsbDevice, hep: UsbHostEndpoint) -> None:
         queue = hep.hcpriv
@@ -151,11 +176,21 @@ class InProcessController(HostController):
         self.core.log.dev_dbg(self.controller, "remote wakeup from a device")
 
     def device_disconnected(self, device: DeviceModel) -> None:
+        """The transfers the device was NAKing get no handshake on their next poll: each
+        such queue gives its head URB back with -EPROTO now and stops."""
         key = id(device)
         for (owner, addr), queue in list(self._waiters.items()):
-            if owner == key:
-                del self._waiters[(owner, addr)]
-                queue.waiting = False
+            if owner != key:
+                continue
+            del self._waiters[(owner, addr)]
+            queue.waiting = False
+            hep = queue.hep
+            if hep.urb_list and not hep.urb_list[0].unlinked:
+                urb = hep.urb_list[0]
+                self.unlink_urb_from_ep(urb)
+                self.giveback_urb(urb, -Errno.EPROTO)
+                self._stop(queue)
+            else:
                 self._schedule(queue, FRAME)
 
     # -- moving URBs --------------------------------------------------------------------------
@@ -173,6 +208,8 @@ class InProcessController(HostController):
 
     def _run(self, queue: _EndpointQueue) -> None:
         """Move URBs at the head of the endpoint's queue until one must wait."""
+        if queue.stopped:
+            return
         hep = queue.hep
         while hep.urb_list:
             urb = hep.urb_list[0]
@@ -193,27 +230,26 @@ class InProcessController(HostController):
             queue.retry = None
             self.unlink_urb_from_ep(urb)
             self.giveback_urb(urb, status)
-            if status:
-                self.after_giveback(functools.partial(self._after_error, queue))
+            if urb.status and hep.xfer != _XFER_ISOC:  # -EREMOTEIO stops a queue too
+                self._stop(queue)
                 return
 
     def _after_error(self, queue: _EndpointQueue) -> None:
+        queue.stopped -= 1
         if queue.hep.urb_list and not queue.scheduled:
             self._run(queue)
 
     def _transfer(self, queue: _EndpointQueue, model: DeviceModel | None,
                   urb: Urb) -> int | None:
         """Run (the rest of) one URB; its status, or None while it waits."""
-        if model is None:
-            return -Errno.EPROTO
         ptype = urb.pipe >> 30 & 3
         if ptype == PIPE_CONTROL:
-            return self._control(model, urb)
-        ep = model.endpoint(queue.hep.address)
-        if ep is None:
-            return -Errno.EPROTO
+            return -Errno.EPROTO if model is None else self._control(model, urb)
+        ep = None if model is None else model.endpoint(queue.hep.address)
         if ptype == PIPE_ISOCHRONOUS:
             return self._isochronous(queue, ep, urb)
+        if ep is None:
+            return -Errno.EPROTO
         view = urb.buffer_view()
         if urb.transfer_flags & _DIR_IN:
             outcome, n = ep.pull_in(view[urb.actual_length:])
@@ -246,14 +282,26 @@ class InProcessController(HostController):
         urb.actual_length = n if outcome is Outcome.DONE else 0
         return _STATUS.get(outcome, -Errno.EPROTO)
 
-    def _isochronous(self, queue: _EndpointQueue, ep: Endpoint, urb: Urb) -> int:
+    def _isochronous(self, queue: _EndpointQueue, ep: Endpoint | None, urb: Urb) -> int:
+        """One packet per interval; errors stay in the packets (ehci-sched.c
+        itd_complete): no answer → -EPROTO, an IN packet larger than its buffer → babble,
+        -EOVERFLOW with nothing stored.  The URB's own status is 0."""
         view = urb.buffer_view()
         is_in = bool(urb.transfer_flags & _DIR_IN)
         total = errors = 0
         for packet in urb.iso_frame_desc[: urb.number_of_packets]:
             chunk = view[packet.offset:packet.offset + packet.length]
+            packet.actual_length = 0
+            if ep is None:
+                packet.status = -Errno.EPROTO
+                errors += 1
+                continue
             if is_in:
-                data = ep.iso_in(packet.length)
+                data = ep.iso_in(ep.maxpacket * ep.mult)
+                if len(data) > len(chunk):
+                    packet.status = -Errno.EOVERFLOW
+                    errors += 1
+                    continue
                 chunk[: len(data)] = data
                 packet.actual_length = len(data)
             else:

@@ -2,12 +2,14 @@
 
 Devices, drivers and buses, and the rules that bind them: a device added to a bus is offered
 to the bus's drivers in registration order, and the first whose `match` succeeds and whose
-probe returns 0 gets it; a probe error moves on to the next driver (-ENODEV and -ENXIO
-quietly, others with "probe with driver %s failed with error %d"); a probe that raises
+probe returns 0 gets it; a probe error moves on to the next driver (-ENODEV, -ENXIO and
+-EPROBE_DEFER at debug level only, others with "probe with driver %s failed with error
+%d"), and a deferred probe gets the walk retried once it is over; a probe that raises
 anything but an OSError is an oops: logged with its traceback, the device stays unbound and
-the machine goes on.  Registering a driver attaches it to every unbound device it matches;
-unregistering it unbinds them.  Every change emits a uevent (add, remove, bind, unbind) to
-the listeners (udev's role).
+the machine goes on.  Registering a driver attaches it to every unbound device it matches
+(a name already on the bus is refused with -EBUSY, as driver_register does); unregistering
+it unbinds them.  Every change emits a uevent (add, remove, bind, unbind) to the listeners
+(udev's role).
 
 Probe and remove are `async def` (process context, may sleep); each device has a lock so
 that binding and unbinding one device never interleave.  Bus types supply match, probe,
@@ -196,7 +198,12 @@ class DriverCore:
             await dev.bus.notify_add(dev)
         self.uevent(dev, "add")
         if dev.bus is not None and dev.bus.drivers_autoprobe:
-            await self.device_attach(dev)
+            if dev.driver is not None:
+                # claimed before it was registered (usb_driver_claim_interface):
+                # device_bind_driver() without a probe
+                self.uevent(dev, "bind")
+            else:
+                await self.device_attach(dev)
 
     async def device_del(self, dev: Device) -> None:
         """device_del(): unbind, announce (uevent remove), unregister.  Context: may sleep."""
@@ -211,20 +218,27 @@ class DriverCore:
     # -- binding ------------------------------------------------------------------------------
 
     async def device_attach(self, dev: Device) -> bool:
-        """Offer `dev` to each driver of its bus in registration order; True when bound."""
+        """Offer `dev` to each driver of its bus in registration order; True when bound.
+        A probe that asks for deferral (-EPROBE_DEFER) gets the walk retried once it is
+        over, as the deferred-probe work does."""
         bus = dev.bus
         if bus is None:
             return False
         async with dev.lock:
-            if dev.driver is not None or not dev.registered:
-                return dev.driver is not None
-            for drv in tuple(bus.drivers):
-                if bus.match(dev, drv):
-                    result = await self._really_probe(dev, drv)
-                    if result is None:  # oops: leave the device unbound
-                        return False
-                    if result == 0:
-                        return True
+            for _ in range(2):
+                if dev.driver is not None or not dev.registered:
+                    return dev.driver is not None
+                deferred = False
+                for drv in tuple(bus.drivers):
+                    if bus.match(dev, drv):
+                        result = await self._really_probe(dev, drv)
+                        if result is None:  # oops: leave the device unbound
+                            return False
+                        if result == 0:
+                            return True
+                        deferred = deferred or result == -Errno.EPROBE_DEFER
+                if not deferred:
+                    break
         return False
 
     async def driver_attach(self, drv: Driver) -> None:
@@ -264,8 +278,13 @@ class DriverCore:
             self.oops(f"probe of {dev.name} by driver {drv.name}", exc)
             return None
         if result:
-            if result not in (-Errno.ENODEV, -Errno.ENXIO):
-                # call_driver_probe(): dev_err while dev->driver is still set.
+            # call_driver_probe(): logged while dev->driver is still set.
+            if result == -Errno.EPROBE_DEFER:
+                self.log.dev(Level.DEBUG, dev, f"Driver {drv.name} requests probe deferral")
+            elif result in (-Errno.ENODEV, -Errno.ENXIO):
+                self.log.dev(Level.DEBUG, dev,
+                             f"probe with driver {drv.name} rejects match {result}")
+            else:
                 self.log.dev(Level.ERR, dev,
                              f"probe with driver {drv.name} failed with error {result}")
             dev.driver = None
@@ -288,12 +307,16 @@ class DriverCore:
             self.uevent(dev, "unbind")
 
     async def driver_register(self, drv: Driver) -> None:
-        """driver_register(): add to the bus, then attach to matching unbound devices."""
+        """driver_register(): add to the bus, then attach to matching unbound devices.
+        A name already registered on the bus is refused as Linux refuses it: "Error:
+        Driver '%s' is already registered, aborting..." and OSError(EBUSY)."""
         bus = drv.bus
         if bus is None:
             raise ValueError(f"driver {drv.name!r} has no bus")
         if bus.find_driver(drv.name) is not None:
-            raise FileExistsError(Errno.EEXIST, f"driver {drv.name!r} is already registered")
+            self.log.log(Level.ERR,
+                         f"Error: Driver '{drv.name}' is already registered, aborting...")
+            raise OSError(Errno.EBUSY, f"driver {drv.name!r} is already registered")
         bus.drivers.append(drv)
         if bus.drivers_autoprobe:
             await self.driver_attach(drv)

@@ -3,7 +3,7 @@
 Turns a USB driver's id table into the `usb:v…p…d…` fnmatch patterns that modpost embeds as
 MODULE_ALIAS and depmod collects into `modules.alias`, byte for byte as file2alias does —
 including its expansion of a bcdDevice range into several patterns (BCD or hex digits), the
-order of those patterns, the missing alias for placeholder entries and the quirk that a range
+order of those patterns, the missing alias for all-zero entries and the quirk that a range
 covering one whole last digit yields a 3-digit pattern that matches nothing.  It also builds
 the interface modalias string the USB core publishes (sysfs `modalias`, uevent `MODALIAS=`),
 the legacy `modules.usbmap` lines, and matches a pattern against a modalias.  It does not
@@ -164,7 +164,7 @@ def usb_aliases(id: UsbIdFields) -> list[str]:
     means up to 0xffffffff, DEV_HI without DEV_LO means from 0) is expanded into prefix +
     `[x-y]` patterns, in BCD digits unless lo or min(hi, 0x9999) has a digit above 9, in
     which case hex digits.  Returns [] for an entry whose idVendor, idProduct, bDeviceClass
-    and bInterfaceClass are all zero (placeholder / catch-all) and for an empty range
+    and bInterfaceClass are all zero (catch-all) and for an empty range
     (lo > hi).  Context: pure, never blocks."""
     flags = id.match_flags
     devlo = id.bcdDevice_lo if flags & _MATCH_DEV_LO else 0

@@ -1,0 +1,191 @@
+"""System, one emulated machine: virtual time, plugging by port path (and the errors for
+paths that do not lead anywhere), settle, a clean close, and machines that do not
+interfere with each other or with the facade's idea of "the machine this code runs on".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from usbemu import linux
+from usbemu.core.driver import UsbDriver
+from usbemu.emulated.models.hub import Hub
+from usbemu.emulated.models.pendrive import PenDrive
+from usbemu.spec.ch9 import DeviceState
+from usbemu.system import System
+
+
+@pytest.fixture
+def system() -> Iterator[System]:
+    with System() as machine:
+        machine.add_controller()
+        yield machine
+
+
+# -- virtual time ---------------------------------------------------------------------------
+
+
+def test_virtual_time_jumps_over_sleeps() -> None:
+    with System() as machine:
+        start = machine.time()
+        machine.sleep(5000)
+        assert machine.time() - start == pytest.approx(5.0, abs=1e-9)
+
+        async def nap() -> float:
+            loop = asyncio.get_running_loop()
+            before = loop.time()
+            await asyncio.sleep(5)
+            return loop.time() - before
+
+        assert machine.run(nap()) == pytest.approx(5.0, abs=1e-9)
+        assert machine.loop.time() - start == pytest.approx(10.0, abs=1e-9)
+
+
+def test_timers_fire_in_order_of_machine_time() -> None:
+    with System() as machine:
+        fired: list[tuple[str, float]] = []
+
+        async def scenario() -> None:
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            for name, delay in (("c", 3.0), ("a", 0.001), ("b", 2.5)):
+                loop.call_later(delay, lambda n=name: fired.append((n, loop.time() - t0)))
+            await asyncio.sleep(4)
+
+        machine.run(scenario())
+        assert [n for n, _ in fired] == ["a", "b", "c"]
+        assert [round(t, 6) for _, t in fired] == [0.001, 2.5, 3.0]
+
+
+# -- plugging by port path ------------------------------------------------------------------
+
+
+def test_plug_settle_unplug(system: System) -> None:
+    drive = PenDrive()
+    system.plug(drive, "1-2")
+    assert system.find_device("1-2") is None  # nothing happens until the loop runs
+    system.settle()
+    udev = system.find_device("1-2")
+    assert udev is not None and udev.state is DeviceState.CONFIGURED
+    assert system.unplug("1-2") is drive
+    system.settle()
+    assert system.find_device("1-2") is None
+    assert udev.state is DeviceState.NOTATTACHED
+    assert system.unplug("1-2") is None  # an empty root port
+
+
+def test_plug_behind_a_hub(system: System) -> None:
+    system.plug(Hub(ports=4), "1-1")
+    system.settle()
+    drive = PenDrive()
+    system.plug(drive, "1-1.3")
+    system.sleep(300)  # the hub reports the change at its next poll
+    system.settle()
+    udev = system.find_device("1-1.3")
+    assert udev is not None and udev.state is DeviceState.CONFIGURED
+    assert system.unplug("1-1.3") is drive
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("2-1", "'2-1': there is no bus 2"),
+    ("1-9", "'1-9': root hub port 9 does not exist (ports 1..6)"),
+    ("1-0", "'1-0': root hub port 0 does not exist (ports 1..6)"),
+    ("1-9.1", "'1-9.1': root hub port 9 does not exist (ports 1..6)"),
+    ("1-2.1", "'1-2.1': no hub is plugged in at 1-2"),     # a pen drive in the middle
+    ("1-3.1", "'1-3.1': no hub is plugged in at 1-3"),     # nothing in the middle
+    ("1-1.7", "'1-1.7': "),                                # the hub has 4 ports
+    ("usb1", "'usb1' is not a port path like 1-1 or 1-1.4"),
+    ("1-x", "'1-x' is not a port path like 1-1 or 1-1.4"),
+])
+def test_bad_port_paths(system: System, path: str, message: str) -> None:
+    system.plug(Hub(ports=4), "1-1")
+    system.plug(PenDrive(), "1-2")
+    system.settle()
+    with pytest.raises(ValueError) as plug_error:
+        system.plug(PenDrive(), path)
+    assert str(plug_error.value).startswith(message)
+    if path == "1-1.7":
+        assert "4" in str(plug_error.value) and "7" in str(plug_error.value)
+    with pytest.raises(ValueError) as unplug_error:
+        system.unplug(path)
+    assert str(unplug_error.value).startswith(message)
+
+
+def test_occupied_port_and_twice_plugged_model(system: System) -> None:
+    drive = PenDrive()
+    system.plug(drive, "1-1")
+    with pytest.raises(ValueError, match=r"^'1-1': root hub port 1 already has"):
+        system.plug(PenDrive(), "1-1")
+    with pytest.raises(ValueError, match=r"^'1-2': .* already plugged in"):
+        system.plug(drive, "1-2")
+
+
+# -- closing --------------------------------------------------------------------------------
+
+
+def test_close_leaves_no_pending_tasks() -> None:
+    machine = System()
+    machine.boot()
+    machine.add_controller()
+    machine.plug(PenDrive(), "1-1")
+    machine.settle()
+
+    async def background() -> None:
+        await asyncio.sleep(3600)
+
+    straggler = machine.loop.create_task(background())
+    tasks = [t for t in asyncio.all_tasks(machine.loop) if not t.done()]
+    assert {t.get_name() for t in tasks} >= {"hub_wq"}
+    machine.close()
+    assert machine.loop.is_closed()
+    assert all(t.done() for t in tasks) and straggler.cancelled()
+    assert "usb 1-1: USB disconnect, device number 2" in machine.log.lines()
+    assert "ehci-pci 0000:00:1d.0: USB bus 1 deregistered" in machine.log.lines()
+    machine.close()  # a second close is a no-op
+
+
+# -- two machines ---------------------------------------------------------------------------
+
+
+def test_two_machines_do_not_interfere() -> None:
+    with System() as one, System() as two:
+        one.add_controller()
+        two.add_controller()
+        one.plug(PenDrive(), "1-1")
+        one.settle()
+        two.sleep(5000)
+        assert one.find_device("1-1") is not None and two.find_device("1-1") is None
+        assert two.time() - one.time() > 4.0  # separate clocks
+        two.plug(PenDrive(), "1-1")
+        two.settle()
+        a, b = one.find_device("1-1"), two.find_device("1-1")
+        assert a is not None and b is not None and a is not b
+        assert a.devnum == b.devnum == 2  # separate address spaces
+
+        # the facade acts on the machine the code runs on
+        probed: list[str] = []
+
+        def make_driver() -> UsbDriver:
+            return linux.usb_driver(name="pen_driver",
+                                    id_table=[linux.USB_DEVICE(0x058F, 0x6387)],
+                                    probe=lambda intf, id: probed.append(intf.name))
+
+        drv_two = make_driver()
+        assert two.run(linux.usb_register(drv_two)) == 0
+        assert drv_two in two.usb.bus_type.drivers
+        assert one.usb.bus_type.find_driver("pen_driver") is None
+        assert one.run(linux.usb_register(make_driver())) == 0  # no name clash across machines
+        assert probed == ["1-1:1.0", "1-1:1.0"]
+        two.run(_say("on two"))
+        assert "on two" in two.log.lines() and "on two" not in one.log.lines()
+        one.unplug("1-1")
+        one.settle()
+        assert two.find_device("1-1") is not None
+        assert b.state is DeviceState.CONFIGURED
+
+
+async def _say(text: str) -> None:
+    linux.printk(linux.KERN_INFO + text)
