@@ -189,3 +189,16 @@ def test_two_machines_do_not_interfere() -> None:
 
 async def _say(text: str) -> None:
     linux.printk(linux.KERN_INFO + text)
+
+
+def test_real_time_machine_enumerates_on_the_real_clock() -> None:
+    from usbemu.emulated.models.pendrive import PenDrive
+    from usbemu.kernel.vtime import VirtualTimeLoop
+
+    with System(virtual=False) as system:
+        assert not isinstance(system.loop, VirtualTimeLoop)
+        system.add_controller()
+        system.plug(PenDrive(), "1-1")
+        system.settle()
+        device = system.find_device("1-1")
+        assert device is not None and device.actconfig is not None

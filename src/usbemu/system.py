@@ -28,6 +28,7 @@ from .emulated.models.hub import Hub
 from .host.inproc import InProcessHCD
 from .kernel.device import Device, Driver, DriverCore
 from .kernel.printk import Printk
+from .kernel.vfs import Vfs
 from .kernel.vtime import new_event_loop
 
 T = TypeVar("T")
@@ -61,6 +62,7 @@ class System:
         self.log = Printk(self.loop.time)
         self.driver_core = DriverCore(self.log)
         self.usb = UsbCore(self.loop, self.log, self.driver_core, uname)
+        self.vfs = Vfs()
         self.controllers: list[InProcessHCD] = []
         self._pci_slot = 0x1D
         self._booted = False

@@ -45,6 +45,7 @@ class Errno(IntEnum):
     EDOM = 33
     ERANGE = 34
     ENOSYS = 38
+    ELOOP = 40
     ENOMSG = 42
     EIDRM = 43
     EBADR = 53
@@ -111,6 +112,7 @@ _MESSAGES: Final[dict[int, str]] = {
     Errno.EDOM: "Numerical argument out of domain",
     Errno.ERANGE: "Numerical result out of range",
     Errno.ENOSYS: "Function not implemented",
+    Errno.ELOOP: "Too many levels of symbolic links",
     Errno.ENOMSG: "No message of desired type",
     Errno.EIDRM: "Identifier removed",
     Errno.EBADR: "Invalid request descriptor",

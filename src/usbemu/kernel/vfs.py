@@ -1,0 +1,244 @@
+"""The virtual filesystem views of a machine — the part of fs/ (sysfs, debugfs, devtmpfs,
+procfs) that user space reads: a tree of directories, attribute files, symlinks and device
+nodes, computed from live kernel objects each time it is read.
+
+Subsystems contribute nodes; `Vfs` resolves paths (following symlinks as the kernel does)
+and offers what a shell needs: `read`, `write`, `listdir`, `stat`, `walk`, `readlink`, and
+`open` for device nodes (the file operations behind them belong to the char-device layer).
+Reading an attribute is atomic (a `show` function); writing one may sleep (a `store`
+coroutine: sysfs `bind`, `new_id` …).  Errors are OSErrors with Linux's errno and the path,
+as a process would see them.  Nothing here touches the host's real filesystem; the FUSE
+bridge mounts this tree for real programs.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import stat as stat_mod
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, TypeAlias
+
+from .errno import Errno
+
+
+def fs_error(code: int, path: str) -> OSError:
+    """An OSError with Linux's errno and message for `path`."""
+    from .errno import strerror
+
+    return OSError(abs(code), strerror(code), path)
+
+
+@dataclass(frozen=True)
+class Attr:
+    """A regular file: `show()` gives its content; `store(data)` (may sleep) takes a write
+    and returns the bytes consumed or a negative errno.  `mode` as ls shows it (0o444 …)."""
+
+    show: Callable[[], bytes | str] | None = None
+    store: Callable[[bytes], Awaitable[int]] | None = None
+    mode: int = 0o444
+    binary: bool = False
+
+    def __post_init__(self) -> None:
+        if self.show is None and self.store is None:
+            raise ValueError("an attribute needs show, store or both")
+
+
+@dataclass(frozen=True)
+class Symlink:
+    """A symbolic link; `target` is relative to the link's directory or absolute."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class DevNode:
+    """A character device node (c major:minor) under /dev."""
+
+    major: int
+    minor: int
+    mode: int = 0o600
+
+
+class Directory(Protocol):
+    """A directory: its entries, computed now (name → node)."""
+
+    def entries(self) -> Mapping[str, Node]: ...
+
+
+@dataclass
+class StaticDir:
+    """A directory whose entries are fixed or computed by a function."""
+
+    children: dict[str, Node] = field(default_factory=dict)
+    compute: Callable[[], Mapping[str, Node]] | None = None
+
+    def entries(self) -> Mapping[str, Node]:
+        if self.compute is None:
+            return self.children
+        return {**self.children, **self.compute()}
+
+
+Node: TypeAlias = "Directory | Attr | Symlink | DevNode"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """What stat(2) would say: type and permission bits, size (4096 for sysfs attributes,
+    as Linux reports), and the device number for device nodes."""
+
+    mode: int
+    size: int = 0
+    rdev: tuple[int, int] | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return stat_mod.S_ISDIR(self.mode)
+
+    @property
+    def is_link(self) -> bool:
+        return stat_mod.S_ISLNK(self.mode)
+
+    @property
+    def is_chr(self) -> bool:
+        return stat_mod.S_ISCHR(self.mode)
+
+
+_MAX_SYMLINKS = 40
+
+
+class Vfs:
+    """The machine's file tree.  Context: lookups and reads are atomic; writes may sleep."""
+
+    def __init__(self) -> None:
+        self.root = StaticDir()
+
+    def mount(self, path: str, node: Node) -> None:
+        """Attach `node` at absolute `path`, creating fixed parent directories."""
+        parts = self._split(path)
+        if not parts:
+            raise ValueError("cannot mount over /")
+        parent: StaticDir = self.root
+        for name in parts[:-1]:
+            child = parent.children.get(name)
+            if child is None:
+                child = parent.children[name] = StaticDir()
+            if not isinstance(child, StaticDir):
+                raise ValueError(f"{path}: {name} is not a mountable directory")
+            parent = child
+        parent.children[parts[-1]] = node
+
+    # -- lookup -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _split(path: str) -> list[str]:
+        if not path.startswith("/"):
+            raise ValueError(f"{path!r}: paths are absolute")
+        return [p for p in posixpath.normpath(path).split("/") if p]
+
+    def resolve(self, path: str, follow: bool = True) -> tuple[str, Node]:
+        """(canonical path, node) for `path`; the last component is followed if it is a
+        symlink and `follow`.  Raises OSError ENOENT / ENOTDIR / ELOOP."""
+        todo = self._split(path)
+        done: list[str] = []
+        node: Node = self.root
+        hops = 0
+        while todo:
+            name = todo.pop(0)
+            if name == "..":
+                done = done[:-1]
+                node = self._node_at(done, path)
+                continue
+            if not hasattr(node, "entries"):
+                raise fs_error(-Errno.ENOTDIR, path)
+            child = node.entries().get(name)
+            if child is None:
+                raise fs_error(-Errno.ENOENT, path)
+            if isinstance(child, Symlink) and (todo or follow):
+                hops += 1
+                if hops > _MAX_SYMLINKS:
+                    raise fs_error(-Errno.ELOOP, path)
+                base = "/" if child.target.startswith("/") else "/" + "/".join(done)
+                target = self._split(posixpath.join(base, child.target))
+                todo = target + todo
+                done, node = [], self.root
+                continue
+            done.append(name)
+            node = child
+        return "/" + "/".join(done), node
+
+    def _node_at(self, parts: list[str], path: str) -> Node:
+        return self.resolve("/" + "/".join(parts))[1] if parts else self.root
+
+    # -- the calls a shell makes ---------------------------------------------------------------
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.resolve(path)
+        except OSError:
+            return False
+        return True
+
+    def listdir(self, path: str) -> list[str]:
+        """Entry names, sorted.  Raises ENOTDIR for a file."""
+        _, node = self.resolve(path)
+        if not hasattr(node, "entries"):
+            raise fs_error(-Errno.ENOTDIR, path)
+        return sorted(node.entries())
+
+    def stat(self, path: str, follow: bool = True) -> Stat:
+        _, node = self.resolve(path, follow)
+        if isinstance(node, Symlink):
+            return Stat(stat_mod.S_IFLNK | 0o777, len(node.target))
+        if isinstance(node, DevNode):
+            return Stat(stat_mod.S_IFCHR | node.mode, 0, (node.major, node.minor))
+        if isinstance(node, Attr):
+            return Stat(stat_mod.S_IFREG | node.mode, 4096)
+        return Stat(stat_mod.S_IFDIR | 0o755)
+
+    def readlink(self, path: str) -> str:
+        _, node = self.resolve(path, follow=False)
+        if not isinstance(node, Symlink):
+            raise fs_error(-Errno.EINVAL, path)
+        return node.target
+
+    def read(self, path: str) -> bytes:
+        """A file's content.  EISDIR for a directory, EACCES for a write-only attribute;
+        device nodes are read through `open` (the char-device layer)."""
+        _, node = self.resolve(path)
+        if isinstance(node, Attr):
+            if node.show is None:
+                raise fs_error(-Errno.EACCES, path)
+            value = node.show()
+            return value.encode() if isinstance(value, str) else value
+        if isinstance(node, DevNode):
+            raise fs_error(-Errno.EINVAL, path)
+        raise fs_error(-Errno.EISDIR, path)
+
+    def read_text(self, path: str) -> str:
+        return self.read(path).decode("utf-8", errors="replace")
+
+    async def write(self, path: str, data: bytes | str) -> int:
+        """Write to an attribute (may sleep); returns bytes written.  Raises OSError with
+        the store's errno, EACCES for a read-only file, EISDIR for a directory."""
+        _, node = self.resolve(path)
+        if isinstance(node, Attr):
+            if node.store is None:
+                raise fs_error(-Errno.EACCES, path)
+            raw = data.encode() if isinstance(data, str) else data
+            result = await node.store(raw)
+            if result < 0:
+                raise fs_error(result, path)
+            return result
+        raise fs_error(-Errno.EISDIR if hasattr(node, "entries") else -Errno.EINVAL, path)
+
+    def walk(self, path: str = "/") -> Iterator[tuple[str, list[str], list[str]]]:
+        """os.walk over the tree, not following symlinks to directories."""
+        dirs: list[str] = []
+        files: list[str] = []
+        for name in self.listdir(path):
+            child = posixpath.join(path, name)
+            (dirs if self.stat(child, follow=False).is_dir else files).append(name)
+        yield path, dirs, files
+        for name in dirs:
+            yield from self.walk(posixpath.join(path, name))
