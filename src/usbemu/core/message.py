@@ -188,12 +188,11 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
     -EINVAL when the endpoint does not exist or `length` < 0.  May sleep."""
     if length < 0:
         return -Errno.EINVAL, 0
-    table = dev.ep_in if usb_pipein(pipe) else dev.ep_out
-    hep = table[usb_pipeendpoint(pipe)]
+    hep = (dev.ep_in if pipe & 0x80 else dev.ep_out)[(pipe >> 15) & 0xF]
     if hep is None:
         return -Errno.EINVAL, 0
     urb = Urb()
-    if hep.xfer == EndpointType.INT:
+    if hep.xfer == 3:  # USB_ENDPOINT_XFER_INT
         pipe = (pipe & ~(3 << 30)) | (PIPE_INTERRUPT << 30)
         urb.fill_int(dev, pipe, data, length, _sync_complete, None, hep.desc.bInterval)
     else:

@@ -215,8 +215,7 @@ class InProcessController(HostController):
             urb = hep.urb_list[0]
             if urb.unlinked:
                 return
-            now = self.loop.time()
-            if queue.next_service > now:
+            if queue.next_service and queue.next_service > self.loop.time():
                 self._schedule(queue, 0.0)
                 return
             model = self._route(urb)
@@ -251,12 +250,16 @@ class InProcessController(HostController):
         if ep is None:
             return -Errno.EPROTO
         view = urb.buffer_view()
+        done = urb.actual_length
+        if done:
+            view = view[done:]
         if urb.transfer_flags & _DIR_IN:
-            outcome, n = ep.pull_in(view[urb.actual_length:])
+            outcome, n = ep.pull_in(view)
         else:
-            zlp = bool(urb.transfer_flags & _ZERO_PACKET) and len(view) > 0 \
-                and len(view) % ep.maxpacket == 0
-            outcome, n = ep.push_out(view[urb.actual_length:], zlp)
+            total = urb.transfer_buffer_length
+            zlp = bool(urb.transfer_flags & _ZERO_PACKET) and total > 0 \
+                and total % ep.maxpacket == 0
+            outcome, n = ep.push_out(view, zlp)
         urb.actual_length += n
         if outcome is Outcome.NAK:
             queue.waiting = True
