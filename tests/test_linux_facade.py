@@ -10,10 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from usbemu import linux
+from usbemu.core import file as file_module
 from usbemu.core import message, urb
 from usbemu.core.devtable import MatchFlag, UsbDeviceId
 from usbemu.core.usb import UsbDevice
 from usbemu.emulated.models.pendrive import PenDrive
+from usbemu.kernel import chrdev
 from usbemu.kernel.errno import Errno
 from usbemu.kernel.printk import Level
 from usbemu.spec.ch9 import DeviceState, Speed
@@ -231,3 +233,41 @@ def test_interface_helpers(system: System, pen: UsbDevice) -> None:
     assert linux.usb_altnum_to_altsetting(intf, 1) is None
     assert linux.usb_get_dev(pen) is pen
     assert not linux.usb_interface_claimed(linux.usb_ifnum_to_if(pen, 0))  # type: ignore[arg-type]
+
+
+# -- char devices ---------------------------------------------------------------------------
+
+
+def test_char_device_helpers_act_on_the_running_machine(system: System) -> None:
+    """register_chrdev & co. return what Linux returns (0 or the dynamic major, -EBUSY),
+    alloc_chrdev_region returns (retval, dev), and a cdev added with the facade is what an
+    open of its node reaches."""
+    calls: list[int] = []
+
+    async def scull_open(inode: linux.inode, filp: linux.file) -> int:
+        calls.append(linux.iminor(inode))
+        return 0
+
+    fops = linux.file_operations(open=scull_open)
+
+    async def scenario() -> tuple[int, int, int, tuple[int, int], int]:
+        fixed = linux.register_chrdev(250, "scull", fops)
+        busy = linux.register_chrdev(250, "again", fops)
+        dynamic = linux.register_chrdev(0, "dyn", fops)
+        allocated = linux.alloc_chrdev_region(0, 4, "cdevs")
+        cdev = linux.cdev_alloc()
+        linux.cdev_init(cdev, fops)
+        added = linux.cdev_add(cdev, allocated[1] + 2, 1)
+        return fixed, busy, dynamic, allocated, added
+
+    fixed, busy, dynamic, (retval, dev), added = system.run(scenario())
+    assert (fixed, busy, dynamic, retval, added) == (0, -Errno.EBUSY, 254, 0, 0)
+    assert (linux.MAJOR(dev), linux.MINOR(dev)) == (253, 0)
+    assert linux.MKDEV(253, 2) == dev + 2
+    system.devtmpfs.create_node("scull2", 253, 2)
+    system.open("/dev/scull2").close()
+    assert calls == [2]
+    assert linux.USB_MAJOR == 180
+    assert linux.usb_register_dev is file_module.usb_register_dev
+    assert linux.copy_to_user is chrdev.copy_to_user
+    assert linux._IOR("E", 1, 4) == 0x80044501

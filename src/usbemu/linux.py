@@ -20,10 +20,11 @@ from typing import Any, Final
 
 from .core import devtable as _devtable
 from .core import driver as _driver
+from .core import file as _file
 from .core import hub as _hub
 from .core import message as _message
 from .core import urb as _urb
-from .core.devtable import UsbDeviceId as usb_device_id
+from .core.devtable import UsbDeviceId as usb_device_id  # noqa: F401 — for drivers
 from .core.driver import UsbDeviceDriver as usb_device_driver
 from .core.driver import UsbDriver as usb_driver
 from .core.urb import Urb as urb
@@ -32,8 +33,14 @@ from .core.usb import UsbDevice as usb_device
 from .core.usb import UsbHostInterface as usb_host_interface
 from .core.usb import UsbInterface as usb_interface
 from .core.usbcore import current_usbcore
+from .kernel import chrdev as _chrdev
+from .kernel import module as _module
+from .kernel import wait as _wait
+from .kernel.chrdev import Cdev as cdev
+from .kernel.chrdev import FileOperations as file_operations
 from .kernel.errno import Errno
 from .kernel.printk import Level
+from .kernel.wait import WaitQueueHead as wait_queue_head_t
 from .spec.descriptors import EndpointDescriptor as usb_endpoint_descriptor
 
 # -- errno: EPERM … ENOTSUPP as plain ints (C writes -EPIPE) ------------------------------
@@ -174,9 +181,21 @@ USB_DEVICE_ID_MATCH_INT_PROTOCOL = 0x200
 USB_DEVICE_ID_MATCH_INT_NUMBER = 0x400
 
 
-def MODULE_DEVICE_TABLE(bus: str, table: list[usb_device_id]) -> list[usb_device_id]:
-    """Marks a device table for depmod; returns the table."""
-    return table
+# -- modules (include/linux/module.h, moduleparam.h): recorded on the calling module ------------
+
+MODULE_DEVICE_TABLE = _module.module_device_table   # MODULE_DEVICE_TABLE(usb, table) -> table
+module_init = _module.module_init                   # module_init(pen_init)
+module_exit = _module.module_exit                   # module_exit(pen_exit)
+module_param = _module.module_param                 # module_param("debug", "bool", 0o644)
+MODULE_PARM_DESC = _module.module_param_desc
+MODULE_LICENSE = _module.module_license
+MODULE_AUTHOR = _module.module_author
+MODULE_DESCRIPTION = _module.module_description
+MODULE_VERSION = _module.module_version
+MODULE_ALIAS = _module.module_alias
+MODULE_INFO = _module.module_info
+try_module_get = _module.try_module_get
+module_put = _module.module_put
 
 
 # -- registration and binding ---------------------------------------------------------------
@@ -243,6 +262,114 @@ def usb_ifnum_to_if(dev: usb_device, ifnum: int) -> usb_interface | None:
 
 def usb_altnum_to_altsetting(intf: usb_interface, altnum: int) -> usb_host_interface | None:
     return intf.altsetting_by_number(altnum)
+
+
+# -- char devices: usb_register_dev (drivers/usb/core/file.c), fs/char_dev.c, struct file -----
+
+usb_class_driver = _file.UsbClassDriver
+file = _chrdev.File
+inode = _chrdev.Inode
+loff_t = _chrdev.Loff
+poll_table = _wait.PollTable
+
+USB_MAJOR = _file.USB_MAJOR
+usb_register_dev = _file.usb_register_dev
+usb_deregister_dev = _file.usb_deregister_dev
+usb_find_interface = _file.usb_find_interface
+
+copy_to_user = _chrdev.copy_to_user
+copy_from_user = _chrdev.copy_from_user
+iminor, imajor = _chrdev.iminor, _chrdev.imajor
+MKDEV, MAJOR, MINOR = _chrdev.mkdev, _chrdev.dev_major, _chrdev.dev_minor
+noop_llseek, no_llseek = _chrdev.noop_llseek, _chrdev.no_llseek
+default_llseek, fixed_size_llseek = _chrdev.default_llseek, _chrdev.fixed_size_llseek
+nonseekable_open, stream_open = _chrdev.nonseekable_open, _chrdev.stream_open
+_IO, _IOR, _IOW, _IOWR = _chrdev.io, _chrdev.ior, _chrdev.iow, _chrdev.iowr
+ENOIOCTLCMD = _chrdev.ENOIOCTLCMD
+O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR = 0o3, 0o0, 0o1, 0o2
+O_NONBLOCK, O_APPEND = _chrdev.O_NONBLOCK, _chrdev.O_APPEND
+SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
+FMODE_READ, FMODE_WRITE = _chrdev.FMode.READ, _chrdev.FMode.WRITE
+EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR, EPOLLHUP = 0x1, 0x2, 0x4, 0x8, 0x10
+EPOLLRDNORM, EPOLLWRNORM = 0x40, 0x100
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR, EPOLLHUP
+POLLRDNORM, POLLWRNORM = EPOLLRDNORM, EPOLLWRNORM
+poll_wait = _wait.poll_wait
+
+
+def init_waitqueue_head(wq: wait_queue_head_t | None = None) -> wait_queue_head_t:
+    """DECLARE_WAIT_QUEUE_HEAD / init_waitqueue_head: returns the queue."""
+    return wait_queue_head_t() if wq is None else wq
+
+
+def wake_up_interruptible(wq: wait_queue_head_t) -> None:
+    wq.wake_up()
+
+
+wake_up = wake_up_interruptible
+
+
+async def wait_event_interruptible(wq: wait_queue_head_t, condition: Callable[[], Any]) -> int:
+    """wait_event_interruptible(wq, condition): 0 once `condition()` is true (nothing
+    interrupts a sleeper here, so never -ERESTARTSYS)."""
+    await wq.wait_event(condition)
+    return 0
+
+
+def _chrdevs() -> _chrdev.CharDevices:
+    return _file.usb_files_of(current_usbcore()).chrdev
+
+
+def register_chrdev(major: int, name: str, fops: file_operations) -> int:
+    """register_chrdev(major, name, &fops): 256 minors from 0 with a cdev; 0 (or the
+    allocated major when `major` is 0) or -errno (-EBUSY, -EINVAL)."""
+    try:
+        got = _chrdevs().register_chrdev(major, name, fops)
+    except OSError as exc:
+        return -(exc.errno or Errno.EIO)
+    return 0 if major else got
+
+
+def unregister_chrdev(major: int, name: str) -> None:
+    _chrdevs().unregister_chrdev(major, name)
+
+
+def register_chrdev_region(first: int, count: int, name: str) -> int:
+    """register_chrdev_region(first, count, name): 0 or -errno."""
+    try:
+        _chrdevs().register_chrdev_region(first, count, name)
+    except OSError as exc:
+        return -(exc.errno or Errno.EIO)
+    return 0
+
+
+def alloc_chrdev_region(baseminor: int, count: int, name: str) -> tuple[int, int]:
+    """alloc_chrdev_region(&dev, baseminor, count, name): (0, dev) or (-errno, 0)."""
+    try:
+        return 0, _chrdevs().alloc_chrdev_region(baseminor, count, name)
+    except OSError as exc:
+        return -(exc.errno or Errno.EIO), 0
+
+
+def unregister_chrdev_region(first: int, count: int) -> None:
+    _chrdevs().unregister_chrdev_region(first, count)
+
+
+def cdev_alloc() -> cdev:
+    return cdev()
+
+
+def cdev_init(c: cdev, fops: file_operations) -> None:
+    c.ops = fops
+
+
+def cdev_add(c: cdev, dev: int, count: int) -> int:
+    _chrdevs().cdev_add(c, dev, count)
+    return 0
+
+
+def cdev_del(c: cdev) -> None:
+    _chrdevs().cdev_del(c)
 
 
 # -- pipes ------------------------------------------------------------------------------------

@@ -16,17 +16,23 @@ Everything the machine does happens on its one event loop; synchronous callers u
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Awaitable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from .core.file import UsbFiles
+from .core.sysfs import install_usb_sysfs
 from .core.usb import UsbDevice
 from .core.usbcore import Uname, UsbCore, set_current_usbcore
 from .emulated.device import DeviceModel
 from .emulated.models.hub import Hub
 from .host.inproc import InProcessHCD
+from .kernel.chrdev import AsyncFile, CharDevices, SyncFile
+from .kernel.devclass import DeviceClasses, Devtmpfs
 from .kernel.device import Device, Driver, DriverCore
+from .kernel.module import KernelModules, Module
 from .kernel.printk import Printk
 from .kernel.vfs import Vfs
 from .kernel.vtime import new_event_loop
@@ -63,6 +69,14 @@ class System:
         self.driver_core = DriverCore(self.log)
         self.usb = UsbCore(self.loop, self.log, self.driver_core, uname)
         self.vfs = Vfs()
+        self.modules = KernelModules(self.driver_core, self.log, self.usb.uname.release)
+        self.modules.mount(self.vfs)  # /proc/modules, /sys/module, /lib/modules/<release>
+        sysfs = install_usb_sysfs(self)
+        self.chrdev = CharDevices(self.driver_core)        # fs/char_dev.c
+        self.devtmpfs = Devtmpfs(self.vfs, self.driver_core)  # /dev
+        self.classes = DeviceClasses(self.driver_core, self.vfs)  # /sys/class
+        sysfs.child_providers.append(self.classes.sysfs_children)
+        self.usb_files = UsbFiles(self.usb, self.chrdev, self.classes)  # major 180, usbmisc
         self.controllers: list[InProcessHCD] = []
         self._pci_slot = 0x1D
         self._booted = False
@@ -84,7 +98,7 @@ class System:
     async def aboot(self) -> None:
         if not self._booted:
             self._booted = True
-            await self.usb.init()
+            await self.modules.builtin_init("usbcore", self.usb.init)
 
     async def ashutdown(self) -> None:
         await self.usb.shutdown()
@@ -229,6 +243,49 @@ class System:
     async def wait(self, awaitable: Awaitable[T]) -> T:
         return await awaitable
 
+    # -- modules: insmod, rmmod, modprobe, lsmod, depmod ----------------------------------------
+
+    async def ainsmod(self, module: str | os.PathLike[str], /, *args: str,
+                      **params: object) -> Module:
+        """insmod: load a driver module from a file or by name, with parameters as
+        "name=value" strings or keywords (vendor=0xffff); returns it.  Raises ModuleError
+        (kmod's message and errno: EEXIST when loaded, EINVAL for a bad parameter …).
+        Context: on the machine's loop; may sleep (the module's init runs)."""
+        return await self.modules.insmod(module, *args, **params)
+
+    def insmod(self, module: str | os.PathLike[str], /, *args: str,
+               **params: object) -> Module:
+        """Synchronous `ainsmod`: `system.insmod("pen_driver")`."""
+        return self.run(self.ainsmod(module, *args, **params))
+
+    async def amodprobe(self, name: str, /, *args: str, **params: object) -> None:
+        """modprobe: load an installed module (or the modules whose alias matches `name`,
+        such as a MODALIAS) after the modules it depends on; nothing to do when it is
+        loaded or built in.  Raises ModuleError.  Context: may sleep."""
+        await self.modules.modprobe(name, *args, **params)
+
+    def modprobe(self, name: str, /, *args: str, **params: object) -> None:
+        """Synchronous `amodprobe`: `system.modprobe("usbserial", vendor=0xffff)`."""
+        self.run(self.amodprobe(name, *args, **params))
+
+    async def armmod(self, name: str) -> None:
+        """rmmod: run the module's exit and unload it.  Raises ModuleError (EBUSY while a
+        file is open on one of its devices or another module uses it; ENOENT when not
+        loaded or built in).  Context: may sleep."""
+        await self.modules.rmmod(name)
+
+    def rmmod(self, name: str) -> None:
+        """Synchronous `armmod`."""
+        self.run(self.armmod(name))
+
+    def lsmod(self) -> str:
+        """lsmod's output: "Module                  Size  Used by" and a line per module."""
+        return self.modules.lsmod()
+
+    def depmod(self) -> str:
+        """depmod -a (after installing packages with drivers): returns modules.alias."""
+        return self.modules.depmod().modules_alias()
+
     # -- views --------------------------------------------------------------------------------
 
     def dmesg(self) -> str:
@@ -252,3 +309,16 @@ class System:
     def find_device(self, name: str) -> UsbDevice | None:
         """The usb_device named `name` (e.g. "1-1.2" or "usb1")."""
         return next((d for d in self.usb_devices() if d.name == name), None)
+
+    # -- user space: files --------------------------------------------------------------------
+
+    async def aopen(self, path: str, mode: str | int = "rb") -> AsyncFile:
+        """Open a node of the machine's tree as an application does (`/dev/pen0`, a sysfs
+        attribute): an AsyncFile whose read/write/ioctl/poll/seek/close are system calls.
+        Raises OSError with Linux's errno.  Context: on the machine's loop; may sleep."""
+        return await self.chrdev.open_path(self.vfs, path, mode)
+
+    def open(self, path: str, mode: str | int = "rb") -> SyncFile:
+        """`aopen` for callers outside the loop: each method of the SyncFile runs its
+        system call on the machine (`run`)."""
+        return SyncFile(self.run(self.aopen(path, mode)), self.run)

@@ -66,7 +66,10 @@ def test_demo_tells_the_whole_story() -> None:
                  "usb 1-1: new high-speed USB device number 2 using ehci-pci",
                  "Pen drive (058F:6387) plugged",
                  "usb 1-4.1: New USB device found, idVendor=0525, idProduct=a4a0",
-                 "pen_write returned 38; pen_read returned 38",
+                 "Minor obtained: 0",
+                 "crw------- 1 root root 180, 0 /dev/pen0",
+                 "write(/dev/pen0) returned 38; read(/dev/pen0) returned 38",
+                 "ls: cannot access '/dev/pen0': No such file or directory",
                  "usb 1-1: USB disconnect, device number 2",
                  "Pen drive removed",
                  "usbcore: deregistering interface driver pen_driver"):

@@ -188,8 +188,9 @@ def test_unplug_a_hub_with_a_busy_device_behind_it(system: System) -> None:
 
 
 def test_pen_driver_read_returns_when_the_pen_is_pulled(system: System) -> None:
-    """pen_read blocks in usb_bulk_msg (the pen has nothing stored); pulling the pen
-    makes it return an error at once instead of waiting for its 5 s timeout."""
+    """A read of /dev/pen0 blocks in pen_read's usb_bulk_msg (the pen has nothing
+    stored); pulling the pen makes it return an error at once instead of waiting for its
+    5 s timeout, and the file's next call gets -ENODEV."""
     pen = load_example("pen_driver")
     assert system.run(pen.pen_init()) == 0
     system.plug(PenDrive(), "1-1")
@@ -198,12 +199,20 @@ def test_pen_driver_read_returns_when_the_pen_is_pulled(system: System) -> None:
     async def read_while_unplugged() -> tuple[int, float]:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        reader = asyncio.ensure_future(pen.pen_read(bytearray(512), 512))
+        f = await system.aopen("/dev/pen0", "rb")
+        reader = asyncio.ensure_future(f.read(512))
         await asyncio.sleep(0.5)
         assert not reader.done()
         system.unplug("1-1")
-        result: int = await reader
-        return result, loop.time() - start
+        with pytest.raises(OSError) as info:
+            await reader
+        elapsed = loop.time() - start
+        await system.asettle()
+        with pytest.raises(OSError) as again:
+            await f.read(512)
+        assert again.value.errno == Errno.ENODEV
+        await f.close()
+        return -(info.value.errno or 0), elapsed
 
     result, elapsed = system.run(read_while_unplugged())
     system.settle()

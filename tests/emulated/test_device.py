@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -40,6 +40,7 @@ from usbemu.spec.descriptors import (
     string_descriptor,
     usb20_extension,
 )
+from usbemu.testing import RecordingHost, control_out, pull, push
 
 LANGID_DE_DE = 0x0407
 S = DeviceState
@@ -72,24 +73,6 @@ DESCRIPTOR = DeviceDescriptor(
     bos=BosDescriptor((usb20_extension(),)),
 )
 BUILT = build_descriptors(DESCRIPTOR)
-
-
-@dataclass
-class FakeHost:
-    """Records the DeviceHost callbacks."""
-
-    ready: list[Endpoint] = field(default_factory=list)
-    wakeups: list[DeviceModel] = field(default_factory=list)
-    disconnected: list[DeviceModel] = field(default_factory=list)
-
-    def endpoint_ready(self, device: DeviceModel, ep: Endpoint) -> None:
-        self.ready.append(ep)
-
-    def remote_wakeup(self, device: DeviceModel) -> None:
-        self.wakeups.append(device)
-
-    def device_disconnected(self, device: DeviceModel) -> None:
-        self.disconnected.append(device)
 
 
 @dataclass
@@ -163,32 +146,30 @@ def setup(rt: int, req: int, value: int = 0, index: int = 0, length: int = 0) ->
 
 
 def ctrl_in(model: DeviceModel, packet: SetupPacket) -> tuple[Outcome, bytes]:
+    """An IN control transfer that may fail: (outcome, data), unlike
+    `usbemu.testing.control_in`, which insists on DONE."""
     buf = bytearray(packet.wLength)
     outcome, n = model.control(packet, dst=memoryview(buf))
     return outcome, bytes(buf[:n])
 
 
-def ctrl(model: DeviceModel, packet: SetupPacket, data: bytes = b"") -> Outcome:
-    outcome, _ = model.control(packet, data)
-    return outcome
-
-
 def get_descriptor(model: DeviceModel, dtype: int, index: int = 0, langid: int = 0,
                    length: int = 255) -> tuple[Outcome, bytes]:
+    """GET_DESCRIPTOR that may STALL: (outcome, data)."""
     return ctrl_in(model, setup(0x80, Request.GET_DESCRIPTOR, dtype << 8 | index, langid,
                                 length))
 
 
 def set_address(model: DeviceModel, address: int) -> Outcome:
-    return ctrl(model, setup(0x00, Request.SET_ADDRESS, address))
+    return control_out(model, setup(0x00, Request.SET_ADDRESS, address))
 
 
 def set_configuration(model: DeviceModel, value: int) -> Outcome:
-    return ctrl(model, setup(0x00, Request.SET_CONFIGURATION, value))
+    return control_out(model, setup(0x00, Request.SET_CONFIGURATION, value))
 
 
 def set_interface(model: DeviceModel, interface: int, alt: int) -> Outcome:
-    return ctrl(model, setup(0x01, Request.SET_INTERFACE, alt, interface))
+    return control_out(model, setup(0x01, Request.SET_INTERFACE, alt, interface))
 
 
 def get_status(model: DeviceModel, rt: int, index: int = 0) -> tuple[Outcome, int | None]:
@@ -199,13 +180,13 @@ def get_status(model: DeviceModel, rt: int, index: int = 0) -> tuple[Outcome, in
 def feature(model: DeviceModel, rt: int, selector: int, index: int = 0,
             on: bool = True) -> Outcome:
     code = Request.SET_FEATURE if on else Request.CLEAR_FEATURE
-    return ctrl(model, setup(rt, code, selector, index))
+    return control_out(model, setup(rt, code, selector, index))
 
 
-def plugged(model: DeviceModel | None = None, host: FakeHost | None = None) -> DeviceModel:
+def plugged(model: DeviceModel | None = None, host: RecordingHost | None = None) -> DeviceModel:
     """Connected and reset: DEFAULT state, address 0."""
     model = model if model is not None else Gadget()
-    model.connect(FakePort(), host if host is not None else FakeHost())
+    model.connect(FakePort(), host if host is not None else RecordingHost())
     model.bus_reset()
     return model
 
@@ -222,19 +203,13 @@ def configured(model: DeviceModel | None = None, value: int = 1) -> DeviceModel:
     return model
 
 
-def pull(ep: Endpoint, room: int = 64) -> tuple[Outcome, bytes]:
-    buf = bytearray(room)
-    outcome, n = ep.pull_in(memoryview(buf))
-    return outcome, bytes(buf[:n])
-
-
 # -- the chapter 9 state sequence ---------------------------------------------------------------
 
 
 def test_state_sequence_of_an_enumeration() -> None:
     model = Gadget()
     assert model.state is S.NOTATTACHED and model.address == 0
-    model.connect(FakePort(), FakeHost())
+    model.connect(FakePort(), RecordingHost())
     assert model.state is S.POWERED
     model.bus_reset()
     assert model.state is S.DEFAULT and model.address == 0
@@ -288,7 +263,7 @@ def test_set_address_accepts_the_highest_address() -> None:
                                     setup(0x00, Request.SET_ADDRESS, 5, 1)])
 def test_invalid_set_address_stalls(packet: SetupPacket) -> None:
     model = plugged()
-    assert ctrl(model, packet) is Outcome.STALL
+    assert control_out(model, packet) is Outcome.STALL
     assert model.address == 0 and model.state is S.DEFAULT
 
 
@@ -396,7 +371,7 @@ def test_toggles_and_halts_reset_on_set_configuration() -> None:
     model = configured()
     ep = model.endpoint(0x02)
     assert ep is not None
-    ep.push_out(memoryview(b"x"))
+    push(ep, b"x")
     ep.halt()
     assert ep.toggle == 1
     assert set_configuration(model, 1) is Outcome.DONE
@@ -557,7 +532,7 @@ def test_functional_stall_shows_in_get_status() -> None:
     model = configured(Refuser())
     ep = model.endpoint(0x02)
     assert ep is not None
-    assert ep.push_out(memoryview(b"x")) == (Outcome.STALL, 0)
+    assert push(ep, b"x") == (Outcome.STALL, 0)
     assert get_status(model, 0x82, 0x02) == (Outcome.DONE, 1)
 
 
@@ -569,11 +544,11 @@ def test_endpoint_halt_set_and_clear() -> None:
     ep = model.endpoint(0x81)
     assert ep is not None
     ep.write(b"x")
-    pull(ep)
+    pull(ep, 64)
     assert ep.toggle == 1
     assert feature(model, 0x02, Feature.ENDPOINT_HALT, 0x81) is Outcome.DONE
     assert ep.halted
-    assert pull(ep) == (Outcome.STALL, b"")
+    assert pull(ep, 64) == (Outcome.STALL, b"")
     assert feature(model, 0x02, Feature.ENDPOINT_HALT, 0x81, on=False) is Outcome.DONE
     assert not ep.halted and ep.toggle == 0
 
@@ -582,7 +557,7 @@ def test_clear_halt_resets_the_toggle_of_an_endpoint_that_was_not_halted() -> No
     model = configured()
     ep = model.endpoint(0x02)
     assert ep is not None
-    ep.push_out(memoryview(b"x"))
+    push(ep, b"x")
     assert ep.toggle == 1
     assert feature(model, 0x02, Feature.ENDPOINT_HALT, 0x02, on=False) is Outcome.DONE
     assert ep.toggle == 0
@@ -678,7 +653,7 @@ def test_set_interface_resets_toggles_and_halts_of_that_interface_only() -> None
     assert int_ep is not None and other is not None
     int_ep.halt()
     int_ep.write(b"stale")
-    other.push_out(memoryview(b"x"))
+    push(other, b"x")
     assert set_interface(model, 1, 1) is Outcome.DONE
     fresh = model.endpoint(0x83)
     assert fresh is not None and fresh is not int_ep
@@ -743,8 +718,8 @@ def test_unhandled_requests_stall_and_are_recorded() -> None:
     klass_out = setup(0x21, 0x09, 0x0200, 0, 4)
     synch = setup(0x82, Request.SYNCH_FRAME, 0, 0x81, 2)
     assert ctrl_in(model, vendor) == (Outcome.STALL, b"")
-    assert ctrl(model, klass) is Outcome.STALL
-    assert ctrl(model, klass_out, b"abcd") is Outcome.STALL
+    assert control_out(model, klass) is Outcome.STALL
+    assert control_out(model, klass_out, b"abcd") is Outcome.STALL
     assert ctrl_in(model, synch) == (Outcome.STALL, b"")
     assert model.unhandled == [vendor, klass, klass_out, synch]
     assert model.ep0.stage is Stage.STALLED
@@ -767,14 +742,14 @@ def test_request_handler_out_data_is_delivered() -> None:
     packet = setup(0x40, 0x02, 0x55, 0, 5)
     assert model.control(packet, b"hello") == (Outcome.DONE, 5)
     stacked = setup(0x41, 0x02, 0, 3, 0)
-    assert ctrl(model, stacked) is Outcome.DONE
+    assert control_out(model, stacked) is Outcome.DONE
     assert model.received == [(packet, b"hello"), (stacked, b"")]
     assert model.unhandled == []
 
 
 def test_request_handler_stall() -> None:
     model = addressed()
-    assert ctrl(model, setup(0x40, 0x03)) is Outcome.STALL
+    assert control_out(model, setup(0x40, 0x03)) is Outcome.STALL
     assert model.unhandled == []
 
 
@@ -815,15 +790,15 @@ def test_endpoint_handlers_are_wired_when_configured() -> None:
     assert isinstance(model, Gadget)
     src, sink = model.endpoint(0x81), model.endpoint(0x02)
     assert src is not None and sink is not None
-    assert pull(src) == (Outcome.DONE, b"from handler")
-    assert sink.push_out(memoryview(b"to sink")) == (Outcome.DONE, 7)
+    assert pull(src, 64) == (Outcome.DONE, b"from handler")
+    assert push(sink, b"to sink") == (Outcome.DONE, 7)
     assert not sink.out_packets
     set_interface(model, 1, 1)
     packets = model.endpoint(0x04)
     interrupt = model.endpoint(0x83)
     assert packets is not None and interrupt is not None
     assert packets.out_packets
-    assert packets.push_out(memoryview(bytes(100))) == (Outcome.DONE, 100)
+    assert push(packets, bytes(100)) == (Outcome.DONE, 100)
     assert interrupt.in_handler is None and interrupt.out_handler is None
     assert model.sunk == [b"to sink", bytes(64), bytes(36)]
 
@@ -844,12 +819,12 @@ def test_endpoint_handlers_are_inherited_and_overridable() -> None:
 
     model = configured(GrandChild())
     src = model.endpoint(0x81)
-    assert src is not None and pull(src) == (Outcome.DONE, b"child")
+    assert src is not None and pull(src, 64) == (Outcome.DONE, b"child")
     sink = model.endpoint(0x02)
     assert sink is not None and sink.out_handler is not None
     set_interface(model, 1, 1)
     irq = model.endpoint(0x83)
-    assert irq is not None and pull(irq) == (Outcome.DONE, b"irq")
+    assert irq is not None and pull(irq, 64) == (Outcome.DONE, b"irq")
     assert ctrl_in(model, setup(0xC0, 0x10, length=2)) == (Outcome.DONE, b"gc")
     assert ctrl_in(model, setup(0xC0, 0x01, length=1)) == (Outcome.DONE, b"\x00")
     # Registrations stay with the class that made them.
@@ -885,7 +860,7 @@ def test_endpoint_decorators_check_the_direction() -> None:
 
 def test_hooks_are_called_in_order() -> None:
     model = Gadget()
-    model.connect(FakePort(), FakeHost())
+    model.connect(FakePort(), RecordingHost())
     model.bus_reset()
     set_address(model, 1)
     set_configuration(model, 1)
@@ -953,7 +928,7 @@ def test_reset_while_suspended() -> None:
 
 
 def test_disconnect() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     model = plugged(host=host)
     assert model.host is host and model.port is not None
     set_address(model, 4)
@@ -981,14 +956,14 @@ def test_suspended_device_can_be_unplugged() -> None:
 
 def test_connect_again_is_a_power_cycle() -> None:
     model = configured()
-    model.connect(FakePort(), FakeHost())
+    model.connect(FakePort(), RecordingHost())
     assert model.state is S.POWERED
     assert model.configuration is None and model.endpoint(0x81) is None
     assert model.address == 0
 
 
 def test_signal_remote_wakeup() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     model = plugged(host=host)
     model.suspend()
     assert model.signal_remote_wakeup() is False  # not enabled
@@ -1002,7 +977,7 @@ def test_signal_remote_wakeup() -> None:
 
 
 def test_remote_wakeup_only_from_suspend() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     model = plugged(host=host)
     feature(model, 0x00, Feature.DEVICE_REMOTE_WAKEUP)
     assert model.signal_remote_wakeup() is False
@@ -1080,7 +1055,7 @@ def test_control_before_reset_gets_no_response() -> None:
     model = Gadget()
     get = setup(0x80, Request.GET_DESCRIPTOR, 0x0100, 0, 18)
     assert model.control(get) == (Outcome.NO_RESPONSE, 0)
-    model.connect(FakePort(), FakeHost())
+    model.connect(FakePort(), RecordingHost())
     assert model.control(get) == (Outcome.NO_RESPONSE, 0)
     model.bus_reset()
     assert model.control(get) == (Outcome.DONE, 18)
@@ -1090,7 +1065,7 @@ def test_reachable_through_a_root_port() -> None:
     model = Gadget()
     port = FakePort()
     assert not model.reachable
-    model.connect(port, FakeHost())
+    model.connect(port, RecordingHost())
     assert not model.reachable  # POWERED: not reset yet
     model.bus_reset()
     assert model.reachable
@@ -1104,7 +1079,7 @@ def test_reachable_through_a_hub_chain() -> None:
     assert isinstance(root, FakePort)
     leaf_port = FakePort(hub=hub)
     leaf = Gadget()
-    leaf.connect(leaf_port, FakeHost())
+    leaf.connect(leaf_port, RecordingHost())
     leaf.bus_reset()
     assert leaf.reachable
     leaf_port.enabled = False
@@ -1123,7 +1098,7 @@ def test_reachable_through_a_hub_chain() -> None:
 
 def test_device_without_a_port_is_not_reachable() -> None:
     model = Gadget()
-    model.connect(None, FakeHost())
+    model.connect(None, RecordingHost())
     model.bus_reset()
     assert not model.reachable
 
@@ -1218,10 +1193,9 @@ def test_one_handler_serves_several_endpoints() -> None:
     for address in (0x81, 0x83):
         ep = model.endpoint(address)
         assert ep is not None and ep.in_handler is not None
-        buf = bytearray(64)
-        assert ep.pull_in(memoryview(buf)) == (Outcome.DONE, 1) and buf[0] == address
+        assert pull(ep, 64) == (Outcome.DONE, bytes([address]))
     for address in (0x02, 0x04):
         ep = model.endpoint(address)
         assert ep is not None
-        ep.push_out(memoryview(b"x"))
+        push(ep, b"x")
     assert model.got == [(0x02, b"x"), (0x04, b"x")]  # type: ignore[attr-defined]

@@ -14,13 +14,15 @@ from usbemu.emulated.device import DeviceModel
 from usbemu.emulated.endpoint import Endpoint, Outcome, Stall
 from usbemu.spec.ch9 import EndpointType, Speed
 from usbemu.spec.descriptors import DeviceDescriptor, EndpointDescriptor
+from usbemu.testing import pull, push
 
 # -- helpers ------------------------------------------------------------------------------------
 
 
 @dataclass
 class FakeHost:
-    """Records the DeviceHost callbacks."""
+    """Records the DeviceHost callbacks.  Unlike `usbemu.testing.RecordingHost` it keeps
+    the (model, endpoint) pair of each endpoint_ready, which these tests check."""
 
     ready: list[tuple[DeviceModel, Endpoint]] = field(default_factory=list)
     wakeups: list[DeviceModel] = field(default_factory=list)
@@ -49,17 +51,6 @@ def hosted_model() -> tuple[DeviceModel, FakeHost]:
     host = FakeHost()
     model.host = host
     return model, host
-
-
-def pull(ep: Endpoint, room: int) -> tuple[Outcome, bytes]:
-    """One pull_in into a fresh host buffer of `room` bytes."""
-    buf = bytearray(room)
-    outcome, n = ep.pull_in(memoryview(buf))
-    return outcome, bytes(buf[:n])
-
-
-def push(ep: Endpoint, data: bytes, zlp: bool = False) -> tuple[Outcome, int]:
-    return ep.push_out(memoryview(data), zlp)
 
 
 A8, B8 = b"A" * 8, b"B" * 8

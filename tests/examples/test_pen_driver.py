@@ -1,19 +1,23 @@
 """The pen drive driver of the "USB drivers in Linux" articles (examples/pen_driver.py) in
-the articles' own scenario: insmod, plug, probe, write and read back, unplug, rmmod — and
-its error paths (a wrong endpoint, a halted endpoint, a pen that never answers), with the
-kernel log Linux would show.  Everything runs on virtual time.
+the articles' own scenario: insmod, plug, probe with "Minor obtained: 0", /dev/pen0 and
+/sys/class/usbmisc/pen0, write and read back through the node, unplug, the node gone,
+rmmod — then what happens to a file still open at disconnect, a driver that claimed the
+interface first, and the error paths (a wrong endpoint, a halted endpoint, a pen that
+never answers), with the kernel log Linux would show.  Everything runs on virtual time.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
 
 import pytest
 
-from usbemu.cli.demo import load_example
+from usbemu.cli.demo import example_path, load_example
+from usbemu.core.devtable import usb_device
+from usbemu.core.driver import UsbDriver, usb_register
+from usbemu.core.usb import UsbInterface
+from usbemu.emulated.models.hub import Hub
 from usbemu.emulated.models.pendrive import BULK_IN, PenDrive
 from usbemu.kernel.errno import Errno
 from usbemu.kernel.printk import Level
@@ -35,26 +39,25 @@ def pen() -> ModuleType:
 
 @pytest.fixture
 def drive(system: System, pen: ModuleType) -> PenDrive:
-    """pen_init, then the pen drive plugged in at 1-1 and probed."""
+    """pen_init, then the pen drive plugged in at 1-1 and probed: /dev/pen0 exists."""
     assert system.run(pen.pen_init()) == 0
     model = PenDrive()
     system.plug(model, "1-1")
     system.settle()
     assert pen.device is system.find_device("1-1")
+    assert system.vfs.exists("/dev/pen0")
     return model
 
 
-def timed(system: System, coro: Coroutine[Any, Any, int]) -> tuple[int, float]:
-    async def run() -> tuple[int, float]:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        result = await coro
-        return result, loop.time() - start
-    return system.run(run())
+def errno_of(call: object) -> int:
+    with pytest.raises(OSError) as info:
+        call()  # type: ignore[operator]
+    return info.value.errno or 0
 
 
 def test_the_articles_scenario(system: System, pen: ModuleType) -> None:
     assert system.run(pen.pen_init()) == 0
+    assert not system.vfs.exists("/dev/pen0")
     system.plug(PenDrive(), "1-1")
     system.settle()
     lines = system.log.lines()
@@ -62,28 +65,35 @@ def test_the_articles_scenario(system: System, pen: ModuleType) -> None:
     plugged = lines.index("Pen drive (058F:6387) plugged")
     assert registered < lines.index("usb 1-1: new high-speed USB device number 2 using "
                                     "ehci-pci") < plugged
+    assert lines[plugged + 1] == "Minor obtained: 0"
     udev = system.find_device("1-1")
     assert udev is not None and pen.device is udev
     intf = udev.interface(0)
-    assert intf is not None and intf.driver is pen.pen_driver
+    assert intf is not None and intf.driver is pen.pen_driver and intf.minor == 0
+
+    # the node, its class device, and the usb_device's own node
+    st = system.vfs.stat("/dev/pen0")
+    assert st.is_chr and st.rdev == (180, 0)
+    assert system.vfs.read_text("/sys/class/usbmisc/pen0/dev") == "180:0\n"
+    assert system.vfs.stat("/dev/bus/usb/001/002").rdev == (189, 1)
 
     message = b"Hello from the pen driver!"
-    assert system.run(pen.pen_write(message, len(message))) == len(message)
-    buf = bytearray(512)
-    assert system.run(pen.pen_read(buf, 512)) == len(message)
-    assert bytes(buf[:len(message)]) == message
-    # a read of fewer bytes than arrived gets only what fits (MIN(cnt, read_cnt))
-    assert system.run(pen.pen_write(b"0123456789", 10)) == 10
-    small = bytearray(4)
-    assert system.run(pen.pen_read(small, 4)) == 4
-    assert bytes(small) == b"0123"
+    with system.open("/dev/pen0", "rb+") as f:
+        assert f.write(message) == len(message)
+        assert f.read(512) == message
+        # a read of fewer bytes than arrived gets only what fits (MIN(cnt, read_cnt))
+        assert f.write(b"0123456789") == 10
+        assert f.read(4) == b"0123"
 
     system.unplug("1-1")
     system.settle()
     lines = system.log.lines()
     assert lines.index("usb 1-1: USB disconnect, device number 2") < \
         lines.index("Pen drive removed")
-    assert pen.device is None and intf.driver is None
+    assert not system.vfs.exists("/dev/pen0")
+    assert system.vfs.listdir("/sys/class/usbmisc") == []
+    assert not system.vfs.exists("/dev/bus/usb/001/002")
+    assert pen.device is None and intf.driver is None and intf.minor == -1
 
     system.run(pen.pen_exit())
     assert system.log.lines()[-1] == "usbcore: deregistering interface driver pen_driver"
@@ -91,29 +101,121 @@ def test_the_articles_scenario(system: System, pen: ModuleType) -> None:
     assert not [line for line in system.log.lines(Level.ERR)]
 
 
+def test_an_open_file_works_until_disconnect_then_gets_enodev(
+        system: System, pen: ModuleType, drive: PenDrive) -> None:
+    f = system.open("/dev/pen0", "rb+")
+    assert f.write(b"before") == 6 and f.read(512) == b"before"
+    system.unplug("1-1")
+    system.settle()
+    assert errno_of(lambda: f.write(b"after")) == Errno.ENODEV
+    assert errno_of(lambda: f.read(512)) == Errno.ENODEV
+    f.close()
+    assert not system.chrdev.open_files((180 << 20) | 0)
+    # plugged again: a new /dev/pen0 (minor 0 again) that a new open reaches
+    system.plug(PenDrive(), "1-2")
+    system.settle()
+    with system.open("/dev/pen0", "rb+") as again:
+        assert again.write(b"new") == 3 and again.read(512) == b"new"
+
+
+def test_insmod_and_rmmod_refused_while_dev_pen0_is_open(system: System) -> None:
+    """The article's commands: insmod pen_driver.ko, plug, use /dev/pen0; rmmod while the
+    file is open fails with EBUSY (the open file holds a reference on the module through
+    its file operations) and changes nothing; after close, unplug and rmmod succeed."""
+    system.insmod(example_path("pen_driver"))
+    system.plug(PenDrive(), "1-1")
+    system.settle()
+    f = system.open("/dev/pen0", "rb+")
+    assert errno_of(lambda: system.rmmod("pen_driver")) == Errno.EBUSY
+    assert "pen_driver" in system.lsmod()
+    assert f.write(b"still here") == 10 and f.read(512) == b"still here"
+    f.close()
+    system.unplug("1-1")
+    system.settle()
+    assert not system.vfs.exists("/dev/pen0")
+    system.rmmod("pen_driver")
+    assert "pen_driver" not in system.lsmod()
+    assert system.log.lines()[-1] == "usbcore: deregistering interface driver pen_driver"
+
+
+def test_deregistering_the_driver_with_a_file_open(system: System, pen: ModuleType,
+                                                   drive: PenDrive) -> None:
+    """pen_exit's usb_deregister with /dev/pen0 open (the driver was not loaded as a
+    module, so nothing holds it): disconnect removes the node, and the file still open is
+    revoked — -ENODEV, never a crash."""
+    f = system.open("/dev/pen0", "rb+")
+    system.run(pen.pen_exit())
+    assert not system.vfs.exists("/dev/pen0")
+    assert errno_of(lambda: f.read(16)) == Errno.ENODEV
+    f.close()
+
+
+class FirstClaim(UsbDriver):
+    """Another driver for 058f:6387, registered before the pen driver."""
+
+    id_table = (usb_device(0x058F, 0x6387),)
+
+    def __init__(self) -> None:
+        super().__init__("first_claim")
+        self.probed: list[str] = []
+
+    async def probe(self, intf: UsbInterface, id: object) -> int:
+        self.probed.append(intf.name)
+        return 0
+
+
+def test_a_driver_that_claimed_the_interface_first_wins(system: System,
+                                                        pen: ModuleType) -> None:
+    first = FirstClaim()
+    system.run(usb_register(system.usb, first))
+    assert system.run(pen.pen_init()) == 0
+    system.plug(PenDrive(), "1-1")
+    system.settle()
+    assert first.probed == ["1-1:1.0"]
+    assert pen.device is None
+    assert "Pen drive (058F:6387) plugged" not in system.log.lines()
+    assert not system.vfs.exists("/dev/pen0")
+    assert system.vfs.listdir("/sys/class/usbmisc") == []
+
+
+def test_two_pens_get_minors_0_and_1(system: System, pen: ModuleType) -> None:
+    assert system.run(pen.pen_init()) == 0
+    system.plug(Hub(ports=4), "1-1")
+    system.settle()
+    system.plug(PenDrive(), "1-1.1")
+    system.plug(PenDrive(), "1-1.2")
+    system.settle()
+    assert [line for line in system.log.lines() if line.startswith("Minor")] == \
+        ["Minor obtained: 0", "Minor obtained: 1"]
+    assert system.vfs.stat("/dev/pen1").rdev == (180, 1)
+
+
 def test_writes_are_cut_to_one_packet_buffer(system: System, pen: ModuleType,
                                              drive: PenDrive) -> None:
-    assert system.run(pen.pen_write(bytes(range(256)) * 3, 768)) == 512
+    with system.open("/dev/pen0", "wb") as f:
+        assert f.write(bytes(range(256)) * 3) == 512
     assert drive.stored == 512
 
 
 def test_wrong_endpoint_is_einval(system: System, pen: ModuleType, drive: PenDrive) -> None:
     """usb_bulk_msg finds no endpoint for the pipe (the pen has no endpoint 3): -EINVAL,
     before any URB exists."""
-    pen.BULK_EP_IN = 0x83
-    assert system.run(pen.pen_read(bytearray(512), 512)) == -Errno.EINVAL
-    assert "Bulk message returned -22" in system.log.lines(Level.ERR)
-    pen.BULK_EP_OUT = 0x03
-    assert system.run(pen.pen_write(b"x", 1)) == -Errno.EINVAL
+    with system.open("/dev/pen0", "rb+") as f:
+        pen.BULK_EP_IN = 0x83
+        assert errno_of(lambda: f.read(512)) == Errno.EINVAL
+        assert "Bulk message returned -22" in system.log.lines(Level.ERR)
+        pen.BULK_EP_OUT = 0x03
+        assert errno_of(lambda: f.write(b"x")) == Errno.EINVAL
     assert drive.stored == 0
 
 
 def test_halted_endpoint_is_epipe(system: System, pen: ModuleType, drive: PenDrive) -> None:
-    assert system.run(pen.pen_write(b"stored", 6)) == 6
-    ep = drive.endpoint(BULK_IN)
-    assert ep is not None
-    ep.halt()
-    assert system.run(pen.pen_read(bytearray(512), 512)) == -Errno.EPIPE
+    with system.open("/dev/pen0", "rb+") as f:
+        assert f.write(b"stored") == 6
+        ep = drive.endpoint(BULK_IN)
+        assert ep is not None
+        ep.halt()
+        assert errno_of(lambda: f.read(512)) == Errno.EPIPE
     assert "Bulk message returned -32" in system.log.lines(Level.ERR)
     assert drive.stored == 6  # nothing was taken from the halted endpoint
 
@@ -122,14 +224,13 @@ def test_pen_that_never_answers_times_out_after_5000_ms(system: System, pen: Mod
                                                         drive: PenDrive) -> None:
     """Nothing stored: the pen NAKs every IN token until usb_bulk_msg's 5000 ms timeout —
     of machine time, which costs no wall-clock time on the virtual clock."""
-    result, elapsed = timed(system, pen.pen_read(bytearray(512), 512))
-    assert result == -Errno.ETIMEDOUT
-    assert elapsed == pytest.approx(5.0, abs=0.001)
-    assert "Bulk message returned -110" in system.log.lines(Level.ERR)
-    # the killed URB left the endpoint usable
-    assert system.run(pen.pen_write(b"late", 4)) == 4
-    buf = bytearray(512)
-    assert system.run(pen.pen_read(buf, 512)) == 4 and bytes(buf[:4]) == b"late"
+    with system.open("/dev/pen0", "rb+") as f:
+        start = system.time()
+        assert errno_of(lambda: f.read(512)) == Errno.ETIMEDOUT
+        assert system.time() - start == pytest.approx(5.0, abs=0.001)
+        assert "Bulk message returned -110" in system.log.lines(Level.ERR)
+        # the killed URB left the endpoint usable
+        assert f.write(b"late") == 4 and f.read(512) == b"late"
 
 
 def test_loading_twice_fails_as_linux_does(system: System, pen: ModuleType) -> None:

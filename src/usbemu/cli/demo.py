@@ -2,13 +2,15 @@
 
 Boots a machine on virtual time with an EHCI-like controller at 0000:00:1d.0, loads the
 pen_driver example, plugs the classic devices (the pen drive, a two-port serial converter, a
-mouse, and a hub with devices behind it), writes to the pen drive and reads it back, then
-unplugs it and unloads the driver — printing dmesg, the device tree and a short account.
+mouse, and a hub with devices behind it), writes to /dev/pen0 and reads it back as an
+application does, then unplugs the pen (the node goes) and unloads the driver — printing
+dmesg, the device tree and a short account.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import stat
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -71,6 +73,15 @@ def device_tree(system: System) -> Tree:
     return root
 
 
+def node_line(system: System, path: str) -> str:
+    """`ls -l`-style line for a device node, or that it is gone."""
+    if not system.vfs.exists(path):
+        return f"ls: cannot access '{path}': No such file or directory"
+    st = system.vfs.stat(path)
+    major, minor = st.rdev or (0, 0)
+    return f"{stat.filemode(st.mode)} 1 root root {major}, {minor} {path}"
+
+
 def run_demo(console: Console) -> int:
     """Run the story; returns the exit status (0 when every step did what Linux does)."""
     failures = 0
@@ -94,6 +105,7 @@ def run_demo(console: Console) -> int:
         pen = load_example("pen_driver")
         system.run(pen.pen_init())
         seen = show_new_log(seen)
+        console.print(node_line(system, "/dev/pen0"), markup=False)
 
         step("plug: pen drive 1-1, serial 1-2, mouse 1-3, hub 1-4 (+ zero 1-4.1, serial 1-4.2)")
         drive = PenDrive()
@@ -109,20 +121,30 @@ def run_demo(console: Console) -> int:
         seen = show_new_log(seen)
         console.print(device_tree(system))
 
-        step("pen drive: write, then read back (usb_bulk_msg on 0x01 and 0x82)")
+        step("/dev/pen0: the node pen_probe's usb_register_dev made")
+        console.print(node_line(system, "/dev/pen0"), markup=False)
+        console.print("/sys/class/usbmisc/pen0/dev: "
+                      f"{system.vfs.read_text('/sys/class/usbmisc/pen0/dev').strip()}",
+                      markup=False)
+
+        step("write, then read back through /dev/pen0 (usb_bulk_msg on 0x01 and 0x82)")
         message = b"Hello from usbemu, through pen_driver!"
-        wrote = system.run(pen.pen_write(message, len(message)))
-        buf = bytearray(512)
-        got = system.run(pen.pen_read(buf, len(buf)))
-        console.print(f"pen_write returned {wrote}; pen_read returned {got}: "
-                      f"{bytes(buf[:max(got, 0)])!r}", markup=False)
-        if wrote != len(message) or bytes(buf[:max(got, 0)]) != message:
+        with system.open("/dev/pen0", "rb+") as node:
+            wrote = node.write(message)
+            got = node.read(512)
+        console.print(f"write(/dev/pen0) returned {wrote}; read(/dev/pen0) returned "
+                      f"{len(got)}: {got!r}", markup=False)
+        if wrote != len(message) or got != message:
             failures += 1
             console.print("[red]the data did not come back unchanged[/red]")
 
         step("unplug 1-1, rmmod pen_driver")
         system.unplug("1-1")
         system.settle()
+        seen = show_new_log(seen)
+        console.print(node_line(system, "/dev/pen0"), markup=False)
+        if system.vfs.exists("/dev/pen0"):
+            failures += 1
         system.run(pen.pen_exit())
         seen = show_new_log(seen)
         console.print(device_tree(system))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .errno import Errno
+from .module import this_module
 from .printk import Level, Printk
 
 
@@ -309,7 +310,8 @@ class DriverCore:
     async def driver_register(self, drv: Driver) -> None:
         """driver_register(): add to the bus, then attach to matching unbound devices.
         A name already registered on the bus is refused as Linux refuses it: "Error:
-        Driver '%s' is already registered, aborting..." and OSError(EBUSY)."""
+        Driver '%s' is already registered, aborting..." and OSError(EBUSY).  A driver
+        registered by a module's code (its init) is owned by that module (`owner`)."""
         bus = drv.bus
         if bus is None:
             raise ValueError(f"driver {drv.name!r} has no bus")
@@ -317,6 +319,8 @@ class DriverCore:
             self.log.log(Level.ERR,
                          f"Error: Driver '{drv.name}' is already registered, aborting...")
             raise OSError(Errno.EBUSY, f"driver {drv.name!r} is already registered")
+        if drv.owner is None:
+            drv.owner = this_module()
         bus.drivers.append(drv)
         if bus.drivers_autoprobe:
             await self.driver_attach(drv)

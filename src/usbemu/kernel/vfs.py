@@ -136,35 +136,47 @@ class Vfs:
             raise ValueError(f"{path!r}: paths are absolute")
         return [p for p in posixpath.normpath(path).split("/") if p]
 
+    @staticmethod
+    def _components(path: str) -> list[str]:
+        """The names of a path as the kernel walks them: empty names and "." dropped, ".."
+        kept (it is resolved physically, after the symlinks before it, not lexically)."""
+        return [p for p in path.split("/") if p and p != "."]
+
     def resolve(self, path: str, follow: bool = True) -> tuple[str, Node]:
         """(canonical path, node) for `path`; the last component is followed if it is a
-        symlink and `follow`.  Raises OSError ENOENT / ENOTDIR / ELOOP."""
-        todo = self._split(path)
+        symlink and `follow`.  ".." goes to the parent of the directory reached so far
+        (after the symlinks before it, as path_lookup does), and a path ending in "/" must
+        name a directory.  Raises OSError ENOENT / ENOTDIR / ELOOP (more than 40 links)."""
+        if not path.startswith("/"):
+            raise ValueError(f"{path!r}: paths are absolute")
+        todo = self._components(path)
+        must_be_dir = path.endswith("/") and bool(todo)
         done: list[str] = []
         node: Node = self.root
         hops = 0
         while todo:
             name = todo.pop(0)
+            if not hasattr(node, "entries"):
+                raise fs_error(-Errno.ENOTDIR, path)
             if name == "..":
                 done = done[:-1]
                 node = self._node_at(done, path)
                 continue
-            if not hasattr(node, "entries"):
-                raise fs_error(-Errno.ENOTDIR, path)
             child = node.entries().get(name)
             if child is None:
                 raise fs_error(-Errno.ENOENT, path)
-            if isinstance(child, Symlink) and (todo or follow):
+            if isinstance(child, Symlink) and (todo or follow or must_be_dir):
                 hops += 1
                 if hops > _MAX_SYMLINKS:
                     raise fs_error(-Errno.ELOOP, path)
-                base = "/" if child.target.startswith("/") else "/" + "/".join(done)
-                target = self._split(posixpath.join(base, child.target))
-                todo = target + todo
-                done, node = [], self.root
+                if child.target.startswith("/"):
+                    done, node = [], self.root
+                todo = self._components(child.target) + todo
                 continue
             done.append(name)
             node = child
+        if must_be_dir and not hasattr(node, "entries"):
+            raise fs_error(-Errno.ENOTDIR, path)
         return "/" + "/".join(done), node
 
     def _node_at(self, parts: list[str], path: str) -> Node:
@@ -233,12 +245,29 @@ class Vfs:
         raise fs_error(-Errno.EISDIR if hasattr(node, "entries") else -Errno.EINVAL, path)
 
     def walk(self, path: str = "/") -> Iterator[tuple[str, list[str], list[str]]]:
-        """os.walk over the tree, not following symlinks to directories."""
+        """os.walk(path) over the tree (top-down, followlinks=False): a symlink to a
+        directory is listed among the directories but not descended into, so links that
+        point back up the tree (sysfs is full of them) cannot make the walk loop."""
         dirs: list[str] = []
         files: list[str] = []
+        real: list[str] = []
         for name in self.listdir(path):
             child = posixpath.join(path, name)
-            (dirs if self.stat(child, follow=False).is_dir else files).append(name)
+            st = self.stat(child, follow=False)
+            if st.is_dir:
+                dirs.append(name)
+                real.append(name)
+            elif st.is_link and self._is_dir(child):
+                dirs.append(name)
+            else:
+                files.append(name)
         yield path, dirs, files
         for name in dirs:
-            yield from self.walk(posixpath.join(path, name))
+            if name in real:
+                yield from self.walk(posixpath.join(path, name))
+
+    def _is_dir(self, path: str) -> bool:
+        try:
+            return self.stat(path).is_dir
+        except OSError:
+            return False

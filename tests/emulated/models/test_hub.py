@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from usbemu import testing
 from usbemu.emulated.device import DeviceModel, IllegalStateTransition
 from usbemu.emulated.endpoint import Endpoint, Outcome
 from usbemu.emulated.models import load_model
@@ -59,7 +60,8 @@ class RootPort:
 
 
 class RecordingHost:
-    """A DeviceHost that records what models tell it."""
+    """A DeviceHost that records what models tell it.  Unlike `usbemu.testing.RecordingHost`
+    it notes the model with each ready endpoint: one host serves a whole tree of models."""
 
     def __init__(self) -> None:
         self.ready: list[tuple[DeviceModel, Endpoint]] = []
@@ -89,15 +91,13 @@ class Gadget(DeviceModel):
 
 def control_in(dev: DeviceModel, rtype: int, req: int, value: int, index: int,
                length: int) -> bytes:
-    buf = memoryview(bytearray(length))
-    outcome, n = dev.control(SetupPacket(rtype, req, value, index, length), dst=buf)
-    assert outcome is Outcome.DONE, f"{rtype:02x} {req:02x} {value:04x} {index:04x}: {outcome}"
-    return bytes(buf[:n])
+    """`usbemu.testing.control_in`, with the setup fields spelled out as hub.c does."""
+    return testing.control_in(dev, SetupPacket(rtype, req, value, index, length))
 
 
 def control_out(dev: DeviceModel, rtype: int, req: int, value: int, index: int = 0) -> Outcome:
-    outcome, _ = dev.control(SetupPacket(rtype, req, value, index, 0))
-    return outcome
+    """`usbemu.testing.control_out` of a no-data request, fields spelled out."""
+    return testing.control_out(dev, SetupPacket(rtype, req, value, index, 0))
 
 
 def port_status(hub: Hub, port1: int) -> bytes:
@@ -117,11 +117,7 @@ def clear_port_feature(hub: Hub, port1: int, feature: int) -> Outcome:
 
 def poll(hub: Hub, room: int = 1) -> tuple[Outcome, bytes]:
     """One interrupt IN transfer on the status-change endpoint."""
-    ep = hub.endpoint(0x81)
-    assert ep is not None
-    buf = memoryview(bytearray(room))
-    outcome, n = ep.pull_in(buf)
-    return outcome, bytes(buf[:n])
+    return testing.pull(hub.endpoint(0x81), room)
 
 
 def address_and_configure(dev: DeviceModel, address: int) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from usbemu.emulated.device import DeviceModel
-from usbemu.emulated.endpoint import Endpoint, Outcome
+from usbemu.emulated.endpoint import Outcome
 from usbemu.emulated.models import load_model
 from usbemu.emulated.models.mouse import BOOT_MOUSE_REPORT_DESCRIPTOR, BootMouse, MouseButton
 from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed
 from usbemu.spec.hid import HidProtocol, hid_descriptor
+from usbemu.testing import RecordingHost, control_in, enumerate_model, get_descriptor, pull
 
 GOLDEN_DEVICE = bytes((
     0x12,        # bLength
@@ -103,42 +103,9 @@ GOLDEN_PRODUCT = bytes((
 )) + "USB Optical Mouse".encode("utf-16-le")
 
 
-class Host:
-    def __init__(self) -> None:
-        self.ready: list[int] = []
-        self.disconnected = False
-        self.wakeups = 0
-
-    def endpoint_ready(self, device: DeviceModel, ep: Endpoint) -> None:
-        self.ready.append(ep.address)
-
-    def remote_wakeup(self, device: DeviceModel) -> None:
-        self.wakeups += 1
-
-    def device_disconnected(self, device: DeviceModel) -> None:
-        self.disconnected = True
-
-
-def control_in(model: DeviceModel, setup: SetupPacket) -> bytes:
-    buf = memoryview(bytearray(setup.wLength))
-    outcome, n = model.control(setup, dst=buf)
-    assert outcome is Outcome.DONE
-    return bytes(buf[:n])
-
-
-def configure(model: DeviceModel, host: Host | None = None) -> None:
-    model.connect(None, host)
-    model.bus_reset()
-    assert model.control(SetupPacket(0x00, 0x05, 9)) == (Outcome.DONE, 0)
-    assert model.control(SetupPacket(0x00, 0x09, 1)) == (Outcome.DONE, 0)
-
-
 def poll(mouse: BootMouse, size: int = 4) -> tuple[Outcome, bytes]:
-    ep = mouse.endpoint(0x81)
-    assert ep is not None
-    buf = memoryview(bytearray(size))
-    outcome, n = ep.pull_in(buf)
-    return outcome, bytes(buf[:n])
+    """One interrupt IN transfer on the report endpoint (0x81)."""
+    return pull(mouse.endpoint(0x81), size)
 
 
 def protocol_of(mouse: BootMouse) -> HidProtocol:
@@ -156,7 +123,7 @@ def drain(mouse: BootMouse) -> list[bytes]:
 @pytest.fixture
 def mouse() -> BootMouse:
     m = BootMouse()
-    configure(m)
+    enumerate_model(m)
     return m
 
 
@@ -173,11 +140,11 @@ def test_golden_device_and_configuration() -> None:
     m.connect(None, None)
     m.bus_reset()
     # Linux reads 8 bytes first at low speed, then the whole descriptor.
-    assert control_in(m, SetupPacket(0x80, 0x06, 0x0100, 0, 8)) == GOLDEN_DEVICE[:8]
-    assert control_in(m, SetupPacket(0x80, 0x06, 0x0100, 0, 18)) == GOLDEN_DEVICE
-    assert control_in(m, SetupPacket(0x80, 0x06, 0x0200, 0, 9)) == GOLDEN_CONFIG[:9]
-    assert control_in(m, SetupPacket(0x80, 0x06, 0x0200, 0, 34)) == GOLDEN_CONFIG
-    assert control_in(m, SetupPacket(0x80, 0x06, 0x0302, 0x0409, 255)) == GOLDEN_PRODUCT
+    assert get_descriptor(m, 0x01, length=8) == GOLDEN_DEVICE[:8]
+    assert get_descriptor(m, 0x01, length=18) == GOLDEN_DEVICE
+    assert get_descriptor(m, 0x02, length=9) == GOLDEN_CONFIG[:9]
+    assert get_descriptor(m, 0x02, length=34) == GOLDEN_CONFIG
+    assert get_descriptor(m, 0x03, 2, 0x0409) == GOLDEN_PRODUCT
     # A low-speed device has no other speed: DEVICE_QUALIFIER stalls.
     assert m.control(SetupPacket(0x80, 0x06, 0x0600, 0, 10))[0] is Outcome.STALL
 
@@ -205,9 +172,7 @@ def test_get_report_and_hid_descriptors(mouse: BootMouse) -> None:
 
 def test_hid_requests_need_the_configured_state() -> None:
     m = BootMouse()
-    m.connect(None, None)
-    m.bus_reset()
-    m.control(SetupPacket(0x00, 0x05, 9))
+    enumerate_model(m, address=9, configuration=None)
     assert m.control(SetupPacket(0x81, 0x06, 0x2200, 0, 52))[0] is Outcome.STALL
     assert m.control(SetupPacket(0x21, 0x0A, 0, 0))[0] is Outcome.STALL
 
@@ -283,10 +248,10 @@ def test_press_release_and_click(mouse: BootMouse) -> None:
 
 
 def test_reports_wait_for_configuration_and_wake_a_waiting_host() -> None:
-    host = Host()
+    host = RecordingHost()
     m = BootMouse()
     m.click()
-    configure(m, host)
+    enumerate_model(m, host=host)
     assert drain(m) == [b"\x01\x00\x00\x00", b"\x00\x00\x00\x00"]
     m.move(1, 0)
     assert host.ready == [0x81]
@@ -296,15 +261,15 @@ def test_reports_wait_for_configuration_and_wake_a_waiting_host() -> None:
 
 
 def test_report_while_suspended_signals_remote_wakeup() -> None:
-    host = Host()
+    host = RecordingHost()
     m = BootMouse()
-    configure(m, host)
+    enumerate_model(m, host=host)
     m.suspend()
     m.move(1, 1)
-    assert host.wakeups == 0  # not enabled by the host
+    assert host.wakeups == []  # not enabled by the host
     m.resume()
     assert m.control(SetupPacket(0x00, 0x03, 1)) == (Outcome.DONE, 0)  # DEVICE_REMOTE_WAKEUP
     m.suspend()
     m.move(1, 1)
-    assert host.wakeups == 1
+    assert host.wakeups == [m]
     assert m.state is DeviceState.SUSPENDED

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from usbemu.emulated.device import DeviceModel
-from usbemu.emulated.endpoint import Endpoint, Outcome
+from usbemu.emulated.endpoint import Outcome
 from usbemu.emulated.models import load_model
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed
 from usbemu.spec.descriptors import string_descriptor
+from usbemu.testing import RecordingHost, control_in, enumerate_model, get_descriptor, pull, push
 
 GOLDEN_DEVICE = bytes((
     0x12,        # bLength
@@ -111,57 +111,14 @@ GOLDEN_MANUFACTURER = bytes((
 )) + "Generic".encode("utf-16-le")
 
 
-class Host:
-    """Records what the model tells its host."""
-
-    def __init__(self) -> None:
-        self.ready: list[int] = []
-        self.disconnected = False
-
-    def endpoint_ready(self, device: DeviceModel, ep: Endpoint) -> None:
-        self.ready.append(ep.address)
-
-    def remote_wakeup(self, device: DeviceModel) -> None:
-        raise AssertionError("the pen drive never signals remote wakeup")
-
-    def device_disconnected(self, device: DeviceModel) -> None:
-        self.disconnected = True
+def write(drive: PenDrive, data: bytes) -> tuple[Outcome, int]:
+    """One bulk OUT transfer to the drive (endpoint 0x01)."""
+    return push(drive.endpoint(0x01), data)
 
 
-def control_in(model: DeviceModel, setup: SetupPacket) -> bytes:
-    buf = memoryview(bytearray(setup.wLength))
-    outcome, n = model.control(setup, dst=buf)
-    assert outcome is Outcome.DONE
-    return bytes(buf[:n])
-
-
-def get_descriptor(model: DeviceModel, dtype: int, index: int = 0, langid: int = 0,
-                   length: int = 0xFF) -> bytes:
-    return control_in(model, SetupPacket(0x80, 0x06, dtype << 8 | index, langid, length))
-
-
-def configure(model: DeviceModel, host: Host | None = None, value: int = 1) -> None:
-    model.connect(None, host)
-    model.bus_reset()
-    assert model.control(SetupPacket(0x00, 0x05, 3)) == (Outcome.DONE, 0)
-    assert model.control(SetupPacket(0x00, 0x09, value)) == (Outcome.DONE, 0)
-    assert model.state is DeviceState.CONFIGURED
-
-
-def ep(model: DeviceModel, address: int) -> Endpoint:
-    found = model.endpoint(address)
-    assert found is not None
-    return found
-
-
-def write(model: DeviceModel, data: bytes) -> tuple[Outcome, int]:
-    return ep(model, 0x01).push_out(memoryview(data))
-
-
-def read(model: DeviceModel, size: int) -> tuple[Outcome, bytes]:
-    buf = memoryview(bytearray(size))
-    outcome, n = ep(model, 0x82).pull_in(buf)
-    return outcome, bytes(buf[:n])
+def read(drive: PenDrive, size: int) -> tuple[Outcome, bytes]:
+    """One bulk IN transfer from the drive (endpoint 0x82) into `size` bytes of room."""
+    return pull(drive.endpoint(0x82), size)
 
 
 # -- descriptors --------------------------------------------------------------------------------
@@ -212,9 +169,11 @@ def test_endpoints_exist_only_when_configured() -> None:
     drive.connect(None, None)
     drive.bus_reset()
     assert drive.endpoint(0x01) is None and drive.endpoint(0x82) is None
-    configure(drive)
-    assert ep(drive, 0x01).maxpacket == 512
-    assert ep(drive, 0x82).maxpacket == 512
+    enumerate_model(drive)
+    assert drive.state is DeviceState.CONFIGURED
+    bulk_out, bulk_in = drive.endpoint(0x01), drive.endpoint(0x82)
+    assert bulk_out is not None and bulk_out.maxpacket == 512
+    assert bulk_in is not None and bulk_in.maxpacket == 512
 
 
 # -- the echo store -------------------------------------------------------------------------------
@@ -222,13 +181,13 @@ def test_endpoints_exist_only_when_configured() -> None:
 
 def test_read_with_nothing_stored_naks() -> None:
     drive = PenDrive()
-    configure(drive)
+    enumerate_model(drive)
     assert read(drive, 512) == (Outcome.NAK, b"")
 
 
 def test_written_data_comes_back_in_order() -> None:
     drive = PenDrive()
-    configure(drive)
+    enumerate_model(drive)
     assert write(drive, b"hello") == (Outcome.DONE, 5)
     assert write(drive, b", world") == (Outcome.DONE, 7)
     assert drive.stored == 12
@@ -240,7 +199,7 @@ def test_written_data_comes_back_in_order() -> None:
 
 def test_small_reads_take_whole_packets_of_a_large_write() -> None:
     drive = PenDrive()
-    configure(drive)
+    enumerate_model(drive)
     data = bytes(range(256)) * 8  # 2048 bytes = 4 packets
     assert write(drive, data) == (Outcome.DONE, 2048)
     assert read(drive, 512) == (Outcome.DONE, data[:512])
@@ -251,7 +210,7 @@ def test_small_reads_take_whole_packets_of_a_large_write() -> None:
 
 def test_read_larger_than_a_packet_multiple_ends_with_zlp() -> None:
     drive = PenDrive()
-    configure(drive)
+    enumerate_model(drive)
     write(drive, bytes(512))
     # 512 bytes into a 4096-byte buffer: one full packet then a ZLP ends the transfer.
     assert read(drive, 4096) == (Outcome.DONE, bytes(512))
@@ -260,37 +219,39 @@ def test_read_larger_than_a_packet_multiple_ends_with_zlp() -> None:
 
 def test_read_smaller_than_a_packet_babbles() -> None:
     drive = PenDrive()
-    configure(drive)
+    enumerate_model(drive)
     write(drive, b"x" * 100)
     outcome, data = read(drive, 13)
     assert outcome is Outcome.BABBLE and data == b"x" * 13
 
 
 def test_full_store_naks_writes_until_a_read_makes_room() -> None:
-    host = Host()
+    host = RecordingHost()
     drive = PenDrive(capacity=1024)
-    configure(drive, host)
+    enumerate_model(drive, host=host)
     assert write(drive, bytes(1024)) == (Outcome.DONE, 1024)
     assert write(drive, b"more") == (Outcome.NAK, 0)
     assert read(drive, 512) == (Outcome.DONE, bytes(512))
     assert host.ready == [0x01]  # the NAKed writer is told to retry
     assert write(drive, b"more") == (Outcome.DONE, 4)
+    assert host.wakeups == []  # the pen drive never signals remote wakeup
 
 
 def test_waiting_reader_is_woken_by_a_write() -> None:
-    host = Host()
+    host = RecordingHost()
     drive = PenDrive()
-    configure(drive, host)
+    enumerate_model(drive, host=host)
     assert read(drive, 512)[0] is Outcome.NAK
     write(drive, b"data")
     assert host.ready == [0x82]
     write(drive, b"again")  # nobody waits any more: no second wake-up
     assert host.ready == [0x82]
+    assert host.wakeups == []
 
 
 def test_halt_and_clear_halt_on_bulk_in() -> None:
     drive = PenDrive()
-    configure(drive)
+    enumerate_model(drive)
     write(drive, b"kept")
     assert drive.control(SetupPacket(0x02, 0x03, 0, 0x82)) == (Outcome.DONE, 0)
     assert read(drive, 512) == (Outcome.STALL, b"")
@@ -301,7 +262,7 @@ def test_halt_and_clear_halt_on_bulk_in() -> None:
 
 def test_mass_storage_class_requests_stall() -> None:
     drive = PenDrive()
-    configure(drive)
+    enumerate_model(drive)
     # Get Max LUN (0xa1 0xfe) is not implemented by the echo store.
     assert drive.control(SetupPacket(0xA1, 0xFE, 0, 0, 1))[0] is Outcome.STALL
     assert drive.unhandled[-1] == SetupPacket(0xA1, 0xFE, 0, 0, 1)

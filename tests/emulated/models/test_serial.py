@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from usbemu.emulated.device import DeviceModel
-from usbemu.emulated.endpoint import Endpoint, Outcome
+from usbemu.emulated.endpoint import Outcome
 from usbemu.emulated.models import load_model
 from usbemu.emulated.models.serial import (
     EightPortSerialConverter,
@@ -17,6 +16,7 @@ from usbemu.emulated.models.serial import (
 )
 from usbemu.spec.ch9 import SetupPacket, Speed
 from usbemu.spec.descriptors import string_descriptor
+from usbemu.testing import RecordingHost, enumerate_model, get_descriptor, pull, push
 
 
 def device_descriptor(product_lo: int) -> bytes:
@@ -102,49 +102,14 @@ GOLDEN_STATUS_BLOB = bytes((
 ))
 
 
-class Host:
-    def __init__(self) -> None:
-        self.ready: list[int] = []
-        self.disconnected = False
-
-    def endpoint_ready(self, device: DeviceModel, ep: Endpoint) -> None:
-        self.ready.append(ep.address)
-
-    def remote_wakeup(self, device: DeviceModel) -> None:
-        raise AssertionError("serial converters never signal remote wakeup")
-
-    def device_disconnected(self, device: DeviceModel) -> None:
-        self.disconnected = True
+def write(model: SerialConverter, port: int, data: bytes) -> tuple[Outcome, int]:
+    """One bulk OUT transfer to serial port `port` (endpoint port + 1)."""
+    return push(model.endpoint(port + 1), data)
 
 
-def control_in(model: DeviceModel, setup: SetupPacket) -> bytes:
-    buf = memoryview(bytearray(setup.wLength))
-    outcome, n = model.control(setup, dst=buf)
-    assert outcome is Outcome.DONE
-    return bytes(buf[:n])
-
-
-def configure(model: DeviceModel, host: Host | None = None) -> None:
-    model.connect(None, host)
-    model.bus_reset()
-    assert model.control(SetupPacket(0x00, 0x05, 2)) == (Outcome.DONE, 0)
-    assert model.control(SetupPacket(0x00, 0x09, 1)) == (Outcome.DONE, 0)
-
-
-def ep(model: DeviceModel, address: int) -> Endpoint:
-    found = model.endpoint(address)
-    assert found is not None
-    return found
-
-
-def write(model: DeviceModel, port: int, data: bytes) -> tuple[Outcome, int]:
-    return ep(model, port + 1).push_out(memoryview(data))
-
-
-def read(model: DeviceModel, port: int, size: int = 64) -> tuple[Outcome, bytes]:
-    buf = memoryview(bytearray(size))
-    outcome, n = ep(model, 0x81 + port).pull_in(buf)
-    return outcome, bytes(buf[:n])
+def read(model: SerialConverter, port: int, size: int = 64) -> tuple[Outcome, bytes]:
+    """One bulk IN transfer from serial port `port` (endpoint 0x81 + port)."""
+    return pull(model.endpoint(0x81 + port), size)
 
 
 # -- descriptors --------------------------------------------------------------------------------
@@ -162,9 +127,9 @@ def test_golden_descriptors(name: str, cls: type[SerialConverter], device: bytes
     assert model.speed is Speed.FULL
     model.connect(None, None)
     model.bus_reset()
-    assert control_in(model, SetupPacket(0x80, 0x06, 0x0100, 0, 0x40)) == device
-    assert control_in(model, SetupPacket(0x80, 0x06, 0x0200, 0, 9)) == config[:9]
-    assert control_in(model, SetupPacket(0x80, 0x06, 0x0200, 0, 0xFF)) == config
+    assert get_descriptor(model, 0x01, length=0x40) == device
+    assert get_descriptor(model, 0x02, length=9) == config[:9]
+    assert get_descriptor(model, 0x02) == config
     # No strings by default; a full-speed-only device has no qualifier.
     assert model.control(SetupPacket(0x80, 0x06, 0x0300, 0, 0xFF))[0] is Outcome.DONE
     assert model.control(SetupPacket(0x80, 0x06, 0x0301, 0x0409, 0xFF))[0] is Outcome.STALL
@@ -175,11 +140,10 @@ def test_optional_strings() -> None:
     model = SerialConverter(manufacturer="usbemu", product="Generic Serial", serial="S1")
     model.connect(None, None)
     model.bus_reset()
-    device = control_in(model, SetupPacket(0x80, 0x06, 0x0100, 0, 18))
+    device = get_descriptor(model, 0x01, length=18)
     assert device[14:17] == b"\x01\x02\x03"
-    assert control_in(model, SetupPacket(0x80, 0x06, 0x0302, 0x0409, 0xFF)) == (
-        string_descriptor("Generic Serial"))
-    assert control_in(model, SetupPacket(0x80, 0x06, 0x0303, 0x0409, 0xFF)) == bytes(
+    assert get_descriptor(model, 0x03, 2, 0x0409) == string_descriptor("Generic Serial")
+    assert get_descriptor(model, 0x03, 3, 0x0409) == bytes(
         (0x06, 0x03, ord("S"), 0, ord("1"), 0))
 
 
@@ -199,7 +163,7 @@ def test_ports_pair_like_usb_serial_probe() -> None:
 
 def test_host_writes_are_received() -> None:
     model = SerialConverter()
-    configure(model)
+    enumerate_model(model)
     assert write(model, 0, b"AT\r") == (Outcome.DONE, 3)
     assert write(model, 0, b"ATZ\r") == (Outcome.DONE, 4)
     assert model.serial_port(0).pending_out == 7
@@ -209,7 +173,7 @@ def test_host_writes_are_received() -> None:
 
 def test_sent_data_is_read_by_the_host_and_idle_port_naks() -> None:
     model = SerialConverter()
-    configure(model)
+    enumerate_model(model)
     assert read(model, 0) == (Outcome.NAK, b"")
     model.serial_port(0).send(b"OK\r\n")
     assert read(model, 0) == (Outcome.DONE, b"OK\r\n")
@@ -218,7 +182,7 @@ def test_sent_data_is_read_by_the_host_and_idle_port_naks() -> None:
 
 def test_long_send_is_read_in_packets_and_ends_with_zlp() -> None:
     model = SerialConverter()
-    configure(model)
+    enumerate_model(model)
     data = bytes(range(200))
     model.serial_port(0).send(data)
     assert read(model, 0, 64) == (Outcome.DONE, data[:64])  # the generic driver reads maxp
@@ -231,13 +195,13 @@ def test_long_send_is_read_in_packets_and_ends_with_zlp() -> None:
 def test_data_sent_before_configuration_waits() -> None:
     model = SerialConverter()
     model.serial_port(0).send(b"boot banner")
-    configure(model)
+    enumerate_model(model)
     assert read(model, 0) == (Outcome.DONE, b"boot banner")
 
 
 def test_ports_are_independent() -> None:
     model = EightPortSerialConverter()
-    configure(model)
+    enumerate_model(model)
     for n in range(8):
         assert write(model, n, f"to {n}".encode()) == (Outcome.DONE, 4)
         model.serial_port(n).send(f"from {n}".encode())
@@ -248,30 +212,32 @@ def test_ports_are_independent() -> None:
 
 
 def test_full_receive_buffer_naks_until_the_model_reads() -> None:
-    host = Host()
+    host = RecordingHost()
     model = SerialConverter(buffer_size=128)
-    configure(model, host)
+    enumerate_model(model, host=host)
     assert write(model, 0, bytes(100)) == (Outcome.DONE, 100)
     assert write(model, 0, bytes(64)) == (Outcome.NAK, 0)
     assert model.serial_port(0).received() == bytes(100)
     assert host.ready == [0x01]
     assert write(model, 0, bytes(64)) == (Outcome.DONE, 64)
+    assert host.wakeups == []
 
 
 def test_waiting_reader_is_woken_by_send() -> None:
-    host = Host()
+    host = RecordingHost()
     model = TwoPortSerialConverter()
-    configure(model, host)
+    enumerate_model(model, host=host)
     assert read(model, 1)[0] is Outcome.NAK
     model.serial_port(0).send(b"x")  # another port: nobody waits there
     assert host.ready == []
     model.serial_port(1).send(b"y")
     assert host.ready == [0x82]
+    assert host.wakeups == []
 
 
 def test_loopback_echoes_each_port_on_its_own_in() -> None:
     model = TwoPortSerialConverter(loopback=True)
-    configure(model)
+    enumerate_model(model)
     assert write(model, 0, b"ping 0") == (Outcome.DONE, 6)
     assert write(model, 1, b"ping 1") == (Outcome.DONE, 6)
     assert read(model, 1) == (Outcome.DONE, b"ping 1")
@@ -280,19 +246,20 @@ def test_loopback_echoes_each_port_on_its_own_in() -> None:
 
 
 def test_loopback_naks_when_the_echo_is_not_read() -> None:
-    host = Host()
+    host = RecordingHost()
     model = SerialConverter(loopback=True, buffer_size=64)
-    configure(model, host)
+    enumerate_model(model, host=host)
     assert write(model, 0, bytes(64)) == (Outcome.DONE, 64)
     assert write(model, 0, b"1") == (Outcome.NAK, 0)
     assert read(model, 0) == (Outcome.DONE, bytes(64))
     assert host.ready == [0x01]
     assert write(model, 0, b"1") == (Outcome.DONE, 1)
+    assert host.wakeups == []
 
 
 def test_set_interface_keeps_the_pipes_working() -> None:
     model = SerialConverter()
-    configure(model)
+    enumerate_model(model)
     model.serial_port(0).send(b"kept")
     assert model.control(SetupPacket(0x01, 0x0B, 0, 0)) == (Outcome.DONE, 0)
     assert read(model, 0) == (Outcome.DONE, b"kept")
@@ -309,28 +276,26 @@ def test_status_blob_format() -> None:
 
 
 def test_notify_status_is_polled_on_the_interrupt_endpoint() -> None:
-    host = Host()
+    host = RecordingHost()
     model = TwoPortSerialConverter()
-    configure(model, host)
-    notify = ep(model, 0x83)
-    buf = memoryview(bytearray(16))
-    assert notify.pull_in(buf) == (Outcome.NAK, 0)
+    enumerate_model(model, host=host)
+    notify = model.endpoint(0x83)
+    assert pull(notify, 16) == (Outcome.NAK, b"")
     model.notify_status(1, ModemStatus.DCD | ModemStatus.DSR | ModemStatus.RI)
     model.notify_status(0, ModemStatus.BREAK)
     assert model.pending_notifications == 2
     assert host.ready == [0x83, 0x83]
-    assert notify.pull_in(buf) == (Outcome.DONE, 10)
-    assert bytes(buf[:10]) == GOLDEN_STATUS_BLOB
-    assert notify.pull_in(buf) == (Outcome.DONE, 10)
-    assert bytes(buf[:10]) == bytes.fromhex("a120 0000 0000 0200 0400")
-    assert notify.pull_in(buf) == (Outcome.NAK, 0)
+    assert pull(notify, 16) == (Outcome.DONE, GOLDEN_STATUS_BLOB)
+    assert pull(notify, 16) == (Outcome.DONE, bytes.fromhex("a120 0000 0000 0200 0400"))
+    assert pull(notify, 16) == (Outcome.NAK, b"")
     with pytest.raises(IndexError):
         model.notify_status(2, ModemStatus.DCD)
+    assert host.wakeups == []  # serial converters never signal remote wakeup
 
 
 def test_vendor_requests_stall() -> None:
     model = SerialConverter()
-    configure(model)
+    enumerate_model(model)
     assert model.control(SetupPacket(0x40, 0x01, 0, 0))[0] is Outcome.STALL
     with pytest.raises(ValueError, match="buffer_size"):
         SerialConverter(buffer_size=0)

@@ -11,6 +11,7 @@ from usbemu.emulated.models import load_model
 from usbemu.emulated.models.zero import GadgetZero, pattern_bytes
 from usbemu.spec.ch9 import EndpointType, SetupPacket, Speed
 from usbemu.spec.descriptors import string_descriptor
+from usbemu.testing import RecordingHost, control_in, enumerate_model, get_descriptor, pull, push
 
 GOLDEN_DEVICE = bytes((
     0x12,        # bLength
@@ -168,43 +169,6 @@ def other_speed(config: bytes) -> bytes:
     return config[:1] + b"\x07" + config[2:]
 
 
-class Host:
-    def __init__(self) -> None:
-        self.ready: list[int] = []
-        self.disconnected = False
-
-    def endpoint_ready(self, device: DeviceModel, ep: Endpoint) -> None:
-        self.ready.append(ep.address)
-
-    def remote_wakeup(self, device: DeviceModel) -> None:
-        raise AssertionError("gadget zero has no autoresume here")
-
-    def device_disconnected(self, device: DeviceModel) -> None:
-        self.disconnected = True
-
-
-def control_in(model: DeviceModel, setup: SetupPacket) -> bytes:
-    buf = memoryview(bytearray(setup.wLength))
-    outcome, n = model.control(setup, dst=buf)
-    assert outcome is Outcome.DONE
-    return bytes(buf[:n])
-
-
-def get_descriptor(model: DeviceModel, dtype: int, index: int = 0, langid: int = 0) -> bytes:
-    return control_in(model, SetupPacket(0x80, 0x06, dtype << 8 | index, langid, 0xFF))
-
-
-def attach(model: DeviceModel, host: Host | None = None) -> None:
-    model.connect(None, host)
-    model.bus_reset()
-    assert model.control(SetupPacket(0x00, 0x05, 4)) == (Outcome.DONE, 0)
-
-
-def configure(model: DeviceModel, value: int, host: Host | None = None) -> None:
-    attach(model, host)
-    assert model.control(SetupPacket(0x00, 0x09, value)) == (Outcome.DONE, 0)
-
-
 def set_interface(model: DeviceModel, alt: int) -> None:
     assert model.control(SetupPacket(0x01, 0x0B, alt, 0)) == (Outcome.DONE, 0)
 
@@ -213,16 +177,6 @@ def ep(model: DeviceModel, address: int) -> Endpoint:
     found = model.endpoint(address)
     assert found is not None
     return found
-
-
-def write(model: DeviceModel, address: int, data: bytes) -> tuple[Outcome, int]:
-    return ep(model, address).push_out(memoryview(data))
-
-
-def read(model: DeviceModel, address: int, size: int) -> tuple[Outcome, bytes]:
-    buf = memoryview(bytearray(size))
-    outcome, n = ep(model, address).pull_in(buf)
-    return outcome, bytes(buf[:n])
 
 
 # -- descriptors --------------------------------------------------------------------------------
@@ -235,7 +189,7 @@ def test_registry_name_and_default_speed() -> None:
 
 def test_golden_high_speed_descriptors() -> None:
     zero = GadgetZero()
-    attach(zero)
+    enumerate_model(zero, configuration=None)
     assert get_descriptor(zero, 0x01) == GOLDEN_DEVICE
     assert get_descriptor(zero, 0x02, 0) == GOLDEN_HS_SOURCESINK
     assert get_descriptor(zero, 0x02, 1) == GOLDEN_HS_LOOPBACK
@@ -248,7 +202,7 @@ def test_golden_high_speed_descriptors() -> None:
 def test_golden_full_speed_descriptors() -> None:
     zero = GadgetZero(speed=Speed.FULL)
     assert zero.speed is Speed.FULL
-    attach(zero)
+    enumerate_model(zero, configuration=None)
     assert get_descriptor(zero, 0x01) == GOLDEN_DEVICE
     assert get_descriptor(zero, 0x02, 0) == GOLDEN_FS_SOURCESINK
     assert get_descriptor(zero, 0x02, 1) == GOLDEN_FS_LOOPBACK
@@ -260,14 +214,14 @@ def test_golden_full_speed_descriptors() -> None:
 
 def test_loopdefault_lists_loopback_first() -> None:
     zero = GadgetZero(loopdefault=True)
-    attach(zero)
+    enumerate_model(zero, configuration=None)
     assert get_descriptor(zero, 0x02, 0) == GOLDEN_HS_LOOPBACK
     assert get_descriptor(zero, 0x02, 1) == GOLDEN_HS_SOURCESINK
 
 
 def test_golden_strings() -> None:
     zero = GadgetZero()
-    attach(zero)
+    enumerate_model(zero, configuration=None)
     for index, golden in GOLDEN_STRINGS.items():
         assert get_descriptor(zero, 0x03, index, 0x0409 if index else 0) == golden
 
@@ -286,56 +240,56 @@ def test_bad_options() -> None:
 
 def test_source_sends_zeros_by_default() -> None:
     zero = GadgetZero()
-    configure(zero, 3)
-    assert read(zero, 0x81, 1024) == (Outcome.DONE, bytes(1024))
-    assert read(zero, 0x81, 8192) == (Outcome.DONE, bytes(8192))
+    enumerate_model(zero, configuration=3)
+    assert pull(zero.endpoint(0x81), 1024) == (Outcome.DONE, bytes(1024))
+    assert pull(zero.endpoint(0x81), 8192) == (Outcome.DONE, bytes(8192))
 
 
 def test_source_sends_mod63_pattern() -> None:
     zero = GadgetZero(pattern=1)
-    configure(zero, 3)
+    enumerate_model(zero, configuration=3)
     expected = bytes((i % 512) % 63 for i in range(4096))
-    assert read(zero, 0x81, 4096) == (Outcome.DONE, expected)
+    assert pull(zero.endpoint(0x81), 4096) == (Outcome.DONE, expected)
     # usbtest reads in pieces that stay packet-aligned: the pattern stays in sync.
-    assert read(zero, 0x81, 1024) == (Outcome.DONE, expected[:1024])
-    assert read(zero, 0x81, 512) == (Outcome.DONE, expected[1024:1536])
+    assert pull(zero.endpoint(0x81), 1024) == (Outcome.DONE, expected[:1024])
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.DONE, expected[1024:1536])
     assert pattern_bytes(1, 64, 130) == bytes((i % 64) % 63 for i in range(130))
 
 
 def test_sink_accepts_pattern_data() -> None:
     zero = GadgetZero(pattern=1)
-    configure(zero, 3)
+    enumerate_model(zero, configuration=3)
     good = pattern_bytes(1, 512, 200_000)  # longer than the check span
-    assert write(zero, 0x02, good) == (Outcome.DONE, 200_000)
-    assert write(zero, 0x02, good[:100]) == (Outcome.DONE, 100)
+    assert push(zero.endpoint(0x02), good) == (Outcome.DONE, 200_000)
+    assert push(zero.endpoint(0x02), good[:100]) == (Outcome.DONE, 100)
     assert not ep(zero, 0x02).halted
 
 
 @pytest.mark.parametrize("pattern", [0, 1])
 def test_sink_mismatch_halts_the_out_endpoint(pattern: int) -> None:
     zero = GadgetZero(pattern=pattern)
-    configure(zero, 3)
+    enumerate_model(zero, configuration=3)
     bad = bytearray(pattern_bytes(pattern, 512, 70_000))
     bad[66_000] ^= 0xFF
     # The transfer itself completes (check_read_data runs on completion) ...
-    assert write(zero, 0x02, bytes(bad)) == (Outcome.DONE, 70_000)
+    assert push(zero.endpoint(0x02), bytes(bad)) == (Outcome.DONE, 70_000)
     # ... then the OUT endpoint is halted: the next transfer stalls, GET_STATUS says so.
-    assert write(zero, 0x02, pattern_bytes(pattern, 512, 512)) == (Outcome.STALL, 0)
+    assert push(zero.endpoint(0x02), pattern_bytes(pattern, 512, 512)) == (Outcome.STALL, 0)
     assert control_in(zero, SetupPacket(0x82, 0x00, 0, 0x02, 2)) == b"\x01\x00"
     assert zero.control(SetupPacket(0x02, 0x01, 0, 0x02)) == (Outcome.DONE, 0)
-    assert write(zero, 0x02, pattern_bytes(pattern, 512, 512)) == (Outcome.DONE, 512)
+    assert push(zero.endpoint(0x02), pattern_bytes(pattern, 512, 512)) == (Outcome.DONE, 512)
 
 
 def test_pattern_none_checks_nothing() -> None:
     zero = GadgetZero(pattern=2)
-    configure(zero, 3)
-    assert write(zero, 0x02, b"\x01\x02\x03") == (Outcome.DONE, 3)
+    enumerate_model(zero, configuration=3)
+    assert push(zero.endpoint(0x02), b"\x01\x02\x03") == (Outcome.DONE, 3)
     assert not ep(zero, 0x02).halted
 
 
 def test_isochronous_source_and_sink_in_altsetting_1() -> None:
     zero = GadgetZero(pattern=1)
-    configure(zero, 3)
+    enumerate_model(zero, configuration=3)
     assert zero.endpoint(0x83) is None
     set_interface(zero, 1)
     assert control_in(zero, SetupPacket(0x81, 0x0A, 0, 0, 1)) == b"\x01"
@@ -345,12 +299,12 @@ def test_isochronous_source_and_sink_in_altsetting_1() -> None:
     assert iso_in.iso_in(100) == pattern_bytes(1, 1024, 100)
     ep(zero, 0x04).iso_out(memoryview(b"\xff" * 1024))  # discarded, never halts
     assert not ep(zero, 0x04).halted
-    assert read(zero, 0x81, 512) == (Outcome.DONE, pattern_bytes(1, 512, 512))
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.DONE, pattern_bytes(1, 512, 512))
 
 
 def test_vendor_control_write_then_read() -> None:
     zero = GadgetZero()
-    configure(zero, 3)
+    enumerate_model(zero, configuration=3)
     data = bytes(range(256)) * 4
     assert zero.control(SetupPacket(0x40, 0x5B, 0, 0, len(data)), data) == (
         Outcome.DONE, len(data))
@@ -369,14 +323,14 @@ def test_vendor_control_write_then_read() -> None:
 ])
 def test_vendor_control_errors_stall(setup: SetupPacket) -> None:
     zero = GadgetZero()
-    configure(zero, 3)
+    enumerate_model(zero, configuration=3)
     data = bytes(setup.wLength) if not setup.is_in else b""
     assert zero.control(setup, data)[0] is Outcome.STALL
 
 
 def test_vendor_control_only_in_source_sink_configuration() -> None:
     zero = GadgetZero()
-    attach(zero)
+    enumerate_model(zero, configuration=None)
     assert zero.control(SetupPacket(0x40, 0x5B, 0, 0, 4), b"abcd")[0] is Outcome.STALL
     assert zero.control(SetupPacket(0x00, 0x09, 2)) == (Outcome.DONE, 0)
     assert zero.control(SetupPacket(0xC0, 0x5C, 0, 0, 4))[0] is Outcome.STALL
@@ -387,81 +341,83 @@ def test_vendor_control_only_in_source_sink_configuration() -> None:
 
 def test_bulk_loopback_returns_transfers_in_order() -> None:
     zero = GadgetZero()
-    configure(zero, 2)
-    assert read(zero, 0x81, 512) == (Outcome.NAK, b"")
-    assert write(zero, 0x02, b"first") == (Outcome.DONE, 5)
-    assert write(zero, 0x02, b"second") == (Outcome.DONE, 6)
+    enumerate_model(zero, configuration=2)
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.NAK, b"")
+    assert push(zero.endpoint(0x02), b"first") == (Outcome.DONE, 5)
+    assert push(zero.endpoint(0x02), b"second") == (Outcome.DONE, 6)
     assert zero.loop_queued() == 2
-    assert read(zero, 0x81, 4096) == (Outcome.DONE, b"first")
-    assert read(zero, 0x81, 4096) == (Outcome.DONE, b"second")
-    assert read(zero, 0x81, 4096) == (Outcome.NAK, b"")
+    assert pull(zero.endpoint(0x81), 4096) == (Outcome.DONE, b"first")
+    assert pull(zero.endpoint(0x81), 4096) == (Outcome.DONE, b"second")
+    assert pull(zero.endpoint(0x81), 4096) == (Outcome.NAK, b"")
 
 
 def test_bulk_loopback_packet_multiple_ends_with_zlp() -> None:
     zero = GadgetZero()
-    configure(zero, 2)
+    enumerate_model(zero, configuration=2)
     data = pattern_bytes(1, 512, 1024)
-    write(zero, 0x02, data)
+    push(zero.endpoint(0x02), data)
     # in_req->zero: 1024 bytes did not fill the 4096-byte buffer, so a ZLP follows.
-    assert read(zero, 0x81, 4096) == (Outcome.DONE, data)
+    assert pull(zero.endpoint(0x81), 4096) == (Outcome.DONE, data)
     # A full buffer (4096 bytes) is sent without a ZLP; the next transfer continues it.
-    write(zero, 0x02, bytes(4096))
-    write(zero, 0x02, b"tail")
-    assert read(zero, 0x81, 8192) == (Outcome.DONE, bytes(4096) + b"tail")
+    push(zero.endpoint(0x02), bytes(4096))
+    push(zero.endpoint(0x02), b"tail")
+    assert pull(zero.endpoint(0x81), 8192) == (Outcome.DONE, bytes(4096) + b"tail")
 
 
 def test_zlp_is_read_separately_when_the_host_buffer_was_exact() -> None:
     zero = GadgetZero()
-    configure(zero, 2)
-    write(zero, 0x02, bytes(512))
-    assert read(zero, 0x81, 512) == (Outcome.DONE, bytes(512))
-    assert read(zero, 0x81, 512) == (Outcome.DONE, b"")  # the ZLP
-    write(zero, 0x02, b"")
-    assert read(zero, 0x81, 512) == (Outcome.DONE, b"")  # a looped ZLP
+    enumerate_model(zero, configuration=2)
+    push(zero.endpoint(0x02), bytes(512))
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.DONE, bytes(512))
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.DONE, b"")  # the ZLP
+    push(zero.endpoint(0x02), b"")
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.DONE, b"")  # a looped ZLP
 
 
 def test_bulk_loopback_naks_out_when_qlen_buffers_are_full() -> None:
-    host = Host()
+    host = RecordingHost()
     zero = GadgetZero(qlen=4)
-    configure(zero, 2, host)
+    enumerate_model(zero, configuration=2, host=host)
     for n in range(4):
-        assert write(zero, 0x02, bytes((n,))) == (Outcome.DONE, 1)
-    assert write(zero, 0x02, b"\x04") == (Outcome.NAK, 0)
-    assert read(zero, 0x81, 512) == (Outcome.DONE, b"\x00")
+        assert push(zero.endpoint(0x02), bytes((n,))) == (Outcome.DONE, 1)
+    assert push(zero.endpoint(0x02), b"\x04") == (Outcome.NAK, 0)
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.DONE, b"\x00")
     assert host.ready == [0x02]  # the NAKed OUT may retry
-    assert write(zero, 0x02, b"\x04") == (Outcome.DONE, 1)
-    assert [read(zero, 0x81, 512)[1] for _ in range(4)] == [b"\x01", b"\x02", b"\x03",
-                                                            b"\x04"]
+    assert push(zero.endpoint(0x02), b"\x04") == (Outcome.DONE, 1)
+    assert [pull(zero.endpoint(0x81), 512)[1] for _ in range(4)] == [
+        b"\x01", b"\x02", b"\x03", b"\x04"]
+    assert host.wakeups == []  # gadget zero has no autoresume here
 
 
 def test_transfer_longer_than_buflen_takes_several_buffers() -> None:
     zero = GadgetZero(qlen=3, buflen=4096)
-    configure(zero, 2)
-    assert write(zero, 0x02, bytes(8193)) == (Outcome.DONE, 8193)  # three buffers
-    assert write(zero, 0x02, b"x") == (Outcome.NAK, 0)
-    assert read(zero, 0x81, 16384) == (Outcome.DONE, bytes(8193))
-    assert write(zero, 0x02, b"x") == (Outcome.DONE, 1)
+    enumerate_model(zero, configuration=2)
+    assert push(zero.endpoint(0x02), bytes(8193)) == (Outcome.DONE, 8193)  # three buffers
+    assert push(zero.endpoint(0x02), b"x") == (Outcome.NAK, 0)
+    assert pull(zero.endpoint(0x81), 16384) == (Outcome.DONE, bytes(8193))
+    assert push(zero.endpoint(0x02), b"x") == (Outcome.DONE, 1)
 
 
 def test_waiting_reader_is_woken_by_looped_data() -> None:
-    host = Host()
+    host = RecordingHost()
     zero = GadgetZero()
-    configure(zero, 2, host)
-    assert read(zero, 0x81, 512)[0] is Outcome.NAK
-    write(zero, 0x02, b"wake")
+    enumerate_model(zero, configuration=2, host=host)
+    assert pull(zero.endpoint(0x81), 512)[0] is Outcome.NAK
+    push(zero.endpoint(0x02), b"wake")
     assert host.ready == [0x81]
+    assert host.wakeups == []
 
 
 def test_interrupt_and_isochronous_loopback_in_altsetting_1() -> None:
     zero = GadgetZero()
-    configure(zero, 2)
+    enumerate_model(zero, configuration=2)
     assert zero.endpoint(0x85) is None
     set_interface(zero, 1)
     # interrupt
-    assert read(zero, 0x85, 1024) == (Outcome.NAK, b"")
-    assert write(zero, 0x06, b"intr") == (Outcome.DONE, 4)
+    assert pull(zero.endpoint(0x85), 1024) == (Outcome.NAK, b"")
+    assert push(zero.endpoint(0x06), b"intr") == (Outcome.DONE, 4)
     assert zero.loop_queued(EndpointType.INT) == 1
-    assert read(zero, 0x85, 1024) == (Outcome.DONE, b"intr")
+    assert pull(zero.endpoint(0x85), 1024) == (Outcome.DONE, b"intr")
     # isochronous: one packet per (micro)frame, nothing when empty
     assert ep(zero, 0x83).iso_in(1024) == b""
     ep(zero, 0x04).iso_out(memoryview(b"frame 1"))
@@ -470,13 +426,13 @@ def test_interrupt_and_isochronous_loopback_in_altsetting_1() -> None:
     assert ep(zero, 0x83).iso_in(1024) == b"frame 2"
     assert ep(zero, 0x83).iso_in(1024) == b""
     # bulk still loops in altsetting 1
-    write(zero, 0x02, b"bulk")
-    assert read(zero, 0x81, 512) == (Outcome.DONE, b"bulk")
+    push(zero.endpoint(0x02), b"bulk")
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.DONE, b"bulk")
 
 
 def test_isochronous_loopback_drops_packets_when_full() -> None:
     zero = GadgetZero(qlen=2)
-    configure(zero, 2)
+    enumerate_model(zero, configuration=2)
     set_interface(zero, 1)
     for n in range(3):
         ep(zero, 0x04).iso_out(memoryview(bytes((n,)) * 8))
@@ -487,25 +443,25 @@ def test_isochronous_loopback_drops_packets_when_full() -> None:
 
 def test_set_interface_and_reset_drop_looped_data() -> None:
     zero = GadgetZero()
-    configure(zero, 2)
-    write(zero, 0x02, b"lost")
+    enumerate_model(zero, configuration=2)
+    push(zero.endpoint(0x02), b"lost")
     set_interface(zero, 0)
     assert zero.loop_queued() == 0
-    assert read(zero, 0x81, 512) == (Outcome.NAK, b"")
-    write(zero, 0x02, b"lost too")
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.NAK, b"")
+    push(zero.endpoint(0x02), b"lost too")
     zero.bus_reset()
     assert zero.loop_queued() == 0
 
 
 def test_switching_configuration_rebinds_the_shared_endpoints() -> None:
     zero = GadgetZero(pattern=1)
-    configure(zero, 2)
-    write(zero, 0x02, b"\x07")  # loopback accepts anything
+    enumerate_model(zero, configuration=2)
+    push(zero.endpoint(0x02), b"\x07")  # loopback accepts anything
     assert zero.control(SetupPacket(0x00, 0x09, 3)) == (Outcome.DONE, 0)
-    assert read(zero, 0x81, 512) == (Outcome.DONE, pattern_bytes(1, 512, 512))
-    write(zero, 0x02, b"\x07")  # source/sink checks: byte 0 must be 0
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.DONE, pattern_bytes(1, 512, 512))
+    push(zero.endpoint(0x02), b"\x07")  # source/sink checks: byte 0 must be 0
     assert ep(zero, 0x02).halted
     assert zero.control(SetupPacket(0x00, 0x09, 2)) == (Outcome.DONE, 0)
     assert not ep(zero, 0x02).halted
-    assert write(zero, 0x02, b"\x07") == (Outcome.DONE, 1)
-    assert read(zero, 0x81, 512) == (Outcome.DONE, b"\x07")
+    assert push(zero.endpoint(0x02), b"\x07") == (Outcome.DONE, 1)
+    assert pull(zero.endpoint(0x81), 512) == (Outcome.DONE, b"\x07")

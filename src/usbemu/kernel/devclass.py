@@ -1,0 +1,295 @@
+"""Device classes, class devices and device nodes — counterpart of drivers/base/class.c,
+of device_create()/device_destroy() in drivers/base/core.c, and of drivers/base/devtmpfs.c.
+
+`DeviceClasses` holds one machine's classes (`/sys/class/<class>`) and the devices made
+with `device_create`: a `ClassDevice` is a struct device with a device number, a parent
+(the interface or device it serves) and no bus.  Adding one emits its `add` uevent with
+MAJOR, MINOR and DEVNAME; removing it, its `remove` uevent.  `Devtmpfs` listens to those
+uevents — of class devices and of any other device that carries a device number, such as
+usb_device's /dev/bus/usb/BBB/DDD — and keeps the machine's /dev in step: the node appears
+when the device is added and vanishes (with the directories it needed, as devtmpfs's
+delete_path does) when it is removed.  A node name already taken stays with its first
+owner, and a removal deletes a node only if it still has the removed device's number.
+
+sysfs: `/sys/class/<class>/<name>` is a symlink to the device's directory below
+/sys/devices (`<parent>/<class>/<name>`, or /sys/devices/virtual/<class>/<name> for a
+device without a parent) when the machine's sysfs tree shows that directory, else the
+directory itself; it holds `dev` ("%u:%u\\n"), `uevent` (MAJOR, MINOR,
+DEVNAME), and the `device` and `subsystem` links, with relative targets computed as kernfs
+computes them (`kernfs_link`).  Not modelled: the `power/` directory, /sys/dev/char,
+DEVMODE/uid/gid from devnode callbacks (every node is 0600, owned by root), block device
+nodes (every node is a character node), synthetic uevents other than "change".
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Mapping
+
+from .chrdev import dev_major, dev_minor, format_dev
+from .device import Device, DriverCore, Uevent
+from .errno import Errno, strerror
+from .printk import Level
+from .vfs import Attr, DevNode, Node, StaticDir, Symlink, Vfs
+
+Devnode = Callable[["ClassDevice"], "str | None"]
+
+
+class DeviceClass:
+    """struct class: a name under /sys/class and an optional `devnode` hook naming the
+    /dev node of its devices (None: the device's own name)."""
+
+    def __init__(self, name: str, *, devnode: Devnode | None = None) -> None:
+        self.name = name
+        self.devnode = devnode
+        self.devices: list[ClassDevice] = []
+
+    def __repr__(self) -> str:
+        return f"<DeviceClass {self.name} devices={len(self.devices)}>"
+
+
+class ClassDevice(Device):
+    """A device of a class with a device number, as device_create() makes it; its
+    `driver_data` is the drvdata passed to device_create."""
+
+    def __init__(self, cls: DeviceClass, parent: Device | None, devt: int, drvdata: object,
+                 name: str) -> None:
+        super().__init__(name, parent, None)
+        self.cls = cls
+        self.devt = devt
+        self.driver_data = drvdata
+        self._classes: DeviceClasses | None = None
+
+    def __repr__(self) -> str:
+        return f"<ClassDevice {self.cls.name}/{self.name} {format_dev(self.devt)}>"
+
+    def sysfs_path(self) -> str:
+        """`<parent>/<class>/<name>`, or /devices/virtual/<class>/<name> without a parent
+        (get_device_parent)."""
+        if self.parent is None:
+            return f"/devices/virtual/{self.cls.name}/{self.name}"
+        return f"{self.parent.sysfs_path()}/{self.cls.name}/{self.name}"
+
+    def driver_string(self) -> str:
+        """dev_driver_string(): driver, else bus, else class name."""
+        return super().driver_string() or self.cls.name
+
+    @property
+    def devnode_name(self) -> str:
+        """The node's path below /dev: the class's devnode hook, else the device name."""
+        name = self.cls.devnode(self) if self.cls.devnode is not None else None
+        return name or self.name
+
+    def uevent_env(self) -> list[tuple[str, str]]:
+        return [("MAJOR", str(dev_major(self.devt))), ("MINOR", str(dev_minor(self.devt))),
+                ("DEVNAME", self.devnode_name), *super().uevent_env()]
+
+    def sysfs_dir(self, location: str) -> StaticDir:
+        """The device's sysfs directory as seen at `location` (an absolute /sys path):
+        dev, uevent, and the device and subsystem links relative to it."""
+        children: dict[str, Node] = {
+            "dev": Attr(lambda: f"{format_dev(self.devt)}\n"),
+            "uevent": Attr(self._show_uevent, self._store_uevent, mode=0o644),
+            "subsystem": Symlink(kernfs_link(location, f"/sys/class/{self.cls.name}")),
+        }
+        if self.parent is not None:
+            children["device"] = Symlink(kernfs_link(location,
+                                                     f"/sys{self.parent.sysfs_path()}"))
+        return StaticDir(children)
+
+    def _show_uevent(self) -> str:
+        env = [(k, v) for k, v in self.uevent_env() if k in ("MAJOR", "MINOR", "DEVNAME")]
+        return "".join(f"{k}={v}\n" for k, v in env)
+
+    async def _store_uevent(self, data: bytes) -> int:
+        """Writing "change" synthesizes a change uevent; other actions are -EINVAL here."""
+        action = data.decode(errors="replace").strip().split(" ")[0]
+        if action != "change" or self._classes is None or not self.registered:
+            return -Errno.EINVAL
+        self._classes.driver_core.uevent(self, "change")
+        return len(data)
+
+
+def kernfs_link(link_dir: str, target: str) -> str:
+    """The relative target sysfs gives a symlink in directory `link_dir` pointing at
+    `target` (both absolute /sys paths), as kernfs_get_target_path() computes it: up from
+    the link's directory until reaching an ancestor of the target's parent, then down."""
+    base = [p for p in link_dir.split("/") if p][1:]      # below /sys
+    dest = [p for p in target.split("/") if p][1:]
+    up = 0
+    while base and dest[:-1][:len(base)] != base:
+        base = base[:-1]
+        up += 1
+    return "../" * up + "/".join(dest[len(base):])
+
+
+class DeviceClasses:
+    """The device classes of one machine and their devices (/sys/class).  Context:
+    registering classes is atomic; creating and destroying devices may sleep (uevents,
+    device locks)."""
+
+    def __init__(self, driver_core: DriverCore, vfs: Vfs) -> None:
+        self.driver_core = driver_core
+        self.vfs = vfs
+        self.classes: dict[str, DeviceClass] = {}
+        vfs.mount("/sys/devices/virtual", StaticDir(compute=self._virtual_entries))
+
+    def class_register(self, cls: DeviceClass) -> None:
+        """class_register(): /sys/class/<name> appears.  Raises OSError(EEXIST) for a
+        name already registered."""
+        if cls.name in self.classes:
+            raise OSError(Errno.EEXIST, f"{strerror(Errno.EEXIST)}: class {cls.name!r}")
+        self.classes[cls.name] = cls
+        self.vfs.mount(f"/sys/class/{cls.name}",
+                       StaticDir(compute=lambda: self._class_entries(cls)))
+
+    def class_unregister(self, cls: DeviceClass) -> None:
+        """class_unregister(): /sys/class/<name> goes (its devices should be gone)."""
+        if self.classes.get(cls.name) is not cls:
+            return
+        del self.classes[cls.name]
+        try:
+            _, parent = self.vfs.resolve("/sys/class")
+        except OSError:
+            return
+        if isinstance(parent, StaticDir):
+            parent.children.pop(cls.name, None)
+
+    def _class_entries(self, cls: DeviceClass) -> Mapping[str, Node]:
+        entries: dict[str, Node] = {}
+        here = f"/sys/class/{cls.name}"
+        for dev in cls.devices:
+            real = f"/sys{dev.sysfs_path()}"
+            if self._shown(real):
+                entries[dev.name] = Symlink(kernfs_link(here, real))
+            else:
+                entries[dev.name] = dev.sysfs_dir(f"{here}/{dev.name}")
+        return entries
+
+    def _virtual_entries(self) -> Mapping[str, Node]:
+        """/sys/devices/virtual: <class>/<name> for the class devices without a parent."""
+        entries: dict[str, Node] = {}
+        for cls in self.classes.values():
+            devices: dict[str, Node] = {d.name: d.sysfs_dir(f"/sys{d.sysfs_path()}")
+                                        for d in cls.devices if d.parent is None}
+            if devices:
+                entries[cls.name] = StaticDir(devices)
+        return entries
+
+    def _shown(self, path: str) -> bool:
+        """Whether the sysfs tree shows `path` as a directory (without looking through
+        /sys/class, which would ask us again)."""
+        if path.startswith("/sys/class/"):
+            return False
+        try:
+            return self.vfs.stat(path).is_dir
+        except (OSError, ValueError):
+            return False
+
+    def find_device(self, cls: DeviceClass, devt: int) -> ClassDevice | None:
+        return next((d for d in cls.devices if d.devt == devt), None)
+
+    def devices_of(self, parent: Device) -> list[ClassDevice]:
+        """The class devices whose parent is `parent` (for its sysfs directory, where
+        each appears as `<class>/<name>`)."""
+        return [d for c in self.classes.values() for d in c.devices if d.parent is parent]
+
+    def sysfs_children(self, parent: Device) -> Mapping[str, Node]:
+        """The entries class devices add to their parent's sysfs directory: one
+        directory per class, holding each device's directory (`usbmisc/pen0`)."""
+        by_class: dict[str, dict[str, Node]] = {}
+        for dev in self.devices_of(parent):
+            by_class.setdefault(dev.cls.name, {})[dev.name] = \
+                dev.sysfs_dir(f"/sys{dev.sysfs_path()}")
+        return {name: StaticDir(children) for name, children in by_class.items()}
+
+    async def device_create(self, cls: DeviceClass, parent: Device | None, devt: int,
+                            drvdata: object, name: str) -> ClassDevice:
+        """device_create(): register a device `name` of class `cls` with number `devt`
+        under `parent`; its uevent makes the /dev node.  Raises OSError: EINVAL for an
+        unregistered class or an empty name, EEXIST for a name the class already has
+        ("sysfs: cannot create duplicate filename").  Context: may sleep."""
+        if self.classes.get(cls.name) is not cls or not name:
+            raise OSError(Errno.EINVAL, f"{strerror(Errno.EINVAL)}: device {name!r} of "
+                                        f"class {cls.name!r}")
+        if any(d.name == name for d in cls.devices):
+            self.driver_core.log.log(Level.ERR, f"sysfs: cannot create duplicate filename "
+                                                f"'/class/{cls.name}/{name}'")
+            raise OSError(Errno.EEXIST, f"{strerror(Errno.EEXIST)}: /sys/class/{cls.name}/"
+                                        f"{name}")
+        dev = ClassDevice(cls, parent, devt, drvdata, name)
+        dev._classes = self
+        cls.devices.append(dev)
+        await self.driver_core.device_add(dev)
+        return dev
+
+    async def device_destroy(self, cls: DeviceClass, devt: int) -> None:
+        """device_destroy(): unregister the class device with number `devt` (its remove
+        uevent deletes the node and revokes the files open on it).  Context: may sleep."""
+        dev = self.find_device(cls, devt)
+        if dev is None:
+            return
+        await self.driver_core.device_del(dev)
+        if dev in cls.devices:
+            cls.devices.remove(dev)
+
+
+class Devtmpfs:
+    """/dev, kept by the uevents of devices with a device number (devtmpfs).  Context:
+    atomic (a uevent listener)."""
+
+    def __init__(self, vfs: Vfs, driver_core: DriverCore) -> None:
+        self.root = StaticDir()
+        vfs.mount("/dev", self.root)
+        driver_core.listeners.append(self._on_uevent)
+
+    def _on_uevent(self, event: Uevent) -> None:
+        major, minor, name = event.get("MAJOR"), event.get("MINOR"), event.get("DEVNAME")
+        if major is None or minor is None or not name:
+            return
+        if event.action == "add":
+            self.create_node(name, int(major), int(minor))
+        elif event.action == "remove":
+            self.delete_node(name, int(major), int(minor))
+
+    def _parts(self, name: str) -> list[str]:
+        return [p for p in posixpath.normpath("/" + name).split("/") if p]
+
+    def create_node(self, name: str, major: int, minor: int, mode: int = 0o600) -> bool:
+        """Make /dev/<name> (c major:minor) with the directories it needs; False when
+        the name is already taken (the node stays as it was)."""
+        parts = self._parts(name)
+        if not parts:
+            return False
+        parent = self.root
+        for part in parts[:-1]:
+            child = parent.children.get(part)
+            if child is None:
+                child = parent.children[part] = StaticDir()
+            if not isinstance(child, StaticDir):
+                return False
+            parent = child
+        if parts[-1] in parent.children:
+            return False
+        parent.children[parts[-1]] = DevNode(major, minor, mode)
+        return True
+
+    def delete_node(self, name: str, major: int, minor: int) -> bool:
+        """Remove /dev/<name> if it is c major:minor, then the directories it leaves
+        empty; False when there was no such node."""
+        parts = self._parts(name)
+        chain: list[StaticDir] = [self.root]
+        for part in parts[:-1]:
+            child = chain[-1].children.get(part)
+            if not isinstance(child, StaticDir):
+                return False
+            chain.append(child)
+        node = chain[-1].children.get(parts[-1]) if parts else None
+        if not isinstance(node, DevNode) or (node.major, node.minor) != (major, minor):
+            return False
+        del chain[-1].children[parts[-1]]
+        for depth in range(len(chain) - 1, 0, -1):
+            if chain[depth].children:
+                break
+            del chain[depth - 1].children[parts[depth - 1]]
+        return True
