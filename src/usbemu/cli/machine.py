@@ -1,0 +1,189 @@
+"""The machine as the command line builds it: boot options, device models from a short name
+or a clone file with typed options, port paths and module arguments — one place for the
+rules the shell, scenario files, the one-shot commands, `usbemu mount` and the demo share.
+
+Errors a user can make are `MachineError`s whose message names what was wrong and what would
+be accepted; callers add the file and line they know.  Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from ..emulated.clone import CloneError, load_clone
+from ..emulated.device import DeviceModel
+from ..emulated.models import ModelNotFound, available_models, load_model
+from ..system import System
+
+__all__ = ["PORT_PATH", "MachineError", "boot", "build_model", "check_port_path",
+           "model_options", "parse_assignments", "parse_value"]
+
+#: A port path as Linux names devices: bus, dash, root-hub port, then hub ports with dots.
+PORT_PATH = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*(\.[1-9][0-9]*)*$")
+
+_TRUE = {"1", "y", "yes", "true", "on"}
+_FALSE = {"0", "n", "no", "false", "off"}
+
+
+class MachineError(ValueError):
+    """A user's mistake in a machine description or command; the message says what was
+    wrong and what would be accepted."""
+
+
+def boot(*, real_time: bool = False, seed: int | None = None, controllers: int = 1,
+         ports: int = 6) -> System:
+    """Boot a machine with `controllers` in-process EHCI-like controllers of `ports` ports
+    each (bus 1 at 0000:00:1d.0, …), on virtual time unless `real_time`.  The caller closes
+    it.  Context: outside the machine's loop; may sleep (runs the loop)."""
+    if controllers < 0:
+        raise MachineError(f"controllers={controllers}: must be 0 or more")
+    if not 1 <= ports <= 31:
+        raise MachineError(f"ports={ports}: a root hub has 1 to 31 ports")
+    system = System(virtual=not real_time, seed=seed)
+    try:
+        system.boot()
+        for _ in range(controllers):
+            system.add_controller(ports)
+    except BaseException:
+        system.close()
+        raise
+    return system
+
+
+def check_port_path(path: str) -> str:
+    """`path` if it is a port path ("1-1", "1-4.2"); MachineError otherwise."""
+    if not PORT_PATH.match(path):
+        raise MachineError(f"{path!r} is not a port path; expected BUS-PORT[.PORT...], "
+                           "e.g. 1-1 or 1-4.2")
+    return path
+
+
+def model_options(cls: type[DeviceModel]) -> dict[str, inspect.Parameter]:
+    """The options a model class takes: its constructor's keyword parameters."""
+    params = inspect.signature(cls.__init__).parameters
+    return {name: p for name, p in params.items()
+            if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _resolve_annotation(cls: type[DeviceModel], name: str) -> Any:
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that cannot be evaluated: accept the text as given
+        return str
+    return hints.get(name, str)
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return "one of " + ", ".join(m.name.lower() for m in annotation)
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def parse_value(text: object, annotation: Any, what: str) -> object:
+    """Convert `text` (a string from a command line, or a TOML value) to `annotation`:
+    int (decimal, 0x hex, 0o octal), bool (y/n, yes/no, true/false, on/off, 1/0), str,
+    float, an Enum by member name (case-insensitive).  Raises MachineError naming `what`."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arm in typing.get_args(annotation):
+            if arm is type(None):
+                continue
+            try:
+                return parse_value(text, arm, what)
+            except MachineError as exc:
+                errors.append(str(exc))
+        raise MachineError(errors[0] if errors else f"{what}: no value accepted")
+    if annotation is bool:
+        if isinstance(text, bool):
+            return text
+        word = str(text).lower()
+        if word in _TRUE | _FALSE:
+            return word in _TRUE
+        raise MachineError(f"{what}={text!r}: expected a boolean (y/n, true/false, 1/0)")
+    if annotation is int:
+        if isinstance(text, int) and not isinstance(text, bool):
+            return text
+        try:
+            return int(str(text), 0)
+        except ValueError:
+            raise MachineError(f"{what}={text!r}: expected an integer (42, 0x2a)") from None
+    if annotation is float:
+        try:
+            return float(str(text))
+        except ValueError:
+            raise MachineError(f"{what}={text!r}: expected a number") from None
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        if isinstance(text, annotation):
+            return text
+        for member in annotation:
+            if member.name.lower() == str(text).lower():
+                return member
+        raise MachineError(f"{what}={text!r}: expected {_type_name(annotation)}")
+    if isinstance(text, bool | int | float):
+        raise MachineError(f"{what}={text!r}: expected a string")
+    return str(text)
+
+
+def parse_assignments(words: Sequence[str], what: str = "option") -> dict[str, str]:
+    """`["ports=7", "speed=full"]` → {"ports": "7", "speed": "full"}; MachineError for a
+    word without `=`."""
+    result: dict[str, str] = {}
+    for word in words:
+        key, eq, value = word.partition("=")
+        if not eq or not key:
+            raise MachineError(f"{word!r}: expected {what} as NAME=VALUE")
+        result[key] = value
+    return result
+
+
+def _model_class(spec: str) -> type[DeviceModel] | None:
+    try:
+        return load_model(spec)
+    except ModelNotFound:
+        return None
+    except ImportError as exc:
+        raise MachineError(str(exc)) from None
+
+
+def build_model(spec: str, options: Mapping[str, object] | None = None) -> DeviceModel:
+    """A device model from `spec`, a model's short name (`usbemu list devices`) or the path
+    of a clone file (TOML clone, hex or binary descriptors dump), with `options` given to
+    the model's constructor after conversion to its annotated types.  Raises MachineError
+    for an unknown model, an unknown option (naming the accepted ones) or a bad value."""
+    options = dict(options or {})
+    cls = _model_class(spec)
+    if cls is None:
+        path = Path(spec)
+        if not path.is_file():
+            known = ", ".join(sorted(available_models()))
+            raise MachineError(f"no device model named {spec!r} and no such file; "
+                               f"known models: {known}")
+        if options:
+            raise MachineError(f"{spec}: a cloned device takes no options "
+                               f"(got {', '.join(sorted(options))})")
+        try:
+            return load_clone(path)
+        except (CloneError, OSError) as exc:
+            raise MachineError(f"{spec}: {exc}") from None
+    accepted = model_options(cls)
+    kwargs: dict[str, object] = {}
+    for key, value in options.items():
+        if key not in accepted:
+            names = ", ".join(f"{n} ({_type_name(_resolve_annotation(cls, n))})"
+                              for n in accepted) or "none"
+            raise MachineError(f"model {spec!r} has no option {key!r}; accepted: {names}")
+        kwargs[key] = parse_value(value, _resolve_annotation(cls, key), key)
+    factory: Any = cls
+    try:
+        return typing.cast(DeviceModel, factory(**kwargs))
+    except (TypeError, ValueError) as exc:
+        raise MachineError(f"model {spec!r}: {exc}") from None
+
