@@ -22,8 +22,8 @@ from ..emulated.device import DeviceModel
 from ..emulated.models import ModelNotFound, available_models, load_model
 from ..system import System
 
-__all__ = ["PORT_PATH", "MachineError", "boot", "build_model", "check_port_path",
-           "model_options", "parse_assignments", "parse_value"]
+__all__ = ["PORT_PATH", "MachineError", "boot", "build_model", "check_port_path", "free_port",
+           "model_options", "parse_assignments", "parse_plug", "parse_value", "plug", "unplug"]
 
 #: A port path as Linux names devices: bus, dash, root-hub port, then hub ports with dots.
 PORT_PATH = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*(\.[1-9][0-9]*)*$")
@@ -187,3 +187,60 @@ def build_model(spec: str, options: Mapping[str, object] | None = None) -> Devic
     except (TypeError, ValueError) as exc:
         raise MachineError(f"model {spec!r}: {exc}") from None
 
+
+
+def parse_plug(words: Sequence[str]) -> tuple[str, dict[str, str], str | None]:
+    """The words of `plug MODEL [NAME=VALUE ...] [at PORT-PATH]` after "plug": (model or
+    clone file, options, port path or None).  Raises MachineError."""
+    words = list(words)
+    if not words:
+        raise MachineError("plug: missing MODEL; usage: plug MODEL [NAME=VALUE ...] "
+                           "[at PORT-PATH]")
+    port: str | None = None
+    if "at" in words[1:]:
+        at = words.index("at", 1)
+        rest = words[at + 1:]
+        if len(rest) != 1:
+            raise MachineError("plug: 'at' takes one port path, e.g. at 1-1 or at 1-4.2")
+        port = check_port_path(rest[0])
+        words = words[:at]
+    return words[0], parse_assignments(words[1:]), port
+
+
+def free_port(system: System) -> str:
+    """The first empty root-hub port of the machine ("1-1", then "1-2" …).  Raises
+    MachineError when every root-hub port is taken."""
+    for hcd in system.controllers:
+        for port in hcd.ports:
+            if port.device is None:
+                return f"{hcd.bus.busnum if hcd.bus else 1}-{port.port1}"
+    raise MachineError("every root-hub port is taken; say where: plug MODEL at 1-4.1")
+
+
+def plug(system: System, spec: str, options: Mapping[str, object] | None = None,
+         port: str | None = None) -> str:
+    """Build the model `spec` with `options`, plug it in at `port` (the first free root-hub
+    port when None), let the hub driver enumerate it, and return the port path.  Raises
+    MachineError (bad model, option or port; a port that is taken).  Context: outside the
+    machine's loop; runs it."""
+    model = build_model(spec, options)
+    path = check_port_path(port) if port is not None else free_port(system)
+    try:
+        system.plug(model, path)
+    except ValueError as exc:
+        raise MachineError(str(exc)) from None
+    system.settle()
+    return path
+
+
+def unplug(system: System, port: str) -> DeviceModel:
+    """Unplug the device at `port`, let the hub driver handle the disconnect, return its
+    model.  Raises MachineError when the path is bad or nothing is plugged in there."""
+    try:
+        model = system.unplug(check_port_path(port))
+    except ValueError as exc:
+        raise MachineError(str(exc)) from None
+    if model is None:
+        raise MachineError(f"unplug: nothing is plugged in at {port}")
+    system.settle()
+    return model

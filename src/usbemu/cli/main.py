@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -21,8 +23,12 @@ from rich.console import Console
 from ..emulated.clone import CloneError, clone_from_sysfs, dump_clone, load_clone
 from ..emulated.device import DeviceModel
 from ..emulated.models import ModelNotFound, available_models, load_model
+from ..system import System
 from .demo import run_demo
+from .machine import MachineError, boot, parse_plug, plug
 from .render import descriptor_tree
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _console() -> Console:
@@ -37,6 +43,54 @@ def _model(name: str) -> DeviceModel:
         return load_model(name)()
     except ModelNotFound as exc:
         raise click.BadParameter(str(exc), param_hint="MODEL") from None
+
+
+def machine_options(fn: _F) -> _F:
+    """The options every command that boots a machine takes (see `boot_machine`)."""
+    options = [
+        click.option("--real-time", is_flag=True,
+                     help="Run on the real clock instead of virtual time."),
+        click.option("--seed", type=int, default=None,
+                     help="Seed for anything random on the machine (system.random)."),
+        click.option("--ports", type=click.IntRange(1, 31), default=6, show_default=True,
+                     help="Ports of the root hub."),
+        click.option("--modprobe", "modules", multiple=True, metavar="'NAME [P=V ...]'",
+                     help="Load a module with parameters before plugging (repeatable)."),
+        click.option("--plug", "plugs", multiple=True,
+                     metavar="'MODEL [OPT=V ...] [at PORT]'",
+                     help="Plug a device model or clone file (repeatable)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def boot_machine(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
+                 plugs: tuple[str, ...]) -> System:
+    """Boot the machine the `machine_options` describe: one EHCI-like controller, the
+    modules loaded in order, the devices plugged in order and enumerated.  A user's mistake
+    becomes a ClickException naming the option; the caller closes the machine."""
+    try:
+        system = boot(real_time=real_time, seed=seed, ports=ports)
+    except MachineError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        for text in modules:
+            name, *args = text.split()
+            try:
+                system.modprobe(name, *args)
+            except OSError as exc:
+                raise click.BadParameter(str(exc), param_hint="--modprobe") from None
+        for text in plugs:
+            try:
+                spec, options, port = parse_plug(text.split())
+                plug(system, spec, options, port)
+            except MachineError as exc:
+                raise click.BadParameter(str(exc), param_hint="--plug") from None
+    except BaseException:
+        system.close()
+        raise
+    return system
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
