@@ -23,7 +23,8 @@ from ..emulated.models import ModelNotFound, available_models, load_model
 from ..system import System
 
 __all__ = ["PORT_PATH", "MachineError", "boot", "build_model", "check_port_path", "free_port",
-           "model_options", "parse_assignments", "parse_plug", "parse_value", "plug", "unplug"]
+           "load_module", "model_options", "parse_assignments", "parse_plug", "parse_value",
+           "plug", "unplug"]
 
 #: A port path as Linux names devices: bus, dash, root-hub port, then hub ports with dots.
 PORT_PATH = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*(\.[1-9][0-9]*)*$")
@@ -244,3 +245,14 @@ def unplug(system: System, port: str) -> DeviceModel:
         raise MachineError(f"unplug: nothing is plugged in at {port}")
     system.settle()
     return model
+
+
+def load_module(system: System, name: str, args: Sequence[str] = ()) -> None:
+    """Load module `name` with `args` ("vendor=0xffff") the way a user would: modprobe for
+    an installed module (dependencies first), insmod for a file or an example shipped with
+    usbemu (pen_driver).  Raises ModuleError (an OSError) with the tool's message."""
+    source = system.modules.resolve(name)
+    if source is not None and not source.installed:
+        system.insmod(name, *args)
+    else:
+        system.modprobe(name, *args)

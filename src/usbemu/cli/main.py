@@ -25,7 +25,7 @@ from ..emulated.device import DeviceModel
 from ..emulated.models import ModelNotFound, available_models, load_model
 from ..system import System
 from .demo import run_demo
-from .machine import MachineError, boot, parse_plug, plug
+from .machine import MachineError, boot, load_module, parse_plug, plug
 from .render import descriptor_tree
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -54,8 +54,9 @@ def machine_options(fn: _F) -> _F:
                      help="Seed for anything random on the machine (system.random)."),
         click.option("--ports", type=click.IntRange(1, 31), default=6, show_default=True,
                      help="Ports of the root hub."),
-        click.option("--modprobe", "modules", multiple=True, metavar="'NAME [P=V ...]'",
-                     help="Load a module with parameters before plugging (repeatable)."),
+        click.option("--load", "modules", multiple=True, metavar="'MODULE [P=V ...]'",
+                     help="Load a module (modprobe, or insmod for an example or file) "
+                          "with parameters before plugging (repeatable)."),
         click.option("--plug", "plugs", multiple=True,
                      metavar="'MODEL [OPT=V ...] [at PORT]'",
                      help="Plug a device model or clone file (repeatable)."),
@@ -78,9 +79,9 @@ def boot_machine(real_time: bool, seed: int | None, ports: int, modules: tuple[s
         for text in modules:
             name, *args = text.split()
             try:
-                system.modprobe(name, *args)
+                load_module(system, name, args)
             except OSError as exc:
-                raise click.BadParameter(str(exc), param_hint="--modprobe") from None
+                raise click.BadParameter(str(exc), param_hint="--load") from None
         for text in plugs:
             try:
                 spec, options, port = parse_plug(text.split())
