@@ -18,13 +18,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
+from ..bridges.lsusb import lsusb as lsusb_list
+from ..bridges.lsusb import lsusb_t, lsusb_v
 from ..emulated.clone import CloneError, clone_from_sysfs, dump_clone, load_clone
 from ..emulated.device import DeviceModel
 from ..emulated.models import ModelNotFound, available_models, load_model
 from ..system import System
 from .demo import run_demo
+from .listing import bridge_rows, device_rows, driver_rows, model_rows
 from .machine import MachineError, boot, load_module, parse_plug, plug
 from .render import descriptor_tree
 
@@ -45,13 +50,15 @@ def _model(name: str) -> DeviceModel:
         raise click.BadParameter(str(exc), param_hint="MODEL") from None
 
 
-def machine_options(fn: _F) -> _F:
-    """The options every command that boots a machine takes (see `boot_machine`)."""
+def _clock_options(fn: _F) -> _F:
+    fn = click.option("--seed", type=int, default=None,
+                      help="Seed for anything random on the machine (system.random).")(fn)
+    return click.option("--real-time", is_flag=True,
+                        help="Run on the real clock instead of virtual time.")(fn)
+
+
+def _population_options(fn: _F) -> _F:
     options = [
-        click.option("--real-time", is_flag=True,
-                     help="Run on the real clock instead of virtual time."),
-        click.option("--seed", type=int, default=None,
-                     help="Seed for anything random on the machine (system.random)."),
         click.option("--ports", type=click.IntRange(1, 31), default=6, show_default=True,
                      help="Ports of the root hub."),
         click.option("--load", "modules", multiple=True, metavar="'MODULE [P=V ...]'",
@@ -66,28 +73,39 @@ def machine_options(fn: _F) -> _F:
     return fn
 
 
+def machine_options(fn: _F) -> _F:
+    """The options of every command that boots a machine: --real-time, --seed, --ports,
+    --load and --plug (see `boot_machine`)."""
+    return _clock_options(_population_options(fn))
+
+
+def _populate(system: System, ports: int, modules: tuple[str, ...],
+              plugs: tuple[str, ...]) -> None:
+    """One EHCI-like controller with `ports` ports, the modules loaded in order, the
+    devices plugged in order and enumerated; a user's mistake becomes a BadParameter
+    naming the option."""
+    system.add_controller(ports)
+    for text in modules:
+        name, *args = text.split() or [""]
+        try:
+            load_module(system, name, args)
+        except OSError as exc:
+            raise click.BadParameter(str(exc), param_hint="--load") from None
+    for text in plugs:
+        try:
+            spec, options, port = parse_plug(text.split())
+            plug(system, spec, options, port)
+        except MachineError as exc:
+            raise click.BadParameter(str(exc), param_hint="--plug") from None
+
+
 def boot_machine(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
                  plugs: tuple[str, ...]) -> System:
-    """Boot the machine the `machine_options` describe: one EHCI-like controller, the
-    modules loaded in order, the devices plugged in order and enumerated.  A user's mistake
-    becomes a ClickException naming the option; the caller closes the machine."""
+    """Boot the machine the `machine_options` describe (see `_populate`).  The caller
+    closes it.  May sleep (runs the machine)."""
+    system = boot(real_time=real_time, seed=seed, controllers=0)
     try:
-        system = boot(real_time=real_time, seed=seed, ports=ports)
-    except MachineError as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        for text in modules:
-            name, *args = text.split()
-            try:
-                load_module(system, name, args)
-            except OSError as exc:
-                raise click.BadParameter(str(exc), param_hint="--load") from None
-        for text in plugs:
-            try:
-                spec, options, port = parse_plug(text.split())
-                plug(system, spec, options, port)
-            except MachineError as exc:
-                raise click.BadParameter(str(exc), param_hint="--plug") from None
+        _populate(system, ports, modules, plugs)
     except BaseException:
         system.close()
         raise
@@ -121,23 +139,113 @@ def list_() -> None:
     """List what usbemu knows about."""
 
 
-@list_.command(name="devices")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_devices(as_json: bool) -> None:
-    """Device models: name, ids, speed and class."""
-    rows = []
-    for name, target in sorted(available_models().items()):
-        model = _model(name)
-        d = model.device_descriptor
-        rows.append({"name": name, "idVendor": f"{d.idVendor:04x}",
-                     "idProduct": f"{d.idProduct:04x}", "speed": model.speed.linux_name,
-                     "class": target})
+def _print_rows(rows: list[dict[str, Any]], columns: list[tuple[str, str]],
+                as_json: bool) -> None:
+    """Rows as JSON, as a rich table on a terminal, or as plain aligned columns."""
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    cells = [[("" if row[key] is None else str(row[key])) for key, _ in columns]
+             for row in rows]
+    console = _console()
+    if console.is_terminal:
+        table = Table(*(title for _, title in columns), box=box.SIMPLE_HEAD)
+        for line in cells:
+            table.add_row(*line, style=None)
+        console.print(table)
+        return
+    widths = [max([len(title)] + [len(line[i]) for line in cells])
+              for i, (_, title) in enumerate(columns)]
+    for line in [[title for _, title in columns], *cells]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+
+
+@list_.command(name="devices")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_devices(as_json: bool) -> None:
+    """Device models: short name, ids, speed and the class that implements it."""
+    rows = model_rows()
+    _print_rows(rows, [("name", "MODEL"), ("idVendor", "VID"), ("idProduct", "PID"),
+                       ("speed", "SPEED"), ("class", "IMPLEMENTATION")], as_json)
+
+
+@list_.command(name="drivers")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_drivers(as_json: bool) -> None:
+    """USB drivers by their Linux names, with the module that registers them."""
+    rows = driver_rows()
+    _print_rows(rows, [("driver", "DRIVER"), ("module", "MODULE"), ("kind", "KIND"),
+                       ("ids", "IDS"), ("origin", "ORIGIN"), ("error", "ERROR")], as_json)
+
+
+@list_.command(name="bridges")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_bridges(as_json: bool) -> None:
+    """Bridges to the world outside, and whether this host can run them."""
+    rows = bridge_rows()
     for row in rows:
-        click.echo(f"{row['name']:10} {row['idVendor']}:{row['idProduct']}  "
-                   f"{row['speed']:11} {row['class']}")
+        row["status"] = "ok" if row["available"] else f"unavailable: {row['unavailable_reason']}"
+    _print_rows(rows if not as_json else bridge_rows(),
+                [("name", "BRIDGE"), ("summary", "WHAT"), ("origin", "ORIGIN"),
+                 ("status", "STATUS")], as_json)
+
+
+@main.command()
+@machine_options
+@click.option("-t", "tree", is_flag=True, help="The device hierarchy as a tree.")
+@click.option("-v", "verbose", is_flag=True, help="Every descriptor, decoded.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable device list.")
+def lsusb(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
+          plugs: tuple[str, ...], tree: bool, verbose: bool, as_json: bool) -> None:
+    """lsusb of a machine booted with the given modules and devices (usbutils' format)."""
+    system = boot_machine(real_time, seed, ports, modules, plugs)
+    try:
+        if as_json:
+            click.echo(json.dumps(device_rows(system), indent=2))
+        elif tree:
+            click.echo(lsusb_t(system), nl=False)
+        elif verbose:
+            click.echo(lsusb_v(system), nl=False)
+        else:
+            click.echo(lsusb_list(system), nl=False)
+    finally:
+        system.close()
+
+
+@main.command()
+@machine_options
+def devices(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
+            plugs: tuple[str, ...]) -> None:
+    """/sys/kernel/debug/usb/devices of a machine booted with the given modules and devices."""
+    system = boot_machine(real_time, seed, ports, modules, plugs)
+    try:
+        click.echo(system.vfs.read_text("/sys/kernel/debug/usb/devices"), nl=False)
+    finally:
+        system.close()
+
+
+@main.command()
+@_population_options
+@click.option("--seed", type=int, default=None,
+              help="Seed for anything random on the machine (system.random).")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def mount(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: int | None,
+          directory: Path) -> None:
+    """Serve the machine's /sys, /proc and /dev as a FUSE filesystem at DIRECTORY until it
+    is unmounted (fusermount3 -u DIRECTORY) or the command is interrupted (SIGINT,
+    SIGTERM).  The machine runs on real time: outside programs use it."""
+    from ..bridges.fuse import FuseUnavailable, run_mount
+
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def setup(system: System) -> None:
+        system.random.seed(seed)
+        _populate(system, ports, modules, plugs)
+
+    try:
+        run_mount(str(directory), setup)
+    except FuseUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

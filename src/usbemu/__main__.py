@@ -1,0 +1,5 @@
+"""`python -m usbemu`: the usbemu command."""
+
+from .cli.main import main
+
+main()

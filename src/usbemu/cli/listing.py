@@ -1,0 +1,107 @@
+"""What `usbemu list …` and `usbemu lsusb --json` report, as rows of plain data (JSON-ready):
+device models, driver modules and the drivers they register, bridges, and the devices of a
+running machine.  Rendering is the caller's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..bridges import available_bridges, describe_bridge
+from ..core.devtable import is_terminator
+from ..core.driver import UsbDeviceDriver
+from ..core.usb import UsbDevice
+from ..emulated.models import available_models, load_model
+from ..kernel.module import EXAMPLE_MODULES
+from ..system import System
+
+__all__ = ["bridge_rows", "device_rows", "driver_rows", "model_rows"]
+
+Row = dict[str, Any]
+
+
+def model_rows() -> list[Row]:
+    """One row per device model (built in and from plugins): short name, ids, speed and
+    the class that implements it.  Builds each model once."""
+    rows = []
+    for name, target in sorted(available_models().items()):
+        model = load_model(name)()
+        d = model.device_descriptor
+        rows.append({"name": name, "idVendor": f"{d.idVendor:04x}",
+                     "idProduct": f"{d.idProduct:04x}", "speed": model.speed.linux_name,
+                     "class": target})
+    return rows
+
+
+def _driver_row(drv: Any, module: str, origin: str) -> Row:
+    kind = "device" if isinstance(drv, UsbDeviceDriver) else "interface"
+    table = getattr(drv, "id_table", None) or ()
+    ids = sum(1 for entry in table if not is_terminator(entry))
+    return {"driver": drv.name, "module": module, "kind": kind, "ids": ids,
+            "origin": origin, "error": None}
+
+
+def driver_rows() -> list[Row]:
+    """One row per USB driver: those built into usbcore, then those each available module
+    (installed, from plugins, or an example such as pen_driver) registers — found by
+    loading each module in turn on a scratch machine and unloading it.  A module that
+    fails to load is a row with its error.  May sleep (runs a machine)."""
+    rows: list[Row] = []
+    with System() as system:
+        for drv in system.usb.bus_type.drivers:
+            rows.append(_driver_row(drv, "usbcore", "built-in"))
+        sources = {name: source.origin for name, source in system.modules.available().items()}
+        sources.update({name: "example" for name in EXAMPLE_MODULES if name not in sources})
+        for name, origin in sorted(sources.items()):
+            rows.extend(_module_drivers(system, name, origin))
+    return rows
+
+
+def _module_drivers(system: System, name: str, origin: str) -> list[Row]:
+    try:
+        system.insmod(name)
+    except Exception as exc:
+        return [{"driver": None, "module": name, "kind": None, "ids": 0, "origin": origin,
+                 "error": str(exc)}]
+    module = system.modules.get(name)
+    drivers = system.modules.drivers_of(module) if module is not None else []
+    rows = [_driver_row(drv, name, origin) for drv in drivers]
+    try:
+        system.rmmod(name)
+    except Exception as exc:
+        for row in rows:
+            row["error"] = f"rmmod: {exc}"
+    return rows
+
+
+def bridge_rows() -> list[Row]:
+    """One row per bridge: name, what it does, where it comes from, and whether this host
+    can run it (and why not).  Imports each bridge module."""
+    rows = []
+    for name in sorted(available_bridges()):
+        info = describe_bridge(name)
+        rows.append({"name": info.name, "summary": info.summary, "origin": info.origin,
+                     "module": info.module, "available": info.unavailable is None,
+                     "unavailable_reason": info.unavailable})
+    return rows
+
+
+def _device_row(dev: UsbDevice) -> Row:
+    d = dev.descriptor
+    assert d is not None, "registered devices have their device descriptor"
+    return {
+        "bus": dev.busnum, "devnum": dev.devnum, "path": dev.name,
+        "idVendor": f"{d.idVendor:04x}", "idProduct": f"{d.idProduct:04x}",
+        "speed": dev.speed.linux_name, "manufacturer": dev.manufacturer,
+        "product": dev.product, "serial": dev.serial,
+        "interfaces": [{"name": intf.name,
+                        "class": f"{intf.cur_altsetting.desc.bInterfaceClass:02x}",
+                        "driver": intf.driver.name if intf.driver is not None else None}
+                       for intf in dev.interfaces()],
+    }
+
+
+def device_rows(system: System) -> list[Row]:
+    """One row per USB device of `system` in tree order (root hubs included), as
+    `lsusb --json` prints them.  Atomic."""
+    return [_device_row(dev) for dev in system.usb_devices()]
