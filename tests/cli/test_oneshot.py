@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,19 +31,21 @@ TOPOLOGY = ("--load", "pen_driver", "--plug", "pendrive", "--plug", "hub ports=4
 def test_lsusb_lists_the_plugged_devices_in_usbutils_format() -> None:
     code, out = invoke("lsusb", *TOPOLOGY)
     assert code == 0
-    assert out.splitlines() == [
-        "Bus 001 Device 001: ID 1d6b:0002 Linux 6.12.0 ehci_hcd EHCI Host Controller",
-        "Bus 001 Device 002: ID 058f:6387 Generic Mass Storage",
-        "Bus 001 Device 003: ID 05e3:0608 [unknown] USB2.0 Hub",
-        "Bus 001 Device 004: ID 046d:c077 Logitech USB Optical Mouse",
+    # names come from the device's strings or, where the host has one, usb.ids
+    assert [line[:33] for line in out.splitlines()] == [
+        "Bus 001 Device 001: ID 1d6b:0002 ",
+        "Bus 001 Device 002: ID 058f:6387 ",
+        "Bus 001 Device 003: ID 05e3:0608 ",
+        "Bus 001 Device 004: ID 046d:c077 ",
     ]
 
 
 def test_lsusb_t_shows_the_driver_the_load_option_bound() -> None:
     code, out = invoke("lsusb", "-t", *TOPOLOGY)
     assert code == 0
-    assert "Port 001: Dev 002, If 0, Class=[unknown], Driver=pen_driver, 480M" in out
-    assert "Port 002: Dev 004, If 0, Class=[unknown], Driver=[none], 1.5M" in out
+    assert re.search(r"\|__ Port 001: Dev 002, If 0, Class=.*, Driver=pen_driver, 480M\n", out)
+    assert re.search(r" {8}\|__ Port 002: Dev 004, If 0, Class=.*, Driver=\[none\], 1.5M\n",
+                     out)
 
 
 def test_lsusb_v_decodes_descriptors() -> None:
@@ -120,9 +123,9 @@ def test_list_bridges_says_whether_each_can_run_here() -> None:
 
 def test_list_devices_plain_is_a_table() -> None:
     code, out = invoke("list", "devices")
-    assert code == 0 and out.splitlines()[0].split() == ["MODEL", "VID", "PID", "SPEED",
+    assert code == 0 and out.splitlines()[0].split() == ["MODEL", "ID", "SPEED",
                                                         "IMPLEMENTATION"]
-    assert "pendrive  058f  6387  high-speed" in out
+    assert "pendrive  058f:6387  high-speed" in out
 
 
 needs_fuse = pytest.mark.skipif(unavailable_reason() is not None,

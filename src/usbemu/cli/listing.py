@@ -27,7 +27,8 @@ def model_rows() -> list[Row]:
     for name, target in sorted(available_models().items()):
         model = load_model(name)()
         d = model.device_descriptor
-        rows.append({"name": name, "idVendor": f"{d.idVendor:04x}",
+        rows.append({"name": name, "id": f"{d.idVendor:04x}:{d.idProduct:04x}",
+                     "idVendor": f"{d.idVendor:04x}",
                      "idProduct": f"{d.idProduct:04x}", "speed": model.speed.linux_name,
                      "class": target})
     return rows

@@ -165,8 +165,8 @@ def _print_rows(rows: list[dict[str, Any]], columns: list[tuple[str, str]],
 def list_devices(as_json: bool) -> None:
     """Device models: short name, ids, speed and the class that implements it."""
     rows = model_rows()
-    _print_rows(rows, [("name", "MODEL"), ("idVendor", "VID"), ("idProduct", "PID"),
-                       ("speed", "SPEED"), ("class", "IMPLEMENTATION")], as_json)
+    _print_rows(rows, [("name", "MODEL"), ("id", "ID"), ("speed", "SPEED"),
+                       ("class", "IMPLEMENTATION")], as_json)
 
 
 @list_.command(name="drivers")
