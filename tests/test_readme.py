@@ -42,3 +42,9 @@ def test_the_host_stack_example() -> None:
     namespace: dict[str, object] = {}
     exec(block, namespace)
     assert namespace["intf"] is not None
+
+
+def test_the_user_space_example() -> None:
+    block = next(b for b in python_blocks() if "rmmod(\"pen_driver\")" in b)
+    namespace: dict[str, object] = {"print": lambda *a: None}
+    exec(block, namespace)
