@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -78,3 +79,15 @@ def test_demo_tells_the_whole_story() -> None:
                  "6 USB devices on the bus"):
         assert line in out
     assert "not as Linux does it" not in out
+
+
+def test_colour_on_a_terminal_and_off_with_no_color() -> None:
+    scenario = str(Path(__file__).parents[2] / "examples" / "sysfs_bind.toml")
+    coloured = CliRunner().invoke(main, ["run", scenario], env={"FORCE_COLOR": "1"})
+    assert coloured.exit_code == 0 and "\x1b[32m✓" in coloured.output
+    plain = CliRunner().invoke(main, ["run", scenario],
+                               env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert plain.exit_code == 0 and "✓" in plain.output
+    assert not re.search(r"\x1b\[(3\d|9\d)m", plain.output)
+    piped = CliRunner().invoke(main, ["run", scenario], env={"FORCE_COLOR": None})
+    assert "\x1b[" not in piped.output and "ok step 1" in piped.output

@@ -580,6 +580,31 @@ def test_modprobe_finds_installed_modules_by_name_and_alias(system: System) -> N
     assert len(system.modules.loaded) == 1
 
 
+def test_modprobe_r_removes_a_module_and_what_it_no_longer_needs(system: System) -> None:
+    def modprobe_r(name: str) -> str:
+        with pytest.raises(ModuleError) as exc:
+            system.run(system.modules.modprobe_remove(name))
+        return f"{code_of(exc)} {exc.value}"
+
+    system.modules.install("gizmo", GIZMO)
+    system.modules.install(FIXTURES / "needs_gizmo.py")
+    system.modules.install(FIXTURES / "permanent.py")
+    assert modprobe_r("usbcore") == f"{Errno.ENOENT} modprobe: FATAL: Module usbcore is builtin."
+    assert modprobe_r("nope") == f"{Errno.ENOENT} modprobe: FATAL: Module nope not found."
+    assert modprobe_r("gizmo") == \
+        f"{Errno.ENOENT} modprobe: FATAL: Module gizmo is not in kernel."
+    system.modprobe("needs_gizmo")
+    assert modprobe_r("gizmo") == f"{Errno.EBUSY} modprobe: FATAL: Module gizmo is in use."
+    system.run(system.modules.modprobe_remove("needs_gizmo"))
+    assert system.modules.loaded == []            # gizmo went too: nothing used it any more
+    system.modprobe("gizmo")
+    system.run(system.modules.modprobe_remove("gizmo-compat"))   # by alias
+    assert system.modules.loaded == []
+    system.modprobe("permanent")
+    assert modprobe_r("permanent") == (f"{Errno.EBUSY} modprobe: ERROR: could not remove "
+                                       "'permanent': Device or resource busy")
+
+
 def test_examples_are_found_by_insmod_but_not_installed(system: System) -> None:
     source = system.modules.resolve("pen_driver")
     assert source is not None and not source.installed

@@ -5,6 +5,8 @@
     usbemu list devices         the device models, built in and from installed plugins
     usbemu clone SOURCE         a clone file from a model name, a sysfs device directory
                                 or a descriptors dump
+    usbemu shell [--plug …]     an interactive shell on the machine
+    usbemu run SCENARIO.toml    a declared machine and timeline, with expectations
 
 Output is rich on a terminal and plain when piped; NO_COLOR turns colour off.
 """
@@ -32,6 +34,8 @@ from .demo import run_demo
 from .listing import bridge_rows, device_rows, driver_rows, model_rows
 from .machine import MachineError, boot, load_module, parse_plug, plug
 from .render import descriptor_tree
+from .scenario import ScenarioError, load_scenario, run_scenario
+from .shell import run_shell
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -264,3 +268,28 @@ def clone(source: str) -> None:
     except (CloneError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(dump_clone(model), nl=False)
+
+
+@main.command(name="run")
+@click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def run_(scenario: Path) -> None:
+    """Run a scenario file: a declared machine and a timeline of steps with expectations."""
+    try:
+        loaded = load_scenario(scenario)
+    except ScenarioError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    sys.exit(0 if run_scenario(loaded, _console()) else 1)
+
+
+@main.command()
+@machine_options
+def shell(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
+          plugs: tuple[str, ...]) -> None:
+    """An interactive shell on an emulated machine (commands from stdin when piped)."""
+    system = boot_machine(real_time, seed, ports, modules, plugs)
+    try:
+        code = run_shell(system, sys.stdin, sys.stdout, sys.stderr)
+    finally:
+        system.close()
+    sys.exit(code)

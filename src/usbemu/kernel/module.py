@@ -1281,6 +1281,44 @@ class KernelModules:
         return self._error(code, f"modprobe: ERROR: could not insert '{name}': {text}", name,
                            notes)
 
+    async def modprobe_remove(self, name: str, /) -> None:
+        """modprobe -r NAME: remove an installed module (or the modules whose alias matches
+        NAME), then the modules it used that nothing uses any more (kmod's rmmod_do_module;
+        failures there are not errors).  Raises ModuleError as kmod's modprobe -r fails:
+        "modprobe: FATAL: Module X not found." (not installed, not an alias),
+        "… Module X is builtin.", "… Module X is not in kernel." (ENOENT),
+        "… Module X is in use." (EBUSY: a holder or an open file), "modprobe: ERROR: could
+        not remove 'X': <error>".  Context: may sleep."""
+        normalized = _normalize(name)
+        if normalized in self._builtin:
+            raise ModuleError(-Errno.ENOENT, f"modprobe: FATAL: Module {normalized} is "
+                                             "builtin.", normalized)
+        if normalized in self.available():
+            targets = [normalized]
+        else:
+            targets = self._depmod_current().lookup(name)
+            if not targets:
+                raise ModuleError(-Errno.ENOENT, f"modprobe: FATAL: Module {name} not found.",
+                                  name)
+        for target in targets:
+            await self._remove_probed(target)
+
+    async def _remove_probed(self, name: str) -> None:
+        mod = self.get(name)
+        if mod is None or mod.state is ModuleState.UNFORMED:
+            raise ModuleError(-Errno.ENOENT, f"modprobe: FATAL: Module {name} is not in "
+                                             "kernel.", name)
+        if mod.refcnt:
+            raise ModuleError(-Errno.EBUSY, f"modprobe: FATAL: Module {name} is in use.", name)
+        used = list(mod.uses)
+        err = await self.delete_module(name)
+        if err:
+            raise ModuleError(err, f"modprobe: ERROR: could not remove '{name}': "
+                                   f"{strerror(err)}", name)
+        for dep in used:
+            if dep.refcnt == 0 and not dep.builtin:
+                await self.delete_module(dep.name)
+
     # -- views --------------------------------------------------------------------------------
 
     def proc_modules(self) -> str:
