@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -48,3 +49,29 @@ def test_the_user_space_example() -> None:
     block = next(b for b in python_blocks() if "rmmod(\"pen_driver\")" in b)
     namespace: dict[str, object] = {"print": lambda *a: None}
     exec(block, namespace)
+
+
+def test_the_scenario_example_passes(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from usbemu.cli.scenario import load_scenario, run_scenario
+
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", README.read_text(),
+                                       flags=re.DOTALL) if "[[step]]" in b)
+    path = tmp_path / "readme.toml"
+    path.write_text(block)
+    assert run_scenario(load_scenario(path), Console(file=io.StringIO()))
+
+
+def test_the_piped_shell_example() -> None:
+    from click.testing import CliRunner
+
+    from usbemu.cli.main import main
+
+    text = README.read_text()
+    command = re.search(r"\$ printf '(.*?)' \| usbemu shell\n((?:    .*\n)+)", text)
+    assert command is not None
+    script = command.group(1).replace("\\n", "\n")
+    expected = "".join(line[4:] + "\n" for line in command.group(2).splitlines())
+    result = CliRunner().invoke(main, ["shell"], input=script)
+    assert (result.exit_code, result.output) == (0, expected)

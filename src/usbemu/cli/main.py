@@ -1,13 +1,19 @@
 """The `usbemu` command.
 
     usbemu demo                 the articles' story on an emulated machine
+    usbemu shell [--plug …]     an interactive shell on the machine (commands from stdin
+                                when piped)
+    usbemu run SCENARIO.toml    a declared machine and timeline, with expectations
+    usbemu lsusb [-t|-v|--json] lsusb of a machine built from the machine options
+    usbemu devices              /sys/kernel/debug/usb/devices of such a machine
+    usbemu mount DIR            its /sys, /proc and /dev as a FUSE filesystem
+    usbemu list devices|drivers|bridges
+                                what usbemu knows, built in and from installed plugins
     usbemu describe [MODEL…]    a device model's descriptors: tree, bytes and strings
-    usbemu list devices         the device models, built in and from installed plugins
     usbemu clone SOURCE         a clone file from a model name, a sysfs device directory
                                 or a descriptors dump
-    usbemu shell [--plug …]     an interactive shell on the machine
-    usbemu run SCENARIO.toml    a declared machine and timeline, with expectations
 
+The machine options (`machine_options`): --plug, --load, --ports, --seed, --real-time.
 Output is rich on a terminal and plain when piped; NO_COLOR turns colour off.
 """
 
