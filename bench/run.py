@@ -9,6 +9,7 @@ is asserted; the README quotes the output.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -29,6 +30,22 @@ def _timed(func: Callable[[], int]) -> tuple[int, float]:
     start = time.perf_counter()
     count = func()
     return count, time.perf_counter() - start
+
+
+def bench_loop_baseline(n: int) -> None:
+    """What the event loop alone costs (DESIGN.md §8's first figure): two awaits of a bare
+    future per round trip, no USB work — the yardstick for the echo figure below."""
+    async def run() -> int:
+        loop = asyncio.get_running_loop()
+        for _ in range(n):
+            for _ in range(2):
+                fut = loop.create_future()
+                loop.call_soon(fut.set_result, None)
+                await fut
+        return n
+
+    count, secs = _timed(lambda: asyncio.run(run()))
+    _rate("asyncio alone: two-await round trips (no USB work)", count, secs)
 
 
 def bench_model_echo(n: int) -> None:
@@ -139,6 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     scale = 1 if args.quick else 5
     print(f"{'benchmark':58} {'figure':>14}")
+    bench_loop_baseline(20000 * scale)
     bench_model_echo(20000 * scale)
     bench_sync_echo(4000 * scale)
     bench_throughput(400 * scale)

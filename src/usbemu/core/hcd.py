@@ -196,7 +196,7 @@ class HostController(ABC):
         assert dev is not None
         urb.use_count += 1
         dev.urbnum += 1
-        rc = self._rh_urb_enqueue(urb) if dev.is_root_hub else self.urb_enqueue(urb)
+        rc = self._rh_urb_enqueue(urb) if dev.usb_parent is None else self.urb_enqueue(urb)
         if rc:
             urb.hcpriv = None
             urb.use_count -= 1

@@ -120,6 +120,12 @@ async def start_wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
         return rc, 0
     if urb.use_count == 0:  # completed inline
         return urb.status, urb.actual_length
+    return await _wait_urb(urb, timeout_ms)
+
+
+async def _wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
+    """The sleeping half of usb_start_wait_urb(), for a URB that did not complete at
+    submission.  May sleep."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[None] = loop.create_future()
     urb.context = fut
@@ -197,7 +203,14 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
         urb.fill_int(dev, pipe, data, length, _sync_complete, None, hep.desc.bInterval)
     else:
         urb.fill_bulk(dev, pipe, data, length, _sync_complete)
-    return await start_wait_urb(urb, timeout_ms)
+    # start_wait_urb() inlined: a message the device answers at once costs one coroutine
+    urb._inline = True
+    rc = usb_submit_urb(urb)
+    if rc:
+        return rc, 0
+    if urb.use_count == 0:
+        return urb.status, urb.actual_length
+    return await _wait_urb(urb, timeout_ms)
 
 
 usb_interrupt_msg = usb_bulk_msg

@@ -136,7 +136,7 @@ class Urb:
         self.error_count = 0
         self.context: Any = None
         self.complete: Complete | None = None
-        self.iso_frame_desc = [IsoPacket() for _ in range(iso_packets)]
+        self.iso_frame_desc = [IsoPacket() for _ in range(iso_packets)] if iso_packets else []
         self.hcpriv: Any = None
         self.unlinked = 0
         self.use_count = 0
@@ -160,7 +160,9 @@ class Urb:
     def fill_bulk(self, dev: UsbDevice, pipe: int, buffer: Any, length: int,
                   complete: Complete, context: Any = None) -> Urb:
         """usb_fill_bulk_urb()."""
-        return self._fill(dev, pipe, buffer, length, complete, context)
+        self.dev, self.pipe, self.transfer_buffer = dev, pipe, buffer
+        self.transfer_buffer_length, self.complete, self.context = length, complete, context
+        return self
 
     def fill_int(self, dev: UsbDevice, pipe: int, buffer: Any, length: int,
                  complete: Complete, context: Any, interval: int) -> Urb:
@@ -277,6 +279,8 @@ _XFER_CONTROL: Final = int(EndpointType.CONTROL)
 _XFER_ISOC: Final = int(EndpointType.ISOC)
 _PERIODIC: Final = (int(EndpointType.INT), int(EndpointType.ISOC))
 _PIPE_XFER: Final = tuple(int(x) for x in PIPE_TO_XFER)
+_UNAUTHENTICATED: Final = int(DeviceState.UNAUTHENTICATED)
+_CONFIGURED: Final = int(DeviceState.CONFIGURED)
 #: Allowed transfer flags per endpoint type, [OUT, IN].
 _ALLOWED: Final = tuple((_allowed_flags(EndpointType(t), False),
                          _allowed_flags(EndpointType(t), True))
@@ -294,7 +298,7 @@ def usb_submit_urb(urb: Urb | None) -> int:
     if urb.hcpriv is not None:
         return -Errno.EBUSY
     dev = urb.dev
-    if dev is None or dev.state < DeviceState.UNAUTHENTICATED:
+    if dev is None or dev.state < _UNAUTHENTICATED:
         return -Errno.ENODEV
     pipe = urb.pipe
     hep = (dev.ep_in if pipe & USB_DIR_IN else dev.ep_out)[(pipe >> 15) & 0xF]
@@ -313,7 +317,7 @@ def usb_submit_urb(urb: Urb | None) -> int:
         is_in = bool(pipe & USB_DIR_IN)
     flags = int(urb.transfer_flags)
     urb.transfer_flags = flags = (flags | _DIR_IN) if is_in else (flags & ~_DIR_IN)
-    if xfertype != _XFER_CONTROL and dev.state < DeviceState.CONFIGURED:
+    if xfertype != _XFER_CONTROL and dev.state < _CONFIGURED:
         return -Errno.ENODEV
     if hep.maxp <= 0:
         return -Errno.EMSGSIZE

@@ -43,7 +43,7 @@ EP0_DESC: Final = EndpointDescriptor(0x00, EndpointType.CONTROL, 64)
 class UsbHostEndpoint:
     """struct usb_host_endpoint: an endpoint's descriptor and the queue of its URBs."""
 
-    __slots__ = ("_desc", "enabled", "hcpriv", "maxp", "urb_list", "xfer")
+    __slots__ = ("_desc", "addr", "enabled", "hcpriv", "maxp", "urb_list", "xfer")
 
     def __init__(self, desc: EndpointDescriptor) -> None:
         self.desc = desc
@@ -58,8 +58,9 @@ class UsbHostEndpoint:
     @desc.setter
     def desc(self, desc: EndpointDescriptor) -> None:
         self._desc = desc
-        self.xfer = int(desc.bmAttributes & 3)  # USB_ENDPOINT_XFER_* (hot-path copy)
+        self.xfer = int(desc.bmAttributes & 3)  # USB_ENDPOINT_XFER_* (hot-path copies)
         self.maxp = desc.maxpacket
+        self.addr = desc.bEndpointAddress
 
     def __repr__(self) -> str:
         return f"<UsbHostEndpoint {self.desc.bEndpointAddress:#04x}>"

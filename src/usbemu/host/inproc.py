@@ -31,7 +31,7 @@ import functools
 from typing import TYPE_CHECKING, Final
 
 from ..core.hcd import HostController
-from ..core.urb import PIPE_CONTROL, PIPE_ISOCHRONOUS, Urb, UrbFlag, usb_pipedevice
+from ..core.urb import PIPE_CONTROL, PIPE_ISOCHRONOUS, Urb, UrbFlag
 from ..emulated.device import DeviceModel
 from ..emulated.endpoint import Endpoint, Outcome
 from ..kernel.errno import Errno
@@ -62,6 +62,9 @@ _DIR_IN: Final = int(UrbFlag.DIR_IN)
 _ZERO_PACKET: Final = int(UrbFlag.ZERO_PACKET)
 _XFER_ISOC: Final = int(EndpointType.ISOC)
 _EMPTY: Final = memoryview(b"")
+_EPROTO: Final = -Errno.EPROTO
+_DONE: Final = Outcome.DONE
+_NAK: Final = Outcome.NAK
 
 
 class _EndpointQueue:
@@ -110,7 +113,7 @@ class InProcessController(HostController):
     def _route(self, urb: Urb) -> DeviceModel | None:
         udev = urb.dev
         assert udev is not None
-        address = usb_pipedevice(urb.pipe)
+        address = (urb.pipe >> 8) & 0x7F  # usb_pipedevice()
         cached = udev.hcpriv
         if isinstance(cached, DeviceModel) and cached.address == address and cached.reachable:
             return cached
@@ -222,7 +225,7 @@ class InProcessController(HostController):
             status = self._transfer(queue, model, urb)
             if status is None:
                 return
-            if status == -Errno.EPROTO and queue.retry is not urb:
+            if status == _EPROTO and queue.retry is not urb:
                 queue.retry = urb  # the controller's retries cost a frame
                 self._schedule(queue, FRAME)
                 return
@@ -244,7 +247,7 @@ class InProcessController(HostController):
         ptype = urb.pipe >> 30 & 3
         if ptype == PIPE_CONTROL:
             return -Errno.EPROTO if model is None else self._control(model, urb)
-        ep = None if model is None else model.endpoint(queue.hep.address)
+        ep = None if model is None else model.endpoint(queue.hep.addr)
         if ptype == PIPE_ISOCHRONOUS:
             return self._isochronous(queue, ep, urb)
         if ep is None:
@@ -261,13 +264,13 @@ class InProcessController(HostController):
                 and total % ep.maxpacket == 0
             outcome, n = ep.push_out(view, zlp)
         urb.actual_length += n
-        if outcome is Outcome.NAK:
+        if outcome is _NAK:
             queue.waiting = True
             self._waiters[(id(model), ep.address)] = queue
             return None
         if ep.type == 3 and urb.interval:  # interrupt: next poll one interval on
             queue.next_service = self.loop.time() + self._interval_s(urb)
-        return _STATUS[outcome]
+        return 0 if outcome is _DONE else _STATUS[outcome]
 
     def _interval_s(self, urb: Urb) -> float:
         udev = urb.dev
