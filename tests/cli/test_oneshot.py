@@ -170,3 +170,88 @@ def test_mount_without_fuse_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
     code, out = invoke("mount", str(tmp_path / "m"))
     assert code == 1
     assert out == "Error: libfuse cannot be loaded\n"
+
+
+PLUGIN_DRIVER = '''"""plugdrv: a driver module of an installed plugin package."""
+from usbemu.linux import (MODULE_DEVICE_TABLE, USB_DEVICE, module_exit, module_init,
+                          usb_deregister, usb_device_id, usb_driver, usb_register)
+
+async def probe(interface, id):
+    return 0
+
+async def disconnect(interface):
+    pass
+
+table = [USB_DEVICE(0x1234, 0x5678), usb_device_id()]
+MODULE_DEVICE_TABLE("usb", table)
+driver = usb_driver(name="plug_drv", probe=probe, disconnect=disconnect, id_table=table)
+
+async def init():
+    return await usb_register(driver)
+
+async def exit_():
+    await usb_deregister(driver)
+
+module_init(init)
+module_exit(exit_)
+'''
+
+PLUGIN_MODEL = '''"""A device model of an installed plugin package."""
+from usbemu.emulated.models.serial import SerialConverter
+
+class Gizmo(SerialConverter):
+    """A serial converter under another name."""
+'''
+
+PLUGIN_BRIDGE = '''"""A bridge to nowhere, from an installed plugin package."""
+
+def unavailable_reason():
+    return "needs a nowhere device"
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A distribution installed on sys.path as pip leaves it, with a driver module, a
+    device model and a bridge in usbemu's entry-point groups."""
+    package = tmp_path / "usbemu_plugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "plugdrv.py").write_text(PLUGIN_DRIVER)
+    (package / "gizmo.py").write_text(PLUGIN_MODEL)
+    (package / "nowhere.py").write_text(PLUGIN_BRIDGE)
+    info = tmp_path / "usbemu_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: usbemu-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[usbemu.drivers]\nplugdrv = usbemu_plugin.plugdrv\n\n"
+        "[usbemu.devices]\ngizmo = usbemu_plugin.gizmo:Gizmo\n\n"
+        "[usbemu.bridges]\nnowhere = usbemu_plugin.nowhere\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [n for n in sys.modules if n.split(".")[0] == "usbemu_plugin"]:
+        monkeypatch.delitem(sys.modules, name)
+    return tmp_path
+
+
+def test_list_commands_include_installed_plugins(plugin: Path) -> None:
+    _, out = invoke("list", "drivers", "--json")
+    assert {"driver": "plug_drv", "module": "plugdrv", "kind": "interface", "ids": 1,
+            "origin": "entry point", "error": None} in json.loads(out)
+    _, out = invoke("list", "devices", "--json")
+    gizmo = next(r for r in json.loads(out) if r["name"] == "gizmo")
+    assert (gizmo["id"], gizmo["class"]) == ("ffff:fff8", "usbemu_plugin.gizmo:Gizmo")
+    _, out = invoke("list", "bridges", "--json")
+    nowhere = next(r for r in json.loads(out) if r["name"] == "nowhere")
+    assert nowhere == {"name": "nowhere", "summary": "A bridge to nowhere, from an installed "
+                       "plugin package", "origin": "plugin", "module": "usbemu_plugin.nowhere",
+                       "available": False, "unavailable_reason": "needs a nowhere device"}
+    code, out = invoke("lsusb", "--plug", "gizmo")
+    assert code == 0 and "ID ffff:fff8" in out
+
+
+def test_a_plugin_driver_that_fails_to_load_is_a_row_with_its_error(plugin: Path) -> None:
+    (plugin / "usbemu_plugin" / "plugdrv.py").write_text("raise ImportError('broken')\n")
+    code, out = invoke("list", "drivers", "--json")
+    row = next(r for r in json.loads(out) if r["module"] == "plugdrv")
+    assert code == 0 and row["driver"] is None
+    assert row["error"] == "insmod: ERROR: could not insert module plugdrv: Invalid module format"
