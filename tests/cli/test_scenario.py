@@ -825,3 +825,38 @@ sleep = 2000
     assert "ok bridge 1: start the fuse bridge" in report
     assert seen == ["058f\n"]
     assert not os.path.ismount(mnt)
+
+
+def test_any_file_loads_or_gets_a_scenario_error(tmp_path: Path) -> None:
+    """Random and half-right files: load_scenario returns a Scenario or raises ScenarioError
+    whose every line names the file and a line — nothing else escapes."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    fragments = st.sampled_from([
+        "[machine]", "[[module]]", "[[device]]", "[[bridge]]", "[[step]]", "[step]",
+        "[step.x]", "name = \"pen_driver\"", "model = \"pendrive\"", "model = 3",
+        "clone = \"nope.toml\"", "at = \"1-1\"", "at = \"x\"", "at = 1", "options = { ports = 2 }",
+        "options = { bogus = 1 }", "params = { a = 1 }", "type = \"fuse\"",
+        "mountpoint = \"m\"", "write = \"/dev/pen0\"", "data = \"x\"", "hex = \"zz\"",
+        "random = -1", "read = \"/dev/pen0\"", "size = 0", "expect = \"@last-write\"",
+        "run = \"lsusb\"", "output_matches = \"(\"", "status = 300", "sleep = -5",
+        "sleep = 1e400", "plug = \"hub\"", "unplug = \"1-9\"", "load = \"x\"", "unload = 1",
+        "error = \"ENOPE\"", "expect_dmesg = []", "expect_event = { action = 1 }",
+        "expect_file = { path = \"/x\" }", "expect_exists = [1]", "expect_absent = \"rel\"",
+        "real_time = \"yes\"", "seed = 1.5", "ports = 0", "controllers = 99", "= 1", "x =",
+        "'''", "\"", "[[", "a.b.c = 1", "steps = [{ plug = \"hub\" }]"])
+    texts = st.lists(st.one_of(fragments, st.text(max_size=10)), max_size=12).map("\n".join)
+    path = tmp_path / "fuzz.toml"
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(texts)
+    def load(text: str) -> None:
+        path.write_text(text)
+        try:
+            load_scenario(path)
+        except ScenarioError as exc:
+            for line in str(exc).splitlines():
+                assert re.match(rf"{re.escape(str(path))}:\d+(:\d+)?: ", line), line
+
+    load()

@@ -632,3 +632,38 @@ def test_run_shell_decides_interactive_from_the_streams(machine: System,
 def test_the_python_example_of_the_docs_runs() -> None:
     (block,) = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
     exec(block, {})
+
+
+def test_no_command_line_crashes_the_shell() -> None:
+    """Whatever is typed, a command returns a status and says what was wrong; nothing
+    escapes as an exception or reaches the user as an internal error."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    words = st.one_of(
+        st.sampled_from([*COMMANDS, "-t", "-v", "-C", "-l", "-r", "-s", "-d", "1-1", "1-1.2",
+                         "at", ">", ">>", "/dev/pen0", "/sys/bus/usb/devices/1-1/idVendor",
+                         "/sys/bus/usb/drivers/pen_driver/unbind", "/proc/modules", "/",
+                         "pendrive", "hub", "ports=2", "ports=x", "pen_driver", "usbcore",
+                         "1-1:1.0", "0x10", "-1", "'", '"', "\\", "#", "..", ""]),
+        st.text(max_size=12))
+    lines = st.lists(words, min_size=1, max_size=6).map(" ".join)
+
+    system = boot()
+    try:
+        load_module(system, "pen_driver")
+        plug(system, "pendrive", None, "1-1")
+        out, err = io.StringIO(), io.StringIO()
+        shell = Shell(system, out, err)
+
+        @settings(max_examples=300, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])
+        @given(lines)
+        def run(line: str) -> None:
+            status = shell.execute(line)
+            assert isinstance(status, int) and 0 <= status <= 255
+            assert "internal error" not in err.getvalue(), (line, err.getvalue())
+
+        run()
+    finally:
+        system.close()
