@@ -230,7 +230,7 @@ class InProcessController(HostController):
                 self._schedule(queue, FRAME)
                 return
             queue.retry = None
-            self.unlink_urb_from_ep(urb)
+            hep.urb_list.popleft()  # unlink_urb_from_ep(): it is the head
             self.giveback_urb(urb, status)
             if urb.status and hep.xfer != _XFER_ISOC:  # -EREMOTEIO stops a queue too
                 self._stop(queue)
@@ -340,10 +340,11 @@ class RootPort:
     """One root-hub port: its status and change words and the model plugged into it.
     Implements `usbemu.emulated.device.UpstreamPort`."""
 
-    __slots__ = ("change", "device", "hcd", "port1", "status")
+    __slots__ = ("change", "device", "hcd", "hub", "port1", "status")
 
     def __init__(self, hcd: InProcessHCD, port1: int) -> None:
         self.hcd = hcd
+        self.hub: None = None  # a root-hub port belongs to no hub model
         self.port1 = port1
         self.status = PortStat.POWER
         self.change = PortChange(0)
@@ -353,10 +354,6 @@ class RootPort:
     def enabled(self) -> bool:
         status = int(self.status)
         return status & 0x0006 == 0x0002  # ENABLE set, SUSPEND clear
-
-    @property
-    def hub(self) -> None:
-        return None
 
     def _speed_bits(self) -> PortStat:
         if self.device is None:
