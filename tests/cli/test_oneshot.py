@@ -255,3 +255,11 @@ def test_a_plugin_driver_that_fails_to_load_is_a_row_with_its_error(plugin: Path
     row = next(r for r in json.loads(out) if r["module"] == "plugdrv")
     assert code == 0 and row["driver"] is None
     assert row["error"] == "insmod: ERROR: could not insert module plugdrv: Invalid module format"
+
+
+def test_plug_option_words_are_split_as_the_shell_splits_them() -> None:
+    code, out = invoke("lsusb", "--json", "--plug", "pendrive 'serial=A B' at 1-2")
+    rows = {r["path"]: r for r in json.loads(out)}
+    assert code == 0 and rows["1-2"]["serial"] == "A B"
+    result = CliRunner().invoke(main, ["lsusb", "--plug", "pendrive 'serial=A"])
+    assert result.exit_code == 2 and "No closing quotation" in result.output

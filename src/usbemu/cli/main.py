@@ -20,6 +20,7 @@ Output is rich on a terminal and plain when piped; NO_COLOR turns colour off.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -89,6 +90,14 @@ def machine_options(fn: _F) -> _F:
     return _clock_options(_population_options(fn))
 
 
+def _words(text: str, option: str) -> list[str]:
+    """An option's value split as the shell splits a command line (quotes kept whole)."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: {exc}", param_hint=option) from None
+
+
 def _populate(system: System, ports: int, modules: tuple[str, ...],
               plugs: tuple[str, ...]) -> None:
     """One EHCI-like controller with `ports` ports, the modules loaded in order, the
@@ -96,14 +105,14 @@ def _populate(system: System, ports: int, modules: tuple[str, ...],
     naming the option."""
     system.add_controller(ports)
     for text in modules:
-        name, *args = text.split() or [""]
+        name, *args = _words(text, "--load") or [""]
         try:
             load_module(system, name, args)
         except OSError as exc:
             raise click.BadParameter(str(exc), param_hint="--load") from None
     for text in plugs:
         try:
-            spec, options, port = parse_plug(text.split())
+            spec, options, port = parse_plug(_words(text, "--plug"))
             plug(system, spec, options, port)
         except MachineError as exc:
             raise click.BadParameter(str(exc), param_hint="--plug") from None
@@ -193,11 +202,12 @@ def list_drivers(as_json: bool) -> None:
 def list_bridges(as_json: bool) -> None:
     """Bridges to the world outside, and whether this host can run them."""
     rows = bridge_rows()
-    for row in rows:
-        row["status"] = "ok" if row["available"] else f"unavailable: {row['unavailable_reason']}"
-    _print_rows(rows if not as_json else bridge_rows(),
-                [("name", "BRIDGE"), ("summary", "WHAT"), ("origin", "ORIGIN"),
-                 ("status", "STATUS")], as_json)
+    if not as_json:
+        for row in rows:
+            row["status"] = ("ok" if row["available"]
+                             else f"unavailable: {row['unavailable_reason']}")
+    _print_rows(rows, [("name", "BRIDGE"), ("summary", "WHAT"), ("origin", "ORIGIN"),
+                       ("status", "STATUS")], as_json)
 
 
 @main.command()

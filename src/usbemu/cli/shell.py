@@ -34,15 +34,21 @@ from typing import Any, TextIO, TypeVar
 
 from ..bridges.lsusb import lsusb as lsusb_list
 from ..bridges.lsusb import lsusb_t, lsusb_v
-from ..emulated.device import DeviceModel
 from ..emulated.models import ModelNotFound, available_models, load_model
-from ..emulated.models.hub import Hub
 from ..kernel.chrdev import AsyncFile
 from ..kernel.device import Driver
 from ..kernel.module import EXAMPLE_MODULES, ModuleError
 from ..kernel.vfs import Stat
 from ..system import System
-from .machine import MachineError, model_options, parse_plug, plug, unplug
+from .machine import (
+    MachineError,
+    free_ports,
+    model_options,
+    parse_plug,
+    plug,
+    plugged_models,
+    unplug,
+)
 
 __all__ = ["COMMANDS", "PROMPT", "Command", "Invocation", "ParsedLine", "Shell",
            "ShellSyntaxError", "banner", "columns", "hexdump_canonical", "hexdump_words",
@@ -1022,31 +1028,13 @@ class Shell:
         while chunk := self.run_on_machine(afile.read(size)):
             yield chunk
 
-    def _models(self) -> Iterator[tuple[str, DeviceModel]]:
-        """(port path, model) of every device model plugged in, hubs' children included."""
-        def walk(path: str, model: DeviceModel) -> Iterator[tuple[str, DeviceModel]]:
-            yield path, model
-            for port1, child in model.children():
-                yield from walk(f"{path}.{port1}", child)
-
-        for hcd in self.system.controllers:
-            for port in hcd.ports:
-                if port.device is not None and hcd.bus is not None:
-                    yield from walk(f"{hcd.bus.busnum}-{port.port1}", port.device)
-
     def plugged_ports(self) -> list[str]:
         """Port paths with a device model plugged in, hubs' ports included."""
-        return [path for path, _ in self._models()]
+        return [path for path, _ in plugged_models(self.system)]
 
     def free_ports(self) -> list[str]:
         """Port paths where a device could be plugged in: empty root-hub and hub ports."""
-        free = [f"{hcd.bus.busnum}-{port.port1}" for hcd in self.system.controllers
-                if hcd.bus is not None for port in hcd.ports if port.device is None]
-        for path, model in self._models():
-            if isinstance(model, Hub):
-                free += [f"{path}.{n}" for n in range(1, model.nports + 1)
-                         if model.hub_port(n).device is None]
-        return sorted(free)
+        return sorted(free_ports(self.system))
 
     # -- completion -----------------------------------------------------------------------
 

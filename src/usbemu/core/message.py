@@ -109,9 +109,10 @@ def _expire(fut: asyncio.Future[None]) -> None:
         fut.set_exception(TimeoutError())
 
 
-async def start_wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
-    """usb_start_wait_urb(): submit, wait, kill on timeout.  Returns (status,
-    actual_length); status is -ETIMEDOUT when the timeout killed the URB.  May sleep."""
+def _submit_sync(urb: Urb) -> tuple[int, int] | None:
+    """The first half of usb_start_wait_urb(): submit with the synchronous completion.
+    (status, actual_length) when the submission failed or the URB completed at once;
+    None when it is queued and must be waited for.  Atomic."""
     urb.complete = _sync_complete
     urb._inline = True
     urb.context = None
@@ -120,7 +121,14 @@ async def start_wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
         return rc, 0
     if urb.use_count == 0:  # completed inline
         return urb.status, urb.actual_length
-    return await _wait_urb(urb, timeout_ms)
+    return None
+
+
+async def start_wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
+    """usb_start_wait_urb(): submit, wait, kill on timeout.  Returns (status,
+    actual_length); status is -ETIMEDOUT when the timeout killed the URB.  May sleep."""
+    done = _submit_sync(urb)
+    return done if done is not None else await _wait_urb(urb, timeout_ms)
 
 
 async def _wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
@@ -203,14 +211,9 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
         urb.fill_int(dev, pipe, data, length, _sync_complete, None, hep.desc.bInterval)
     else:
         urb.fill_bulk(dev, pipe, data, length, _sync_complete)
-    # start_wait_urb() inlined: a message the device answers at once costs one coroutine
-    urb._inline = True
-    rc = usb_submit_urb(urb)
-    if rc:
-        return rc, 0
-    if urb.use_count == 0:
-        return urb.status, urb.actual_length
-    return await _wait_urb(urb, timeout_ms)
+    # start_wait_urb() without its coroutine: a message answered at once costs one
+    done = _submit_sync(urb)
+    return done if done is not None else await _wait_urb(urb, timeout_ms)
 
 
 usb_interrupt_msg = usb_bulk_msg
