@@ -61,9 +61,12 @@ def _model(name: str) -> DeviceModel:
         raise click.BadParameter(str(exc), param_hint="MODEL") from None
 
 
+_seed_option = click.option("--seed", type=int, default=None,
+                            help="Seed for anything random on the machine (system.random).")
+
+
 def _clock_options(fn: _F) -> _F:
-    fn = click.option("--seed", type=int, default=None,
-                      help="Seed for anything random on the machine (system.random).")(fn)
+    fn = _seed_option(fn)
     return click.option("--real-time", is_flag=True,
                         help="Run on the real clock instead of virtual time.")(fn)
 
@@ -121,7 +124,7 @@ def _populate(system: System, ports: int, modules: tuple[str, ...],
 def boot_machine(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
                  plugs: tuple[str, ...]) -> System:
     """Boot the machine the `machine_options` describe (see `_populate`).  The caller
-    closes it.  May sleep (runs the machine)."""
+    closes it (`with boot_machine(...) as system:`).  May sleep (runs the machine)."""
     system = boot(real_time=real_time, seed=seed, controllers=0)
     try:
         _populate(system, ports, modules, plugs)
@@ -218,8 +221,7 @@ def list_bridges(as_json: bool) -> None:
 def lsusb(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
           plugs: tuple[str, ...], tree: bool, verbose: bool, as_json: bool) -> None:
     """lsusb of a machine booted with the given modules and devices (usbutils' format)."""
-    system = boot_machine(real_time, seed, ports, modules, plugs)
-    try:
+    with boot_machine(real_time, seed, ports, modules, plugs) as system:
         if as_json:
             click.echo(json.dumps(device_rows(system), indent=2))
         elif tree:
@@ -228,8 +230,6 @@ def lsusb(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...
             click.echo(lsusb_v(system), nl=False)
         else:
             click.echo(lsusb_list(system), nl=False)
-    finally:
-        system.close()
 
 
 @main.command()
@@ -237,17 +237,13 @@ def lsusb(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...
 def devices(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
             plugs: tuple[str, ...]) -> None:
     """/sys/kernel/debug/usb/devices of a machine booted with the given modules and devices."""
-    system = boot_machine(real_time, seed, ports, modules, plugs)
-    try:
+    with boot_machine(real_time, seed, ports, modules, plugs) as system:
         click.echo(system.vfs.read_text("/sys/kernel/debug/usb/devices"), nl=False)
-    finally:
-        system.close()
 
 
 @main.command()
 @_population_options
-@click.option("--seed", type=int, default=None,
-              help="Seed for anything random on the machine (system.random).")
+@_seed_option
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def mount(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: int | None,
           directory: Path) -> None:
@@ -303,9 +299,6 @@ def run_(scenario: Path) -> None:
 def shell(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
           plugs: tuple[str, ...]) -> None:
     """An interactive shell on an emulated machine (commands from stdin when piped)."""
-    system = boot_machine(real_time, seed, ports, modules, plugs)
-    try:
+    with boot_machine(real_time, seed, ports, modules, plugs) as system:
         code = run_shell(system, sys.stdin, sys.stdout, sys.stderr)
-    finally:
-        system.close()
     sys.exit(code)
