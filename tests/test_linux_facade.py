@@ -15,8 +15,8 @@ from usbemu.core import message, urb
 from usbemu.core.devtable import MatchFlag, UsbDeviceId
 from usbemu.core.usb import UsbDevice
 from usbemu.emulated.models.pendrive import PenDrive
+from usbemu.errors import Errno
 from usbemu.kernel import chrdev
-from usbemu.kernel.errno import Errno
 from usbemu.kernel.printk import Level
 from usbemu.spec.ch9 import DeviceState, Speed
 from usbemu.spec.descriptors import EndpointDescriptor

@@ -33,12 +33,12 @@ from .core.usb import UsbDevice as usb_device
 from .core.usb import UsbHostInterface as usb_host_interface
 from .core.usb import UsbInterface as usb_interface
 from .core.usbcore import current_usbcore
+from .errors import Errno
 from .kernel import chrdev as _chrdev
 from .kernel import module as _module
 from .kernel import wait as _wait
 from .kernel.chrdev import Cdev as cdev
 from .kernel.chrdev import FileOperations as file_operations
-from .kernel.errno import Errno
 from .kernel.printk import Level
 from .kernel.wait import WaitQueueHead as wait_queue_head_t
 from .spec.descriptors import EndpointDescriptor as usb_endpoint_descriptor

@@ -13,7 +13,7 @@ from usbemu.core.urb import PIPE_CONTROL, Urb
 from usbemu.emulated.device import DeviceModel, request
 from usbemu.emulated.endpoint import Stall
 from usbemu.emulated.models.pendrive import PenDrive
-from usbemu.kernel.errno import Errno
+from usbemu.errors import Errno
 from usbemu.kernel.printk import Level
 from usbemu.spec.ch9 import DescriptorType, DeviceState, Request, SetupPacket, Speed
 from usbemu.spec.descriptors import (

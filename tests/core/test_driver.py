@@ -40,8 +40,8 @@ from usbemu.core.urb import PIPE_BULK, PIPE_CONTROL, Urb, make_pipe, usb_submit_
 from usbemu.core.usb import InterfaceCondition, UsbDevice, UsbInterface
 from usbemu.emulated.device import DeviceModel
 from usbemu.emulated.models.pendrive import PenDrive
-from usbemu.kernel.device import ProbeDeclined, Uevent
-from usbemu.kernel.errno import Errno
+from usbemu.errors import Errno, ProbeDeclined
+from usbemu.kernel.device import Uevent
 from usbemu.kernel.printk import Level
 from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed
 from usbemu.spec.descriptors import (

@@ -24,9 +24,9 @@ from usbemu.core.file import (
 from usbemu.core.usb import UsbInterface
 from usbemu.emulated.models.hub import Hub
 from usbemu.emulated.models.pendrive import PenDrive
+from usbemu.errors import Errno
 from usbemu.kernel.chrdev import File, FileOperations, Inode, Loff, mkdev
 from usbemu.kernel.device import Uevent
-from usbemu.kernel.errno import Errno
 from usbemu.system import System
 
 

@@ -32,7 +32,7 @@ from usbemu.emulated.device import DeviceModel, endpoint_in
 from usbemu.emulated.endpoint import Endpoint
 from usbemu.emulated.models.hub import Hub
 from usbemu.emulated.models.pendrive import PenDrive
-from usbemu.kernel.errno import Errno
+from usbemu.errors import Errno
 from usbemu.spec.ch9 import SetupPacket, Speed
 from usbemu.spec.descriptors import (
     ConfigDescriptor,

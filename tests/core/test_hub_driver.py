@@ -32,7 +32,7 @@ from usbemu.emulated.models.hub import Hub
 from usbemu.emulated.models.mouse import BootMouse
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.emulated.models.serial import SerialConverter
-from usbemu.kernel.errno import Errno
+from usbemu.errors import Errno
 from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed
 from usbemu.spec.descriptors import (
     ConfigDescriptor,

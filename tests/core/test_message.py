@@ -14,10 +14,6 @@ import pytest
 
 from usbemu.core.hcd import HostController
 from usbemu.core.message import (
-    UsbError,
-    UsbNoDevice,
-    UsbStall,
-    UsbTimeout,
     bulk_transfer,
     check,
     control_transfer,
@@ -41,7 +37,7 @@ from usbemu.core.usb import UsbDevice
 from usbemu.emulated.device import DeviceModel, endpoint_in, request
 from usbemu.emulated.endpoint import Endpoint, Stall
 from usbemu.emulated.models.pendrive import PenDrive
-from usbemu.kernel.errno import Errno
+from usbemu.errors import Errno, UsbError, UsbNoDevice, UsbStall, UsbTimeout
 from usbemu.kernel.printk import Level
 from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed
 from usbemu.spec.descriptors import (

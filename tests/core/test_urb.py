@@ -35,7 +35,7 @@ from usbemu.core.usb import UsbDevice
 from usbemu.emulated.device import DeviceModel, endpoint_in, endpoint_out
 from usbemu.emulated.endpoint import Endpoint
 from usbemu.emulated.models.zero import GadgetZero, pattern_bytes
-from usbemu.kernel.errno import Errno
+from usbemu.errors import Errno
 from usbemu.kernel.printk import Level
 from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed
 from usbemu.spec.descriptors import (

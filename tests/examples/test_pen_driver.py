@@ -19,7 +19,7 @@ from usbemu.core.driver import UsbDriver, usb_register
 from usbemu.core.usb import UsbInterface
 from usbemu.emulated.models.hub import Hub
 from usbemu.emulated.models.pendrive import BULK_IN, PenDrive
-from usbemu.kernel.errno import Errno
+from usbemu.errors import Errno
 from usbemu.kernel.printk import Level
 from usbemu.system import System
 

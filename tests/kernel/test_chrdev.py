@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from usbemu.errors import Errno
 from usbemu.kernel.chrdev import (
     MINORMASK,
     O_NONBLOCK,
@@ -47,7 +48,6 @@ from usbemu.kernel.chrdev import (
 )
 from usbemu.kernel.devclass import ClassDevice, DeviceClass, kernfs_link
 from usbemu.kernel.device import Uevent
-from usbemu.kernel.errno import Errno
 from usbemu.kernel.printk import Level
 from usbemu.kernel.wait import DEFAULT_POLLMASK, Poll, PollTable, WaitQueueHead, poll_wait
 from usbemu.system import System

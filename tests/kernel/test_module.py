@@ -17,11 +17,10 @@ from pathlib import Path
 import pytest
 
 from usbemu.emulated.models.pendrive import PenDrive
+from usbemu.errors import Errno, ModuleError
 from usbemu.kernel.device import Uevent
-from usbemu.kernel.errno import Errno
 from usbemu.kernel.module import (
     PARAM_TYPES,
-    ModuleError,
     ModuleState,
     kstrtobool,
     kstrtoll,

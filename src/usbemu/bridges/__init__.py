@@ -10,14 +10,14 @@ add a line to the table.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Final
 
-__all__ = ["BUILTIN_BRIDGES", "ENTRY_POINT_GROUP", "BridgeInfo", "available_bridges",
-           "describe_bridge"]
+from ..plugins import PluginRegistry
+
+__all__ = ["BRIDGES", "BUILTIN_BRIDGES", "ENTRY_POINT_GROUP", "BridgeInfo",
+           "available_bridges", "describe_bridge"]
 
 ENTRY_POINT_GROUP: Final = "usbemu.bridges"
 
@@ -25,6 +25,9 @@ ENTRY_POINT_GROUP: Final = "usbemu.bridges"
 BUILTIN_BRIDGES: Final[dict[str, str]] = {
     "fuse": "usbemu.bridges.fuse",
 }
+
+#: The bridge registry: built-in bridges and those of installed plugins.
+BRIDGES: Final = PluginRegistry("bridge", ENTRY_POINT_GROUP, BUILTIN_BRIDGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +44,8 @@ class BridgeInfo:
 def available_bridges() -> dict[str, tuple[str, str]]:
     """name → (module, origin) for the built-in bridges and those of installed plugins.
     Atomic, imports nothing."""
-    found = {name: (module, "built-in") for name, module in BUILTIN_BRIDGES.items()}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, (ep.value.partition(":")[0], "plugin"))
-    return found
+    return {name: (plugin.module, plugin.origin)
+            for name, plugin in BRIDGES.available().items()}
 
 
 def _summary(doc: str) -> str:
@@ -58,16 +59,18 @@ def _summary(doc: str) -> str:
 def describe_bridge(name: str) -> BridgeInfo:
     """Import bridge `name` and say what it is and whether it can be used here.  A bridge
     that fails to import is reported as unavailable with the error, never raised.  Raises
-    KeyError for a name no bridge has."""
-    module_name, origin = available_bridges()[name]
+    PluginNotFound (a LookupError) for a name no bridge has."""
+    plugin = BRIDGES.find(name)
     try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        return BridgeInfo(name, module_name, "", origin, f"cannot be imported: {exc}")
+        module = BRIDGES.load(name)
+    except ImportError as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        return BridgeInfo(name, plugin.module, "", plugin.origin,
+                          f"cannot be imported: {cause}")
     summary = _summary(module.__doc__ or "")
     reason: Callable[[], str | None] | None = getattr(module, "unavailable_reason", None)
     try:
         unavailable = reason() if reason is not None else None
     except Exception as exc:
         unavailable = f"availability check failed: {exc}"
-    return BridgeInfo(name, module_name, summary, origin, unavailable)
+    return BridgeInfo(name, plugin.module, summary, plugin.origin, unavailable)

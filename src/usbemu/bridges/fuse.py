@@ -86,8 +86,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TypeVar
 
+from ..errors import Errno
 from ..kernel.chrdev import SEEK_SET, CharDevices, File, mkdev
-from ..kernel.errno import Errno
 from ..kernel.vfs import Attr, DevNode, Symlink, Vfs
 from ..system import System
 

@@ -19,8 +19,9 @@ from typing import Any
 
 from ..emulated.clone import CloneError, load_clone
 from ..emulated.device import DeviceModel
-from ..emulated.models import ModelNotFound, available_models, load_model
+from ..emulated.models import available_models, load_model
 from ..emulated.models.hub import Hub
+from ..errors import PluginNotFound
 from ..system import System
 
 __all__ = ["PORT_PATH", "MachineError", "boot", "build_model", "check_port_path", "free_port",
@@ -149,7 +150,7 @@ def parse_assignments(words: Sequence[str], what: str = "option") -> dict[str, s
 def _model_class(spec: str) -> type[DeviceModel] | None:
     try:
         return load_model(spec)
-    except ModelNotFound:
+    except PluginNotFound:
         return None
     except ImportError as exc:
         raise MachineError(str(exc)) from None

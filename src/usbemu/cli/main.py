@@ -35,7 +35,8 @@ from ..bridges.lsusb import lsusb as lsusb_list
 from ..bridges.lsusb import lsusb_t, lsusb_v
 from ..emulated.clone import CloneError, clone_from_sysfs, dump_clone, load_clone
 from ..emulated.device import DeviceModel
-from ..emulated.models import ModelNotFound, available_models, load_model
+from ..emulated.models import available_models, load_model
+from ..errors import PluginNotFound
 from ..system import System
 from .demo import run_demo
 from .listing import bridge_rows, device_rows, driver_rows, model_rows
@@ -57,7 +58,7 @@ def _console() -> Console:
 def _model(name: str) -> DeviceModel:
     try:
         return load_model(name)()
-    except ModelNotFound as exc:
+    except PluginNotFound as exc:
         raise click.BadParameter(str(exc), param_hint="MODEL") from None
 
 

@@ -37,8 +37,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from ..emulated.models import available_models
+from ..errors import Errno, errname
 from ..kernel.device import Uevent
-from ..kernel.errno import Errno, errname
 from ..system import System
 from .machine import MachineError, boot, build_model, check_port_path, load_module, plug, unplug
 

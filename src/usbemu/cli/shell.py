@@ -34,10 +34,11 @@ from typing import Any, TextIO, TypeVar
 
 from ..bridges.lsusb import lsusb as lsusb_list
 from ..bridges.lsusb import lsusb_t, lsusb_v
-from ..emulated.models import ModelNotFound, available_models, load_model
+from ..emulated.models import available_models, load_model
+from ..errors import ModuleError, PluginNotFound
 from ..kernel.chrdev import AsyncFile
 from ..kernel.device import Driver
-from ..kernel.module import EXAMPLE_MODULES, ModuleError
+from ..kernel.module import EXAMPLE_MODULES
 from ..kernel.vfs import Stat
 from ..system import System
 from .machine import (
@@ -804,7 +805,7 @@ def _complete_plug(shell: Shell, args: list[str], word: str) -> list[str]:
         return []
     try:
         accepted = model_options(load_model(args[0]))
-    except (ModelNotFound, ImportError):
+    except (PluginNotFound, ImportError):
         accepted = {}
     return _starting(word, [f"{name}=" for name in accepted] + ["at"])
 

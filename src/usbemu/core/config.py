@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from ..kernel.errno import Errno
+from ..errors import Errno
 from ..kernel.printk import Level
 from ..spec.ch9 import USB_MAXCONFIG, DescriptorSize, DescriptorType
 from ..spec.config import Notice, parse_bos, parse_configuration

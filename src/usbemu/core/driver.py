@@ -29,8 +29,8 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from ..errors import Errno
 from ..kernel.device import BusType, Device, Driver
-from ..kernel.errno import Errno
 from ..kernel.file2alias import interface_modalias
 from ..kernel.printk import Level
 from ..spec.ch9 import DeviceState

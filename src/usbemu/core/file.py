@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from ..errors import Errno
 from ..kernel.chrdev import (
     CharDevices,
     File,
@@ -39,7 +40,6 @@ from ..kernel.chrdev import (
     replace_fops,
 )
 from ..kernel.devclass import ClassDevice, DeviceClass, DeviceClasses
-from ..kernel.errno import Errno
 from .usb import USB_DEVICE_MAJOR, UsbInterface
 from .usbcore import USB_MAXBUS
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from ..kernel.errno import Errno
+from ..errors import Errno
 from ..spec.ch9 import ClassCode
 from .driver import UsbDeviceDriver
 from .message import usb_set_configuration

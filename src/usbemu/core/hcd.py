@@ -23,8 +23,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from ..errors import Errno
 from ..kernel.device import Device
-from ..kernel.errno import Errno
 from ..spec.ch9 import (
     LANGID_EN_US,
     ConfigAttributes,

@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Final
 
+from ..errors import Errno
 from ..kernel.device import Device, Driver, Uevent
-from ..kernel.errno import Errno
 from ..kernel.printk import Printk
 from ..spec.ch9 import (
     ClassCode,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
-from ..kernel.errno import Errno, strerror
+from ..errors import Errno, usb_error
 from ..spec.ch9 import (
     LANGID_EN_US,
     DescriptorType,
@@ -57,42 +57,12 @@ USB_CTRL_SET_TIMEOUT: Final = 5000
 # -- errors: the one place where a status becomes an exception -------------------------------
 
 
-class UsbError(OSError):
-    """A USB operation failed; `errno` is Linux's (positive), `actual_length` the bytes
-    that moved before it failed."""
-
-    def __init__(self, code: int, message: str = "", actual_length: int = 0) -> None:
-        super().__init__(abs(code), message or strerror(code))
-        self.actual_length = actual_length
-
-
-class UsbTimeout(UsbError, TimeoutError):
-    """-ETIMEDOUT: the device did not finish in time."""
-
-
-class UsbStall(UsbError):
-    """-EPIPE: the endpoint is halted (or a control request was refused)."""
-
-
-class UsbNoDevice(UsbError):
-    """-ENODEV / -ESHUTDOWN: the device is gone."""
-
-
-_EXCEPTIONS: Final[dict[int, type[UsbError]]] = {
-    Errno.ETIMEDOUT: UsbTimeout,
-    Errno.EPIPE: UsbStall,
-    Errno.ENODEV: UsbNoDevice,
-    Errno.ESHUTDOWN: UsbNoDevice,
-}
-
-
 def check(result: int, actual_length: int = 0) -> int:
     """Turn a kernel-style result into a value: returns `result` when ≥ 0, else raises the
     UsbError subclass for that errno (carrying `actual_length`)."""
     if result >= 0:
         return result
-    cls = _EXCEPTIONS.get(-result, UsbError)
-    raise cls(result, actual_length=actual_length)
+    raise usb_error(result, actual_length)
 
 
 # -- waiting for one URB ----------------------------------------------------------------------

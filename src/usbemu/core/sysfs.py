@@ -39,8 +39,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
+from ..errors import Errno
 from ..kernel.device import Device, Driver, DriverCore, Uevent
-from ..kernel.errno import Errno
 from ..kernel.file2alias import interface_modalias
 from ..kernel.vfs import Attr, Node, StaticDir, Symlink, Vfs
 from ..spec.ch9 import ClassCode, DeviceState, EndpointType, Speed

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import IntFlag
 from typing import TYPE_CHECKING, Any, Final
 
-from ..kernel.errno import Errno
+from ..errors import Errno
 from ..spec.ch9 import DeviceState, EndpointType, SetupPacket, Speed
 
 if TYPE_CHECKING:

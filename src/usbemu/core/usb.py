@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from ..errors import IllegalStateTransition
 from ..kernel.device import Device
 from ..spec.ch9 import (
     DeviceState,
@@ -146,10 +147,11 @@ class UsbInterface(Device):
         return len(self.altsetting)
 
     def set_condition(self, new: InterfaceCondition) -> None:
-        """The one transition function of the binding state machine; raises RuntimeError
-        on an illegal change."""
+        """The one transition function of the binding state machine; raises
+        IllegalStateTransition on an illegal change."""
         if new not in _CONDITION_NEXT[self.condition]:
-            raise RuntimeError(f"interface {self.name}: {self.condition.value} -> {new.value}")
+            raise IllegalStateTransition(
+                f"interface {self.name}: {self.condition.value} -> {new.value}")
         self.condition = new
 
     def altsetting_by_number(self, alt: int) -> UsbHostInterface | None:

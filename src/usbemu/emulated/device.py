@@ -21,6 +21,7 @@ import struct
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Final, Protocol, TypeVar
 
+from ..errors import IllegalStateTransition
 from ..spec.ch9 import (
     USB_MAX_ADDRESS,
     DeviceState,
@@ -129,10 +130,6 @@ _TRANSITIONS: Final[Mapping[DeviceState, frozenset[DeviceState]]] = {
                                    S.SUSPENDED},
     S.SUSPENDED: _ANY_ATTACHED | {S.POWERED, S.DEFAULT, S.ADDRESS, S.CONFIGURED},
 }
-
-
-class IllegalStateTransition(RuntimeError):
-    """A device state change that chapter 9 does not allow (a bug in the caller)."""
 
 
 # -- standard requests ------------------------------------------------------------------------

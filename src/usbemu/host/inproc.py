@@ -34,7 +34,7 @@ from ..core.hcd import HostController
 from ..core.urb import PIPE_CONTROL, PIPE_ISOCHRONOUS, Urb, UrbFlag
 from ..emulated.device import DeviceModel
 from ..emulated.endpoint import Endpoint, Outcome
-from ..kernel.errno import Errno
+from ..errors import Errno
 from ..spec.ch9 import DeviceState, EndpointType, SetupPacket, Speed
 from ..spec.hub import (
     HubDescriptor,

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from enum import IntFlag
 from typing import Any, Final, Protocol, TypeAlias, TypeVar
 
+from ..errors import Errno, strerror
 from .device import DriverCore, Uevent
-from .errno import Errno, strerror
 from .module import this_module
 from .printk import Level
 from .vfs import Attr, DevNode, Symlink, Vfs, fs_error

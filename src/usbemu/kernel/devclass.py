@@ -26,9 +26,9 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Mapping
 
+from ..errors import Errno, strerror
 from .chrdev import dev_major, dev_minor, format_dev
 from .device import Device, DriverCore, Uevent
-from .errno import Errno, strerror
 from .printk import Level
 from .vfs import Attr, DevNode, Node, StaticDir, Symlink, Vfs
 

@@ -24,14 +24,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .errno import Errno
+from ..errors import Errno, ProbeDeclined
 from .module import this_module
 from .printk import Level, Printk
-
-
-class ProbeDeclined(Exception):
-    """Raised by a probe routine to decline a device (the -ENODEV case): the next
-    matching driver is tried and nothing is logged."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,12 +42,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import Enum
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from .errno import Errno, strerror
+from ..errors import Errno, IllegalStateTransition, ModuleError, strerror
+from ..plugins import PLUGIN, PluginRegistry
 from .file2alias import UsbIdFields, alias_matches, modules_alias_lines, usbmap_header, usbmap_line
 from .printk import Level, Printk
 from .vfs import Attr, Node, StaticDir, Symlink, Vfs
@@ -66,7 +66,6 @@ __all__ = [
     "KernelParam",
     "ModInfo",
     "Module",
-    "ModuleError",
     "ModuleSource",
     "ModuleState",
     "ParamType",
@@ -97,6 +96,11 @@ ENTRY_POINT_GROUP: Final = "usbemu.drivers"
 #: import path.  modprobe finds them, depmod lists their aliases, udev autoloads them.
 INSTALLED_MODULES: Final[dict[str, str]] = {}
 
+#: The driver-module registry: usbemu's installed modules and the `usbemu.drivers` entry
+#: points of installed packages.  The module tools execute a fresh copy of a module's code
+#: at each load, so they take only its import path from here.
+DRIVER_MODULES: Final = PluginRegistry("driver module", ENTRY_POINT_GROUP, INSTALLED_MODULES)
+
 #: Out-of-tree example modules shipped with usbemu: module name → file, relative to the
 #: package or the source tree.  `insmod NAME` finds them as insmod finds ./pen_driver.ko in
 #: the build directory; they are not installed, so modprobe, depmod and autoload do not
@@ -120,19 +124,6 @@ def _normalize(name: str) -> str:
 
 
 # -- errors -------------------------------------------------------------------------------------
-
-
-class ModuleError(OSError):
-    """A module tool failed: `errno` is Linux's, `str()` the line the tool prints
-    ("insmod: ERROR: could not insert module pen_driver: File exists").  Notes (PEP 678)
-    carry the kernel's explanation where there is one."""
-
-    def __init__(self, code: int, message: str, name: str) -> None:
-        super().__init__(abs(code), strerror(code), name)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class _Refused(Exception):
@@ -642,10 +633,10 @@ class Module:
         return self.info.init is not None and self.info.exit is None
 
     def set_state(self, new: ModuleState) -> None:
-        """The one transition function of the module state machine; raises RuntimeError
-        for an illegal transition."""
+        """The one transition function of the module state machine; raises
+        IllegalStateTransition for an illegal transition."""
         if new not in _TRANSITIONS[self.state]:
-            raise RuntimeError(f"module {self.name}: illegal state change "
+            raise IllegalStateTransition(f"module {self.name}: illegal state change "
                                f"{self.state.value} -> {new.value}")
         self.state = new
 
@@ -866,9 +857,10 @@ class KernelModules:
         """Installed modules modprobe can load: usbemu's table, `install()`ed ones, then
         the `usbemu.drivers` entry points of installed packages (sorted by name)."""
         found = dict(self._installed)
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            name = _normalize(ep.name)
-            found.setdefault(name, ModuleSource(name, ep.module, "entry point"))
+        for plugin in DRIVER_MODULES.available().values():
+            if plugin.origin == PLUGIN:
+                name = _normalize(plugin.name)
+                found.setdefault(name, ModuleSource(name, plugin.module, "entry point"))
         return found
 
     def _find_example(self, name: str) -> ModuleSource | None:

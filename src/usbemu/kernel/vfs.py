@@ -19,12 +19,12 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
-from .errno import Errno
+from ..errors import Errno
 
 
 def fs_error(code: int, path: str) -> OSError:
     """An OSError with Linux's errno and message for `path`."""
-    from .errno import strerror
+    from ..errors import strerror
 
     return OSError(abs(code), strerror(code), path)
 

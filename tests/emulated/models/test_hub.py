@@ -16,15 +16,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from usbemu import testing
-from usbemu.emulated.device import DeviceModel, IllegalStateTransition
+from usbemu.emulated.device import DeviceModel
 from usbemu.emulated.endpoint import Endpoint, Outcome
 from usbemu.emulated.models import load_model
 from usbemu.emulated.models.hub import (
     Hub,
     HubPort,
-    IllegalPortTransition,
     PortState,
 )
+from usbemu.errors import IllegalPortTransition, IllegalStateTransition
 from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed, TestSelector
 from usbemu.spec.descriptors import (
     ConfigDescriptor,

@@ -1,17 +1,19 @@
 """Built-in device models and the device-model registry.
 
 Models are found by short name through a built-in table plus the `usbemu.devices` entry-point
-group (python-can's interface table is the model): the table maps a name to "module:Class",
-entry points extend it, and nothing is imported until a model is asked for.
+group (`usbemu.plugins`): the table maps a name to "module:Class", entry points extend it,
+and nothing is imported until a model is asked for.
 """
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
 from typing import Final
 
+from ...plugins import PluginRegistry
 from ..device import DeviceModel
+
+__all__ = ["BUILTIN_MODELS", "DEVICE_MODELS", "ENTRY_POINT_GROUP", "available_models",
+           "load_model"]
 
 ENTRY_POINT_GROUP: Final = "usbemu.devices"
 
@@ -25,33 +27,18 @@ BUILTIN_MODELS: Final[dict[str, str]] = {
     "hub": "usbemu.emulated.models.hub:Hub",
 }
 
-
-class ModelNotFound(LookupError):
-    """No built-in or installed device model has that name."""
+#: The device-model registry: built-in models and those of installed plugins.
+DEVICE_MODELS: Final = PluginRegistry("device model", ENTRY_POINT_GROUP, BUILTIN_MODELS,
+                                      base=DeviceModel)
 
 
 def available_models() -> dict[str, str]:
     """name → "module:Class" for built-in models and those of installed plugins."""
-    found = dict(BUILTIN_MODELS)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep.value)
-    return found
+    return {name: plugin.target for name, plugin in DEVICE_MODELS.available().items()}
 
 
 def load_model(name: str) -> type[DeviceModel]:
-    """Import and return the model class registered as `name`.
-
-    Raises ModelNotFound (listing the known names) or ImportError with its cause.
-    """
-    target = available_models().get(name)
-    if target is None:
-        known = ", ".join(sorted(available_models()))
-        raise ModelNotFound(f"no device model named {name!r}; known models: {known}")
-    module_name, _, attr = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ImportError(f"device model {name!r} ({target}) failed to load: {exc}") from exc
-    if not (isinstance(cls, type) and issubclass(cls, DeviceModel)):
-        raise ImportError(f"device model {name!r} ({target}) is not a DeviceModel subclass")
+    """Import and return the model class registered as `name`.  Raises PluginNotFound
+    (listing the known names) or PluginLoadError with its cause."""
+    cls: type[DeviceModel] = DEVICE_MODELS.load(name)
     return cls

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
+from ...errors import IllegalPortTransition
 from ...spec.ch9 import (
     ClassCode,
     ConfigAttributes,
@@ -68,7 +69,7 @@ from ...spec.hub import (
     speed_status_bits,
     status_change_bitmap,
 )
-from ..device import DeviceModel, IllegalStateTransition, endpoint_in, request
+from ..device import DeviceModel, endpoint_in, request
 from ..endpoint import Endpoint, Stall
 
 STATUS_ENDPOINT: Final = 0x81
@@ -117,10 +118,6 @@ _STATE_BITS: Final[Mapping[PortState, PortStat]] = {
 _LINKED: Final = frozenset({P.DISABLED, P.RESETTING, P.ENABLED, P.SUSPENDED})
 _RESETTABLE: Final = frozenset({P.DISABLED, P.ENABLED, P.SUSPENDED})
 _ENABLED: Final = frozenset({P.ENABLED, P.SUSPENDED})
-
-
-class IllegalPortTransition(IllegalStateTransition):
-    """A hub port state change that figure 11-10 does not allow (a bug in the caller)."""
 
 
 #: Models plugged into some hub port, powered or not (a model can be in one place only).

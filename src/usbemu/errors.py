@@ -1,9 +1,19 @@
-"""Linux error numbers — counterpart of include/uapi/asm-generic/errno-base.h, errno.h and
-include/linux/errno.h, with the values of Linux on x86-64.
+"""usbemu's error numbers and public exceptions, in one place.
 
-URB status codes, probe results and everything that crosses a wire carry these numbers,
-negated, whatever the machine usbemu runs on (Python's `errno` module follows the host OS).
-`strerror` gives glibc's message text, as `strerror(3)` prints it on Linux.
+Linux's error numbers — counterpart of include/uapi/asm-generic/errno-base.h, errno.h and
+include/linux/errno.h, with the values of Linux on x86-64.  URB status codes, probe results
+and everything that crosses a wire carry these numbers, negated, whatever the machine usbemu
+runs on (Python's `errno` module follows the host OS); `strerror` gives glibc's message
+text, as `strerror(3)` prints it on Linux.
+
+The exceptions are what usbemu raises at its edges, where a negative errno becomes a Python
+error: `UsbError` and its subclasses (blocking USB helpers), `ProbeDeclined` (a probe that
+declines a device), `ModuleError` (the module tools), `IllegalStateTransition` (any of the
+explicit state machines refusing a move), `PluginNotFound` / `PluginLoadError` (the plugin
+registries) and `DescriptorError` (descriptors that cannot be built or parsed, defined with
+the descriptor codecs in `usbemu.spec`).
+
+Like `usbemu.spec`, this module imports nothing else of usbemu's: every layer may use it.
 """
 
 from __future__ import annotations
@@ -11,6 +21,25 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
+from .spec.descriptors import DescriptorError
+
+__all__ = [
+    "DescriptorError",
+    "Errno",
+    "IllegalPortTransition",
+    "IllegalStateTransition",
+    "ModuleError",
+    "PluginLoadError",
+    "PluginNotFound",
+    "ProbeDeclined",
+    "UsbError",
+    "UsbNoDevice",
+    "UsbStall",
+    "UsbTimeout",
+    "errname",
+    "strerror",
+    "usb_error",
+]
 
 class Errno(IntEnum):
     EPERM = 1
@@ -159,3 +188,79 @@ def errname(code: int) -> str:
         return str(code)
     return f"-{name}" if code < 0 else name
 
+
+
+# -- exceptions ---------------------------------------------------------------------------------
+
+
+class UsbError(OSError):
+    """A USB operation failed; `errno` is Linux's (positive), `actual_length` the bytes
+    that moved before it failed."""
+
+    def __init__(self, code: int, message: str = "", actual_length: int = 0) -> None:
+        super().__init__(abs(code), message or strerror(code))
+        self.actual_length = actual_length
+
+
+class UsbTimeout(UsbError, TimeoutError):
+    """-ETIMEDOUT: the device did not finish in time."""
+
+
+class UsbStall(UsbError):
+    """-EPIPE: the endpoint is halted (or a control request was refused)."""
+
+
+class UsbNoDevice(UsbError):
+    """-ENODEV / -ESHUTDOWN: the device is gone."""
+
+
+_USB_ERRORS: Final[dict[int, type[UsbError]]] = {
+    Errno.ETIMEDOUT: UsbTimeout,
+    Errno.EPIPE: UsbStall,
+    Errno.ENODEV: UsbNoDevice,
+    Errno.ESHUTDOWN: UsbNoDevice,
+}
+
+
+def usb_error(status: int, actual_length: int = 0) -> UsbError:
+    """The exception for a negative URB status or helper result: the UsbError subclass of
+    its errno, carrying `actual_length`."""
+    return _USB_ERRORS.get(-status, UsbError)(status, actual_length=actual_length)
+
+
+class ProbeDeclined(Exception):
+    """Raised by a probe routine to decline a device (the -ENODEV case): the next
+    matching driver is tried and nothing is logged."""
+
+
+class ModuleError(OSError):
+    """A module tool failed: `errno` is Linux's, `str()` the line the tool prints
+    ("insmod: ERROR: could not insert module pen_driver: File exists").  Notes (PEP 678)
+    carry the kernel's explanation where there is one."""
+
+    def __init__(self, code: int, message: str, name: str) -> None:
+        super().__init__(abs(code), strerror(code), name)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class IllegalStateTransition(RuntimeError):
+    """A state machine was asked for a move its transition table does not allow (a bug in
+    the caller): a device's chapter 9 state, an interface's binding condition, a port, a
+    module, a URB."""
+
+
+class IllegalPortTransition(IllegalStateTransition):
+    """A hub or root-hub port state change that USB 2.0 figure 11-10 does not allow."""
+
+
+class PluginNotFound(LookupError):
+    """No built-in or installed plugin of a kind (device model, driver module, bridge,
+    host controller kind) has that name; the message lists the known names."""
+
+
+class PluginLoadError(ImportError):
+    """A plugin was found but could not be loaded; the message names it and its target,
+    and the cause is chained."""
