@@ -16,7 +16,7 @@ from usbemu.core.devtable import MatchFlag, UsbDeviceId
 from usbemu.core.usb import UsbDevice
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.errors import Errno
-from usbemu.kernel import chrdev
+from usbemu.kernel import fs
 from usbemu.kernel.printk import Level
 from usbemu.spec.ch9 import DeviceState, Speed
 from usbemu.spec.descriptors import EndpointDescriptor
@@ -193,7 +193,7 @@ def test_completion_handlers_can_printk(system: System, pen: UsbDevice) -> None:
                             done, None)
     assert linux.usb_submit_urb(u) == 0
     system.sleep(1)
-    drive = system.controllers[0].port(1).device
+    drive = system.controllers[0].root_hub.hub_port(1).device
     assert isinstance(drive, PenDrive)
     ep = drive.endpoint(0x82)
     assert ep is not None
@@ -269,5 +269,5 @@ def test_char_device_helpers_act_on_the_running_machine(system: System) -> None:
     assert calls == [2]
     assert linux.USB_MAJOR == 180
     assert linux.usb_register_dev is file_module.usb_register_dev
-    assert linux.copy_to_user is chrdev.copy_to_user
+    assert linux.copy_to_user is fs.copy_to_user
     assert linux._IOR("E", 1, 4) == 0x80044501

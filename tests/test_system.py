@@ -117,7 +117,7 @@ def test_bad_port_paths(system: System, path: str, message: str) -> None:
 def test_occupied_port_and_twice_plugged_model(system: System) -> None:
     drive = PenDrive()
     system.plug(drive, "1-1")
-    with pytest.raises(ValueError, match=r"^'1-1': root hub port 1 already has"):
+    with pytest.raises(ValueError, match=r"^'1-1': root hub port 1 already holds"):
         system.plug(PenDrive(), "1-1")
     with pytest.raises(ValueError, match=r"^'1-2': .* already plugged in"):
         system.plug(drive, "1-2")

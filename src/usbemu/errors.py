@@ -10,10 +10,11 @@ The exceptions are what usbemu raises at its edges, where a negative errno becom
 error: `UsbError` and its subclasses (blocking USB helpers), `ProbeDeclined` (a probe that
 declines a device), `ModuleError` (the module tools), `IllegalStateTransition` (any of the
 explicit state machines refusing a move), `PluginNotFound` / `PluginLoadError` (the plugin
-registries) and `DescriptorError` (descriptors that cannot be built or parsed, defined with
-the descriptor codecs in `usbemu.spec`).
+registries), `SettleTimeout` (a machine that never settles) and `DescriptorError`
+(descriptors that cannot be built or parsed, defined with the codecs in `usbemu.spec`).
 
-Like `usbemu.spec`, this module imports nothing else of usbemu's: every layer may use it.
+Like `usbemu.spec`, this module imports nothing of usbemu's but `spec`: every layer may
+use it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "PluginLoadError",
     "PluginNotFound",
     "ProbeDeclined",
+    "SettleTimeout",
     "UsbError",
     "UsbNoDevice",
     "UsbStall",
@@ -254,6 +256,11 @@ class IllegalStateTransition(RuntimeError):
 
 class IllegalPortTransition(IllegalStateTransition):
     """A hub or root-hub port state change that USB 2.0 figure 11-10 does not allow."""
+
+
+class SettleTimeout(RuntimeError):
+    """`System.settle()` gave up: something kept the machine busy; the message says what
+    was still pending (hub_wq, probes, a hub port change nobody polled)."""
 
 
 class PluginNotFound(LookupError):

@@ -34,11 +34,12 @@ from .core.usb import UsbHostInterface as usb_host_interface
 from .core.usb import UsbInterface as usb_interface
 from .core.usbcore import current_usbcore
 from .errors import Errno
-from .kernel import chrdev as _chrdev
+from .kernel import char_dev as _char_dev
+from .kernel import fs as _fs
 from .kernel import module as _module
 from .kernel import wait as _wait
-from .kernel.chrdev import Cdev as cdev
-from .kernel.chrdev import FileOperations as file_operations
+from .kernel.char_dev import Cdev as cdev
+from .kernel.fs import FileOperations as file_operations
 from .kernel.printk import Level
 from .kernel.wait import WaitQueueHead as wait_queue_head_t
 from .spec.descriptors import EndpointDescriptor as usb_endpoint_descriptor
@@ -267,9 +268,9 @@ def usb_altnum_to_altsetting(intf: usb_interface, altnum: int) -> usb_host_inter
 # -- char devices: usb_register_dev (drivers/usb/core/file.c), fs/char_dev.c, struct file -----
 
 usb_class_driver = _file.UsbClassDriver
-file = _chrdev.File
-inode = _chrdev.Inode
-loff_t = _chrdev.Loff
+file = _fs.File
+inode = _fs.Inode
+loff_t = _fs.Loff
 poll_table = _wait.PollTable
 
 USB_MAJOR = _file.USB_MAJOR
@@ -277,19 +278,19 @@ usb_register_dev = _file.usb_register_dev
 usb_deregister_dev = _file.usb_deregister_dev
 usb_find_interface = _file.usb_find_interface
 
-copy_to_user = _chrdev.copy_to_user
-copy_from_user = _chrdev.copy_from_user
-iminor, imajor = _chrdev.iminor, _chrdev.imajor
-MKDEV, MAJOR, MINOR = _chrdev.mkdev, _chrdev.dev_major, _chrdev.dev_minor
-noop_llseek, no_llseek = _chrdev.noop_llseek, _chrdev.no_llseek
-default_llseek, fixed_size_llseek = _chrdev.default_llseek, _chrdev.fixed_size_llseek
-nonseekable_open, stream_open = _chrdev.nonseekable_open, _chrdev.stream_open
-_IO, _IOR, _IOW, _IOWR = _chrdev.io, _chrdev.ior, _chrdev.iow, _chrdev.iowr
-ENOIOCTLCMD = _chrdev.ENOIOCTLCMD
+copy_to_user = _fs.copy_to_user
+copy_from_user = _fs.copy_from_user
+iminor, imajor = _fs.iminor, _fs.imajor
+MKDEV, MAJOR, MINOR = _fs.mkdev, _fs.dev_major, _fs.dev_minor
+noop_llseek, no_llseek = _fs.noop_llseek, _fs.no_llseek
+default_llseek, fixed_size_llseek = _fs.default_llseek, _fs.fixed_size_llseek
+nonseekable_open, stream_open = _fs.nonseekable_open, _fs.stream_open
+_IO, _IOR, _IOW, _IOWR = _fs.io, _fs.ior, _fs.iow, _fs.iowr
+ENOIOCTLCMD = _fs.ENOIOCTLCMD
 O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR = 0o3, 0o0, 0o1, 0o2
-O_NONBLOCK, O_APPEND = _chrdev.O_NONBLOCK, _chrdev.O_APPEND
+O_NONBLOCK, O_APPEND = _fs.O_NONBLOCK, _fs.O_APPEND
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
-FMODE_READ, FMODE_WRITE = _chrdev.FMode.READ, _chrdev.FMode.WRITE
+FMODE_READ, FMODE_WRITE = _fs.FMode.READ, _fs.FMode.WRITE
 EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR, EPOLLHUP = 0x1, 0x2, 0x4, 0x8, 0x10
 EPOLLRDNORM, EPOLLWRNORM = 0x40, 0x100
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR, EPOLLHUP
@@ -316,7 +317,7 @@ async def wait_event_interruptible(wq: wait_queue_head_t, condition: Callable[[]
     return 0
 
 
-def _chrdevs() -> _chrdev.CharDevices:
+def _chrdevs() -> _char_dev.CharDevices:
     return _file.usb_files_of(current_usbcore()).chrdev
 
 

@@ -7,7 +7,7 @@ Everything the machine does happens on its one event loop; synchronous callers u
 `run()` from outside the loop, or `call()` from another thread.
 
     with System() as system:                 # virtual time
-        hcd = system.add_controller()        # ehci-pci at 0000:00:1d.0, bus 1
+        hcd = system.add_controller()        # "inproc": ehci-pci at 0000:00:1d.0, bus 1
         system.plug(PenDrive(), "1-1")
         system.settle()
         print(system.dmesg())
@@ -20,24 +20,31 @@ import os
 import random
 from collections.abc import Awaitable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from .core.file import UsbFiles
+from .core.hcd import HostController
 from .core.sysfs import install_usb_sysfs
 from .core.usb import UsbDevice
 from .core.usbcore import Uname, UsbCore, set_current_usbcore
 from .emulated.device import DeviceModel
-from .emulated.models.hub import Hub
-from .host.inproc import InProcessHCD
-from .kernel.chrdev import AsyncFile, CharDevices, SyncFile
+from .emulated.port import PortOwner
+from .errors import SettleTimeout
+from .host import load_hcd_kind
+from .kernel.char_dev import CharDevices
 from .kernel.devclass import DeviceClasses, Devtmpfs
 from .kernel.device import Device, Driver, DriverCore
-from .kernel.module import KernelModules, Module
+from .kernel.kmod import KernelModules
+from .kernel.module import Module
 from .kernel.printk import Printk
+from .kernel.syscalls import AsyncFile, SyncFile
 from .kernel.vfs import Vfs
 from .kernel.vtime import new_event_loop
 
 T = TypeVar("T")
+
+#: How many times `settle()` polls before it gives up.
+SETTLE_ROUNDS: Final = 1000
 
 
 @contextmanager
@@ -77,7 +84,7 @@ class System:
         self.classes = DeviceClasses(self.driver_core, self.vfs)  # /sys/class
         sysfs.child_providers.append(self.classes.sysfs_children)
         self.usb_files = UsbFiles(self.usb, self.chrdev, self.classes)  # major 180, usbmisc
-        self.controllers: list[InProcessHCD] = []
+        self.controllers: list[HostController] = []
         self._pci_slot = 0x1D
         self._booted = False
         self._closed = False
@@ -142,90 +149,119 @@ class System:
 
     # -- hardware -----------------------------------------------------------------------------
 
-    def _next_pci(self) -> PciDevice:
+    def _next_pci(self, driver_name: str) -> PciDevice:
         name = f"0000:00:{self._pci_slot:02x}.0"
         self._pci_slot += 1
         pci = PciDevice(name)
-        pci.driver = Driver("ehci-pci")
+        pci.driver = Driver(driver_name)
         return pci
 
-    async def aadd_controller(self, nports: int = 6, *, has_tt: bool = True,
-                              pci_name: str | None = None) -> InProcessHCD:
-        """Add an in-process EHCI-like controller at the next PCI address (0000:00:1d.0
-        first) and register its bus.  May sleep."""
-        pci = self._next_pci() if pci_name is None else PciDevice(pci_name)
+    async def aadd_controller(self, kind: str | type[HostController] = "inproc", *,
+                              nports: int = 6, pci_name: str | None = None,
+                              **options: Any) -> HostController:
+        """Add a host controller of `kind` — a registered kind's name (`usbemu list
+        controllers`: "inproc" is the built-in in-process controller presented as ehci-pci)
+        or a HostController subclass — with `nports` root ports at the next PCI address
+        (0000:00:1d.0 first), with `options` for the kind's constructor (inproc:
+        has_tt=False for a root hub without a TT), and register its bus.  Returns the
+        controller.  Raises PluginNotFound / PluginLoadError for an unknown or broken kind,
+        TypeError or ValueError for options it refuses, and OSError when the controller
+        does not start or its root hub cannot be registered (the bus is then gone again).
+        Context: may sleep."""
+        cls = kind if isinstance(kind, type) else load_hcd_kind(kind)
+        pci = PciDevice(pci_name) if pci_name is not None else self._next_pci(cls.driver_name)
         if pci.driver is None:
-            pci.driver = Driver("ehci-pci")
-        hcd = InProcessHCD(self.usb, pci, nports, has_tt=has_tt)
-        self.controllers.append(hcd)
+            pci.driver = Driver(cls.driver_name)
+        hcd = cls(self.usb, pci, nports, **options)
         await self.usb.add_hcd(hcd)
+        self.controllers.append(hcd)
         return hcd
 
-    def add_controller(self, nports: int = 6, *, has_tt: bool = True) -> InProcessHCD:
-        """Synchronous `aadd_controller`, then settle."""
-        hcd = self.run(self.aadd_controller(nports, has_tt=has_tt))
+    def add_controller(self, kind: str | type[HostController] = "inproc", *,
+                       nports: int = 6, **options: Any) -> HostController:
+        """Synchronous `aadd_controller`, then settle: `system.add_controller()`,
+        `system.add_controller("inproc", nports=4, has_tt=False)`."""
+        hcd = self.run(self.aadd_controller(kind, nports=nports, **options))
         self.settle()
         return hcd
 
-    def _locate(self, path: str) -> tuple[Any, int]:
-        """Resolve a port path `B-P[.P…]` to (root controller or hub model, port number)."""
+    def _root_ports(self, path: str, busnum: int) -> PortOwner:
+        bus = self.usb.buses.get(busnum)
+        if bus is None:
+            raise ValueError(f"{path!r}: there is no bus {busnum}")
+        owner = bus.hcd.downstream
+        if not isinstance(owner, PortOwner):
+            raise ValueError(f"{path!r}: bus {busnum} ({bus.hcd.driver_name}) has no ports a "
+                             "device model can be plugged into")
+        return owner
+
+    def _locate(self, path: str) -> tuple[PortOwner, int]:
+        """Resolve a port path `B-P[.P…]` to (the root hub or hub model that has the port,
+        port number) through the port owners' one interface.  Raises ValueError naming
+        what is wrong."""
         try:
             bus_text, ports_text = path.split("-", 1)
             busnum = int(bus_text)
             ports = [int(p) for p in ports_text.split(".")]
         except ValueError:
             raise ValueError(f"{path!r} is not a port path like 1-1 or 1-1.4") from None
-        bus = self.usb.buses.get(busnum)
-        if bus is None or not isinstance(bus.hcd, InProcessHCD):
-            raise ValueError(f"{path!r}: there is no bus {busnum}")
-        owner: Any = bus.hcd
+        owner = self._root_ports(path, busnum)
         for depth, port1 in enumerate(ports[:-1]):
             with _about(path):
-                port = (owner.port(port1) if isinstance(owner, InProcessHCD)
-                        else owner.hub_port(port1))
-            found = port.device
-            if found is None or not hasattr(found, "attach"):
+                found = owner.hub_port(port1).device
+            below = found.downstream if found is not None else None
+            if below is None:
                 where = f"{busnum}-{'.'.join(map(str, ports[:depth + 1]))}"
                 raise ValueError(f"{path!r}: no hub is plugged in at {where}")
-            owner = found
+            owner = below
         return owner, ports[-1]
 
     def plug(self, model: DeviceModel, path: str) -> None:
         """Plug a device model in at port path `path` (e.g. "1-1" or "1-1.3").  Atomic;
-        the hub driver notices on the machine's loop (call `settle()` to let it)."""
+        the hub driver notices on the machine's loop (call `settle()` to let it).  Raises
+        ValueError for a path that leads nowhere, a port that is taken or a model that is
+        plugged in elsewhere."""
         owner, port1 = self._locate(path)
         with _about(path):
-            if isinstance(owner, InProcessHCD):
-                owner.plug(port1, model)
-            else:
-                owner.attach(port1, model)
+            owner.attach(port1, model)
 
     def unplug(self, path: str) -> DeviceModel | None:
         """Unplug whatever is at port path `path`; returns its model (None for an empty
-        root-hub port)."""
+        root-hub port).  Raises ValueError for a path that leads nowhere, or an empty port
+        of a hub model."""
         owner, port1 = self._locate(path)
         with _about(path):
-            if isinstance(owner, InProcessHCD):
-                return owner.unplug(port1)
-            model: DeviceModel | None = owner.detach(port1)
-        return model
+            if owner.hub_model is None and owner.hub_port(port1).device is None:
+                return None
+            return owner.detach(port1)
+
+    def models(self) -> Iterator[tuple[str, DeviceModel]]:
+        """(port path, model) for every model plugged in, bus by bus, depth first."""
+        def walk(prefix: str, owner: PortOwner) -> Iterator[tuple[str, DeviceModel]]:
+            for port1, model in owner.children():
+                path = f"{prefix}{port1}"
+                yield path, model
+                if model.downstream is not None:
+                    yield from walk(f"{path}.", model.downstream)
+
+        for busnum in sorted(self.usb.buses):
+            owner = self.usb.buses[busnum].hcd.downstream
+            if isinstance(owner, PortOwner):
+                yield from walk(f"{busnum}-", owner)
 
     # -- waiting ------------------------------------------------------------------------------
 
-    def _hub_changes_pending(self) -> bool:
-        """A hub model has a port change its driver has not polled yet."""
-        stack: list[DeviceModel] = [m for hcd in self.controllers for m in hcd.root_models()]
-        while stack:
-            model = stack.pop()
-            if isinstance(model, Hub) and model.change_pending():
-                return True
-            stack.extend(child for _, child in model.children())
-        return False
+    def _hub_changes_pending(self) -> list[str]:
+        """Port paths of hub models with a port change their driver has not polled yet."""
+        return [path for path, model in self.models()
+                if model.downstream is not None and model.downstream.change_pending()]
 
-    async def asettle(self) -> None:
+    async def asettle(self, *, rounds: int = SETTLE_ROUNDS) -> None:
         """Wait until every port change has been seen and handled: hub_wq and uevent
-        consumers idle and no hub model waiting to be polled (like `udevadm settle`)."""
-        for _ in range(1000):
+        consumers idle and no hub model waiting to be polled (like `udevadm settle`).
+        Raises SettleTimeout naming what is still pending when that does not happen within
+        `rounds` polls (10 ms of machine time each, at most).  Context: may sleep."""
+        for _ in range(rounds):
             for _ in range(3):
                 await asyncio.sleep(0)
             await self.usb.hub_wq.wait_idle()
@@ -236,8 +272,21 @@ class System:
                 continue
             if self.usb.hub_wq.idle and not self.driver_core.pending:
                 return
+        raise SettleTimeout(f"the machine did not settle after {rounds} rounds: "
+                            f"{self._pending_work()}")
+
+    def _pending_work(self) -> str:
+        what = [f"a port change of the hub at {path} not yet polled"
+                for path in self._hub_changes_pending()]
+        if not self.usb.hub_wq.idle:
+            what.append("hub_wq is busy")
+        if self.driver_core.pending:
+            what.append(f"{len(self.driver_core.pending)} driver-core task(s) "
+                        "(probes, module loads) still running")
+        return "; ".join(what) or "activity that kept restarting"
 
     def settle(self) -> None:
+        """Synchronous `asettle`."""
         self.run(self.asettle())
 
     async def wait(self, awaitable: Awaitable[T]) -> T:

@@ -26,7 +26,7 @@ from usbemu.bridges.fuse import FuseMount, FuseUnavailable, mount, unavailable_r
 from usbemu.cli.demo import load_example
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.errors import Errno
-from usbemu.kernel.chrdev import File, FileOperations, Inode, Loff, noop_llseek
+from usbemu.kernel.fs import File, FileOperations, Inode, Loff, noop_llseek
 from usbemu.kernel.vfs import Attr, DevNode, Symlink
 from usbemu.system import System
 

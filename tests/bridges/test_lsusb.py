@@ -83,7 +83,7 @@ def test_lsusb_unknown_without_strings() -> None:
     from usbemu.emulated.clone import ClonedDevice
 
     with System() as system:
-        system.add_controller(2)
+        system.add_controller(nports=2)
         system.plug(ClonedDevice(KEYBOARD, {}), "1-1")
         system.settle()
         assert lsusb(system, usb_ids=NO_USB_IDS).splitlines()[1] == \
@@ -114,7 +114,7 @@ def test_lsusb_tvv(capture: System, usb_ids: Path) -> None:
 
 def test_lsusb_t_with_a_hub_and_an_unbound_interface() -> None:
     with System() as system:
-        system.add_controller(4)
+        system.add_controller(nports=4)
         system.plug(Hub(4), "1-3")
         system.settle()
         system.plug(PenDrive(), "1-3.2")
@@ -225,7 +225,7 @@ def test_lsusb_v_composite_device() -> None:
         ConfigDescriptor(interfaces=(comm, data), bmAttributes=0x80, bMaxPower=50),)),
         speed=Speed.FULL)
     with System() as system:
-        system.add_controller(2)
+        system.add_controller(nports=2)
         system.plug(model, "1-1")
         system.settle()
         text = lsusb_v(system, usb_ids=NO_USB_IDS)

@@ -17,9 +17,10 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from usbemu.bridges import fuse
-from usbemu.cli import scenario as scenario_mod
 from usbemu.cli.main import main
-from usbemu.cli.scenario import Locator, ScenarioError, load_scenario, run_scenario
+from usbemu.cli.scenario import ScenarioError, load_scenario, run_scenario
+from usbemu.cli.scenario import bridges as scenario_mod
+from usbemu.cli.scenario.locator import Locator
 from usbemu.emulated.clone import dump_clone
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.system import System

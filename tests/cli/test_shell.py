@@ -16,21 +16,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from usbemu.cli import shell as shell_mod
 from usbemu.cli.machine import boot, load_module, plug
 from usbemu.cli.main import main
-from usbemu.cli.shell import (
-    COMMANDS,
-    Command,
-    Shell,
-    banner,
-    columns,
-    hexdump_canonical,
-    hexdump_words,
-    history_path,
-    parse_line,
-    run_shell,
-)
+from usbemu.cli.shell import Shell, run_shell
+from usbemu.cli.shell import frontend as shell_mod
+from usbemu.cli.shell.commands import COMMANDS, Command
+from usbemu.cli.shell.files import columns
+from usbemu.cli.shell.frontend import banner, history_path
+from usbemu.cli.shell.hexdump import hexdump_canonical, hexdump_words
+from usbemu.cli.shell.syntax import parse_line
 from usbemu.kernel.vfs import Attr
 from usbemu.system import System
 

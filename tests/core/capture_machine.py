@@ -53,7 +53,7 @@ def capture_machine(*, drivers: bool = True) -> System:
     if drivers:
         system.run(usb_register(system.usb, ClassDriver("usbhid", 0x03)))
         system.run(usb_register(system.usb, ClassDriver("usb-storage", 0x08)))
-    system.run(system.aadd_controller(6, has_tt=False, pci_name="0000:00:02.0"))
+    system.run(system.aadd_controller(nports=6, has_tt=False, pci_name="0000:00:02.0"))
     system.plug(ClonedDevice(KEYBOARD, KEYBOARD_STRINGS), "1-1")
     system.plug(ClonedDevice(STORAGE, STORAGE_STRINGS), "1-2")
     system.settle()

@@ -174,7 +174,7 @@ E:  Ad=06(O) Atr=03(Int.) MxPS=1024 Ivl=1ms
 
 def test_topology_with_a_hub() -> None:
     with System() as system:
-        system.add_controller(4)
+        system.add_controller(nports=4)
         system.plug(Hub(4), "1-1")
         system.settle()
         system.plug(BootMouse(), "1-1.1")
@@ -194,7 +194,7 @@ def test_a_device_block_is_cut_at_two_pages() -> None:
     big = DeviceModel(DeviceDescriptor(0x1234, 0x0001, configurations=(
         ConfigDescriptor(interfaces=alts),)))
     with System() as system:
-        system.add_controller(2)
+        system.add_controller(nports=2)
         system.plug(big, "1-2")
         system.settle()
         blocks = devices_text(system.usb).split("\nT:")

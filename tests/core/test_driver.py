@@ -515,11 +515,23 @@ def test_failed_interface_suspend_is_undone(system: System) -> None:
     assert udev.state is DeviceState.CONFIGURED
 
 
-def test_root_hubs_cannot_be_suspended_this_way(system: System) -> None:
+def test_a_root_hub_suspends_the_bus_once_its_children_sleep(system: System) -> None:
+    """usb_suspend_device on a root hub: the hub driver refuses while a child is awake
+    (-EBUSY, "device 1-1 not suspended yet"); with the child suspended the controller's
+    bus suspend runs and the root hub is SUSPENDED; resume brings it back."""
+    udev = plug(system, Gadget())
     root = system.find_device("usb1")
     assert root is not None
-    with pytest.raises(ValueError, match="root hub"):
-        system.run(usb_suspend_device(root))
+    system.log.clear()
+    assert system.run(usb_suspend_device(root)) == -Errno.EBUSY
+    assert system.log.lines() == ["usb usb1-port1: device 1-1 not suspended yet"]
+    assert system.run(usb_suspend_device(udev)) == 0
+    assert system.run(usb_suspend_device(root)) == 0
+    assert root.state is DeviceState.SUSPENDED
+    assert system.run(usb_resume_device(root)) == 0
+    assert root.state is DeviceState.CONFIGURED
+    assert system.run(usb_resume_device(udev)) == 0
+    assert udev.state is DeviceState.CONFIGURED
 
 
 def test_suspend_of_a_gone_device(system: System) -> None:

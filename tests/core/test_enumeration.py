@@ -14,8 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from usbemu.core.hcd import HostController
-from usbemu.core.urb import PIPE_CONTROL, PIPE_INTERRUPT, Urb, usb_pipedevice, usb_pipeendpoint
+from usbemu.core.urb import PIPE_CONTROL, PIPE_INTERRUPT
 from usbemu.core.usbcore import Uname
 from usbemu.emulated.device import DeviceModel, request
 from usbemu.emulated.endpoint import Stall
@@ -32,42 +31,37 @@ from usbemu.spec.descriptors import (
     InterfaceDescriptor,
 )
 from usbemu.system import PciDevice, System
+from usbemu.testing.monitor import UrbEvent, UrbRecorder
 
 # -- a usbmon-style recorder ----------------------------------------------------------------------
 
 
 class Trace:
-    """Records every URB submission a controller accepts, as usbmon 1u "S" lines (without
-    the URB tag and timestamp), with the machine time of each."""
+    """The usbmon 1u "S" lines (without the URB tag and timestamp) of every URB submission
+    the controllers accept, with the machine time of each, recorded through the HCD
+    framework's usbmon hooks."""
 
-    def __init__(self, hcd: HostController) -> None:
-        self.lines: list[str] = []
-        self.times: list[float] = []
-        self._hcd = hcd
-        self._submit = hcd.submit_urb
-        hcd.submit_urb = self._record  # type: ignore[method-assign]
+    def __init__(self, system: System) -> None:
+        self.recorder = UrbRecorder(system)
 
-    def _record(self, urb: Urb) -> int:
-        rc = self._submit(urb)
-        if rc == 0:
-            self.lines.append(self.format(urb))
-            self.times.append(self._hcd.loop.time())
-        return rc
+    @property
+    def lines(self) -> list[str]:
+        return [self.format(event) for event in self.recorder.submitted()]
 
-    def format(self, urb: Urb) -> str:
-        assert urb.dev is not None
-        ptype = urb.pipe >> 30 & 3
-        kind = {PIPE_CONTROL: "C", PIPE_INTERRUPT: "I"}.get(ptype, "B")
-        direction = "i" if urb.pipe & 0x80 else "o"
-        where = (f"{kind}{direction}:{urb.dev.busnum}:{usb_pipedevice(urb.pipe):03d}:"
-                 f"{usb_pipeendpoint(urb.pipe)}")
-        length = urb.transfer_buffer_length
-        if ptype == PIPE_CONTROL:
-            assert urb.setup_packet is not None
-            setup = SetupPacket.unpack(urb.setup_packet)
-            data = f"{length} <" if setup.is_in else f"{length}"
+    @property
+    def times(self) -> list[float]:
+        return [event.time for event in self.recorder.submitted()]
+
+    @staticmethod
+    def format(event: UrbEvent) -> str:
+        kind = {PIPE_CONTROL: "C", PIPE_INTERRUPT: "I"}.get(event.pipe_type, "B")
+        direction = "i" if event.is_in else "o"
+        where = f"{kind}{direction}:{event.busnum}:{event.devnum:03d}:{event.endpoint}"
+        setup = event.setup_packet
+        if setup is not None:
+            data = f"{event.length} <" if setup.is_in else f"{event.length}"
             return f"S {where} s {setup} {data}"
-        return f"S {where} -115:{urb.interval} {length} <"
+        return f"S {where} -115:{event.interval} {event.length} <"
 
     def since(self, start: int) -> list[str]:
         return self.lines[start:]
@@ -218,9 +212,9 @@ def boot_capture_machine() -> tuple[System, InProcessHCD, Trace]:
     pci = PciDevice("0000:00:02.0")
     pci.driver = Driver("ehci-pci")
     hcd = InProcessHCD(system.usb, pci, 6, has_tt=False)
-    hcd.plug(1, DeviceModel(QEMU_KBD, speed=Speed.HIGH))
-    hcd.plug(2, DeviceModel(QEMU_STORAGE, speed=Speed.HIGH))
-    trace = Trace(hcd)
+    hcd.root_hub.attach(1, DeviceModel(QEMU_KBD, speed=Speed.HIGH))
+    hcd.root_hub.attach(2, DeviceModel(QEMU_STORAGE, speed=Speed.HIGH))
+    trace = Trace(system)
     system.run(system.usb.add_hcd(hcd))
     system.settle()
     return system, hcd, trace
@@ -283,8 +277,8 @@ def hotplug_prefix(port: int) -> list[str]:
 
 
 def test_high_speed_pen_drive_enumeration_trace(system: System) -> None:
-    hcd = system.add_controller()
-    trace = Trace(hcd)
+    system.add_controller()
+    trace = Trace(system)
     system.plug(PenDrive(), "1-1")
     system.settle()
     assert trace.lines == [
@@ -302,8 +296,8 @@ def test_high_speed_pen_drive_enumeration_trace(system: System) -> None:
 
 
 def test_full_speed_serial_converter_enumeration_trace(system: System) -> None:
-    hcd = system.add_controller()
-    trace = Trace(hcd)
+    system.add_controller()
+    trace = Trace(system)
     system.plug(SerialConverter(manufacturer="usbemu", product="Serial", serial="S1"), "1-3")
     system.settle()
     assert trace.lines == [
@@ -456,7 +450,7 @@ def expected_failure(error: int) -> list[str]:
 def test_stalling_device_goes_through_both_schemes_and_is_given_up(system: System) -> None:
     hcd = system.add_controller()
     system.log.clear()
-    trace = Trace(hcd)
+    trace = Trace(system)
     system.plug(StallingDevice(), "1-1")
     system.settle()
     assert dmesg_lines(system) == expected_failure(-32)
@@ -466,7 +460,7 @@ def test_stalling_device_goes_through_both_schemes_and_is_given_up(system: Syste
     assert "S Co:1:000:0 s 00 05 0004 0000 0000 0" in trace.lines
     assert trace.lines.count("S Ci:1:004:0 s 80 06 0100 0000 0008 8 <") == 6
     # the port is left disabled, no number is held
-    assert hcd.port(1).status & 0x0002 == 0
+    assert hcd.root_hub.hub_port(1).status & 0x0002 == 0
     assert hcd.bus is not None and hcd.bus.devmap == {1}
     assert system.find_device("1-1") is None
 
@@ -515,8 +509,8 @@ def test_full_speed_device_on_a_root_hub_without_tt(system: System) -> None:
 
 def test_full_speed_usb2_device_with_a_qualifier_is_told_to_use_a_high_speed_hub(
         system: System) -> None:
-    hcd = system.add_controller()
-    trace = Trace(hcd)
+    system.add_controller()
+    trace = Trace(system)
     desc = DeviceDescriptor(idVendor=0x1234, idProduct=0x0003, bcdUSB=0x0200,
                             qualifier=DeviceQualifier(),
                             configurations=(ConfigDescriptor(interfaces=(
@@ -533,8 +527,8 @@ def test_full_speed_usb2_device_with_a_qualifier_is_told_to_use_a_high_speed_hub
 def test_usb21_device_bos_is_read_after_the_device_descriptor(system: System) -> None:
     from usbemu.spec.descriptors import BosDescriptor, usb20_extension
 
-    hcd = system.add_controller()
-    trace = Trace(hcd)
+    system.add_controller()
+    trace = Trace(system)
     desc = replace(PenDrive.descriptor, bcdUSB=0x0210,
                    bos=BosDescriptor((usb20_extension(),)))
     system.plug(DeviceModel(desc, speed=Speed.HIGH), "1-1")
@@ -562,11 +556,11 @@ def test_usb21_device_without_bos_gets_a_notice(system: System) -> None:
 def test_old_scheme_first_parameter(system: System) -> None:
     from usbemu.core.hub import HubDriver
 
-    hcd = system.add_controller()
+    system.add_controller()
     driver = system.usb.bus_type.find_driver("hub")
     assert isinstance(driver, HubDriver)
     driver.params.old_scheme_first = True
-    trace = Trace(hcd)
+    trace = Trace(system)
     system.plug(PenDrive(), "1-1")
     system.settle()
     reset_done = trace.lines.index("S Co:1:001:0 s 23 01 0014 0001 0000 0")

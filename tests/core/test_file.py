@@ -25,8 +25,8 @@ from usbemu.core.usb import UsbInterface
 from usbemu.emulated.models.hub import Hub
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.errors import Errno
-from usbemu.kernel.chrdev import File, FileOperations, Inode, Loff, mkdev
 from usbemu.kernel.device import Uevent
+from usbemu.kernel.fs import File, FileOperations, Inode, Loff, mkdev
 from usbemu.system import System
 
 

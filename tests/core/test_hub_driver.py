@@ -673,10 +673,10 @@ def test_a_flapping_connection_fails_debounce_once(system: System) -> None:
     model = PenDrive()
 
     def flap(times: int) -> None:
-        if hcd.port(1).device is None:
-            hcd.plug(1, model)
+        if hcd.root_hub.hub_port(1).device is None:
+            hcd.root_hub.attach(1, model)
         else:
-            hcd.unplug(1)
+            hcd.root_hub.detach(1)
         if times > 1:
             system.loop.call_later(0.020, flap, times - 1)
 
@@ -689,15 +689,18 @@ def test_a_flapping_connection_fails_debounce_once(system: System) -> None:
 
 
 def test_a_port_that_cannot_be_reset(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
-    from usbemu.host.inproc import RootPort
-    from usbemu.spec.hub import PortFeature
+    from usbemu.host.roothub import RootHub
+    from usbemu.spec.hub import HubRequest, PortFeature
 
-    original = RootPort.set_feature
+    original = RootHub.control
 
-    def refuse_reset(self: RootPort, feature: int) -> bool:
-        return False if feature == PortFeature.RESET else original(self, feature)
+    def refuse_reset(self: RootHub, setup: SetupPacket, buf: memoryview) -> int:
+        if (setup.bmRequestType, setup.bRequest, setup.wValue) == (
+                0x23, HubRequest.SET_FEATURE, PortFeature.RESET):
+            return -Errno.EPIPE
+        return original(self, setup, buf)
 
-    monkeypatch.setattr(RootPort, "set_feature", refuse_reset)
+    monkeypatch.setattr(RootHub, "control", refuse_reset)
     system.add_controller()
     system.log.clear()
     system.plug(PenDrive(), "1-1")
@@ -736,7 +739,7 @@ def test_nothing_is_left_referenced_after_unplug(system: System) -> None:
 def test_a_devpath_longer_than_15_characters_cannot_be_allocated(system: System) -> None:
     """usb_alloc_dev() refuses "15.15.15.15.15.1" (16 characters): hub_port_connect logs
     "couldn't allocate usb_device" and disables the port, without "unable to enumerate"."""
-    system.add_controller(15)
+    system.add_controller(nports=15)
     chain = [Hub(ports=15) for _ in range(5)]
     for upper, lower in itertools.pairwise(chain):
         upper.attach(15, lower)

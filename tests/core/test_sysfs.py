@@ -572,7 +572,7 @@ def test_child_providers_add_entries(capture: System) -> None:
 
 def test_views_follow_hotplug() -> None:
     with System() as system:
-        system.add_controller(2)
+        system.add_controller(nports=2)
         assert system.vfs.listdir(DEVICES) == ["1-0:1.0", "usb1"]
         system.plug(iad_model(), "1-1")
         system.settle()

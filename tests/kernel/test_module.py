@@ -1,34 +1,26 @@
-"""Loadable modules (usbemu.kernel.module): kstrto*() and parameter parsing with Linux's
-messages, insmod/rmmod/modprobe with kmod's results, refcounts and holders, lsmod and
-/proc/modules, /sys/module, depmod's modules.alias and modules.usbmap, and udev's autoload
-of an installed package's driver (entry point) when its device is plugged — plus coldplug
-and remove uevents for devices no driver claimed.  Everything runs on virtual time.
+"""Loadable modules (usbemu.kernel.module, module_loader, kmod): declarations refused at
+import, insmod/rmmod/modprobe with kmod's results, parameters parsed with Linux's messages,
+refcounts and holders, lsmod and /proc/modules, /sys/module.  Everything runs on virtual
+time.  (kstrto*() and the parameter types: test_params.py; depmod: test_depmod.py; udev's
+autoload: test_udev.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import stat
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.errors import Errno, ModuleError
-from usbemu.kernel.device import Uevent
 from usbemu.kernel.module import (
-    PARAM_TYPES,
     ModuleState,
-    kstrtobool,
-    kstrtoll,
-    kstrtoull,
     module_device_table,
     module_param,
     module_put,
-    next_arg,
     this_module,
     try_module_get,
 )
@@ -36,7 +28,6 @@ from usbemu.system import System
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GIZMO = str(FIXTURES / "gizmo.py")
-LIB = "/lib/modules/6.12.0"
 
 
 @pytest.fixture
@@ -52,87 +43,7 @@ def code_of(exc: pytest.ExceptionInfo[BaseException]) -> int:
     return value.errno
 
 
-# -- lib/kstrtox.c ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("text", "value"), [
-    ("0", 0), ("42", 42), ("0x1F", 31), ("0X1f", 31), ("017", 15), ("+5", 5), ("10\n", 10),
-    ("18446744073709551615", (1 << 64) - 1), ("0xffffffffffffffff", (1 << 64) - 1),
-])
-def test_kstrtoull_accepts(text: str, value: int) -> None:
-    assert kstrtoull(text) == value
-
-
-@pytest.mark.parametrize(("text", "code"), [
-    ("", -Errno.EINVAL), ("x", -Errno.EINVAL), ("08", -Errno.EINVAL), ("0x", -Errno.EINVAL),
-    ("0xg", -Errno.EINVAL), ("1 ", -Errno.EINVAL), ("1\n\n", -Errno.EINVAL),
-    ("-1", -Errno.EINVAL), ("++1", -Errno.EINVAL),
-    ("18446744073709551616", -Errno.ERANGE), ("0x10000000000000000", -Errno.ERANGE),
-])
-def test_kstrtoull_refuses(text: str, code: int) -> None:
-    with pytest.raises(ValueError) as exc:
-        kstrtoull(text)
-    assert getattr(exc.value, "code", None) == code
-
-
-def test_kstrtoll_signs_and_limits() -> None:
-    assert kstrtoll("-1") == -1
-    assert kstrtoll("-0x10") == -16
-    assert kstrtoll("-0") == 0
-    assert kstrtoll("-9223372036854775808") == -(1 << 63)
-    for text in ("9223372036854775808", "-9223372036854775809"):
-        with pytest.raises(ValueError) as exc:
-            kstrtoll(text)
-        assert getattr(exc.value, "code", None) == -Errno.ERANGE
-    with pytest.raises(ValueError):
-        kstrtoll("--1")
-
-
-@pytest.mark.parametrize(("text", "value"), [
-    ("1", True), ("y", True), ("Yes", True), ("t", True), ("enable", True), ("on", True),
-    ("ON", True), ("0", False), ("n", False), ("false", False), ("d", False), ("off", False),
-    ("Y\n", True),
-])
-def test_kstrtobool(text: str, value: bool) -> None:
-    assert kstrtobool(text) is value
-
-
-@pytest.mark.parametrize("text", ["", "x", "o", "ox", "2", " y"])
-def test_kstrtobool_refuses(text: str) -> None:
-    with pytest.raises(ValueError):
-        kstrtobool(text)
-
-
-def test_parameter_types_parse_and_show_as_params_c() -> None:
-    t = PARAM_TYPES
-    assert t["byte"].set("255") == 255 and t["byte"].get(7) == "7\n"
-    assert t["short"].set("-32768") == -32768
-    assert t["ushort"].set("0xffff") == 0xFFFF
-    assert t["int"].set("-2147483648") == -(1 << 31)
-    assert t["uint"].set("4294967295") == (1 << 32) - 1
-    for kind, text in (("byte", "256"), ("short", "32768"), ("ushort", "65536"),
-                       ("int", "2147483648"), ("uint", "0x100000000")):
-        with pytest.raises(ValueError) as exc:
-            t[kind].set(text)
-        assert getattr(exc.value, "code", None) == -Errno.ERANGE, kind
-    assert t["hexint"].get(0) == "00000000\n"          # printf("%#08x", 0)
-    assert t["hexint"].get(0xFF) == "0x0000ff\n"
-    assert t["hexint"].get(0x12345678) == "0x12345678\n"
-    assert t["charp"].get(None) == "(null)\n"
-    assert t["charp"].set("a b") == "a b"
-    assert t["bool"].get(True) == "Y\n" and t["bool"].get(False) == "N\n"
-    assert t["bool"].noarg and not t["invbool"].noarg and not t["int"].noarg
-    assert t["invbool"].set("y") is False and t["invbool"].get(False) == "Y\n"
-
-
-def test_next_arg_splits_like_the_kernel() -> None:
-    args = 'a=1  b="x y" "c=d e" f g= h=\'q\''
-    found = []
-    while args:
-        param, value, args = next_arg(args)
-        found.append((param, value))
-    assert found == [("a", "1"), ("b", "x y"), ("c", "d e"), ("f", None), ("g", ""),
-                     ("h", "'q'")]
+# -- declarations ------------------------------------------------------------------------------
 
 
 def test_bad_declarations_are_refused_at_import() -> None:
@@ -504,63 +415,7 @@ def test_sys_module_directories(system: System) -> None:
     assert try_module_get(hub.owner) and hub.owner.refcnt == 0   # built in: not counted
 
 
-# -- depmod ----------------------------------------------------------------------------------------
-
-ALIASES = """\
-# Aliases extracted from modules themselves.
-alias gizmo-compat gizmo
-alias usb:v1234p5678d010[5-9]dc*dsc*dp*ic*isc*ip*in* gizmo
-alias usb:v1234p5678d021[0-3]dc*dsc*dp*ic*isc*ip*in* gizmo
-alias usb:v1234p5678d01[1-9]*dc*dsc*dp*ic*isc*ip*in* gizmo
-alias usb:v1234p5678d020*dc*dsc*dp*ic*isc*ip*in* gizmo
-alias usb:v*p*d*dc*dsc*dp*ic03isc01ip02in* gizmo
-alias usb:v0403p6001d*dc*dsc*dp*ic*isc*ip*in* gizmo
-alias usb:v1234p5678d0[2-9]*dc*dsc*dp*ic*isc*ip*in* gizmo
-alias usb:v1234p5678d[1-9]*dc*dsc*dp*ic*isc*ip*in* gizmo
-alias usb:v058Fp6387d01*dc*dsc*dp*ic*isc*ip*in* autodrv
-"""
-
-USBMAP = (
-    "# usb module         match_flags idVendor idProduct bcdDevice_lo bcdDevice_hi"
-    " bDeviceClass bDeviceSubClass bDeviceProtocol bInterfaceClass bInterfaceSubClass"
-    " bInterfaceProtocol driver_info\n"
-    "gizmo                0x000f      0x1234   0x5678    0x0105       0x0213       0x00"
-    "         0x00            0x00            0x00            0x00               0x00"
-    "               0x0\n"
-    "gizmo                0x0380      0x0000   0x0000    0x0000       0x0000       0x00"
-    "         0x00            0x00            0x03            0x01               0x02"
-    "               0x0\n"
-    "gizmo                0x0003      0x0403   0x6001    0x0000       0x0000       0x00"
-    "         0x00            0x00            0x00            0x00               0x00"
-    "               0x0\n"
-    "gizmo                0x0007      0x1234   0x5678    0x0200       0x0000       0x00"
-    "         0x00            0x00            0x00            0x00               0x00"
-    "               0x0\n"
-    "autodrv              0x000f      0x058f   0x6387    0x0100       0x0199       0x00"
-    "         0x00            0x00            0x00            0x00               0x00"
-    "               0x0\n"
-)
-
-
-def test_depmod_writes_modules_alias_and_usbmap(system: System) -> None:
-    system.modules.install("gizmo", GIZMO)
-    system.modules.install(FIXTURES / "autodrv.py")
-    system.modules.install(FIXTURES / "permanent.py")     # no device table: no lines
-    assert system.vfs.read_text(f"{LIB}/modules.alias") == ALIASES
-    assert system.vfs.read_text(f"{LIB}/modules.usbmap") == USBMAP
-    assert system.vfs.read_text(f"{LIB}/modules.builtin") == (
-        "kernel/drivers/usb/common/usb-common.ko\nkernel/drivers/usb/core/usbcore.ko\n")
-    assert system.depmod() == ALIASES
-    assert system.modules.get("gizmo") is None        # depmod reads modules, loads none
-    assert this_module() is None
-
-
-def test_depmod_leaves_out_what_it_cannot_read(system: System) -> None:
-    system.modules.install("broken", str(FIXTURES / "broken.py"))
-    system.modules.install("gizmo", GIZMO)
-    result = system.modules.depmod()
-    assert [e.name for e in result.modules] == ["gizmo"]
-    assert result.errors[0][0] == "broken" and "frobnicator" in result.errors[0][1]
+# -- modprobe, examples ----------------------------------------------------------------------------
 
 
 def test_modprobe_finds_installed_modules_by_name_and_alias(system: System) -> None:
@@ -627,133 +482,3 @@ def test_insmod_pen_driver_by_name(system: System) -> None:
     system.unplug("1-1")
     system.settle()
     system.rmmod("pen_driver")
-
-
-# -- udev: autoload, coldplug, remove events -------------------------------------------------------
-
-
-@pytest.fixture
-def installed_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A distribution installed on sys.path as pip would leave it: the package and a
-    *.dist-info directory whose entry_points.txt puts `autodrv` in `usbemu.drivers`."""
-    package = tmp_path / "autodrv_pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    shutil.copy(FIXTURES / "autodrv.py", package / "autodrv.py")
-    info = tmp_path / "autodrv_pkg-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: autodrv-pkg\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[usbemu.drivers]\nautodrv = autodrv_pkg.autodrv\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
-
-
-def test_plugging_a_device_autoloads_the_installed_driver(installed_package: Path) -> None:
-    with System() as system:
-        system.add_controller()
-        source = system.modules.available()["autodrv"]
-        assert (source.origin, source.target) == ("entry point", "autodrv_pkg.autodrv")
-        assert system.modules.get("autodrv") is None
-        assert "alias usb:v058Fp6387d01*dc*dsc*dp*ic*isc*ip*in* autodrv\n" in \
-            system.vfs.read_text(f"{LIB}/modules.alias")
-        system.plug(PenDrive(), "1-1")
-        system.settle()
-        mod = system.modules.get("autodrv")
-        assert mod is not None and mod.state is ModuleState.LIVE
-        lines = system.log.lines()
-        found = lines.index("usb 1-1: SerialNumber: 6E5C7D12")
-        # driver_register binds the waiting interface before usb_register says so
-        assert lines[found + 1:] == ["autodrv: 1-1 bound",
-                                     "usbcore: registered new interface driver autodrv"]
-        intf = system.find_device("1-1").interface(0)  # type: ignore[union-attr]
-        assert intf is not None and intf.driver is not None
-        assert intf.driver.name == "autodrv" and intf.driver.owner is mod
-        assert mod.pymodule is not None and mod.pymodule.probed == ["1-1:1.0"]
-        assert system.modules.autoload_errors == []
-        # a second device of the kind: the module is loaded, the driver binds it
-        system.plug(PenDrive(serial="2"), "1-2")
-        system.settle()
-        assert mod.pymodule.probed == ["1-1:1.0", "1-2:1.0"]
-        assert [m.name for m in system.modules.loaded] == ["autodrv"]
-
-
-def test_no_autoload_when_bcd_is_out_of_range(installed_package: Path) -> None:
-    class NewerPen(PenDrive):
-        descriptor = replace(PenDrive.descriptor, bcdDevice=0x0200)
-
-    with System() as system:
-        system.add_controller()
-        system.plug(NewerPen(), "1-1")
-        system.settle()
-        assert system.modules.get("autodrv") is None
-
-
-def test_autoload_can_be_turned_off(installed_package: Path) -> None:
-    with System() as system:
-        system.modules.autoload = False
-        system.add_controller()
-        system.plug(PenDrive(), "1-1")
-        system.settle()
-        assert system.modules.get("autodrv") is None
-
-
-def test_autoload_failures_are_recorded(system: System) -> None:
-    system.modules.install("gizmo", GIZMO)
-    gizmo_pen = replace(PenDrive.descriptor, idVendor=0x0403, idProduct=0x6001)
-
-    class Converter(PenDrive):
-        descriptor = gizmo_pen
-
-    system.modules.install(FIXTURES / "notamodule.py")
-    system.plug(Converter(), "1-1")
-    system.settle()
-    assert system.modules.get("gizmo") is not None        # gizmo matched 0403:6001
-    system.plug(PenDrive(), "1-2")                        # notamodule matches 058f:6387
-    system.settle()
-    assert [(alias[:14], err.errno) for alias, err in system.modules.autoload_errors] == \
-        [("usb:v058Fp6387", Errno.ENOEXEC)]
-
-
-def test_coldplug_binds_devices_present_before_the_driver(system: System) -> None:
-    system.plug(PenDrive(), "1-1")
-    system.settle()
-    intf = system.find_device("1-1").interface(0)  # type: ignore[union-attr]
-    assert intf is not None and intf.driver is None
-    mod = system.insmod(FIXTURES / "autodrv.py")    # registering the driver binds it
-    assert intf.driver is not None and intf.driver.owner is mod
-    assert mod.pymodule is not None and mod.pymodule.probed == ["1-1:1.0"]
-    system.rmmod("autodrv")
-    assert intf.driver is None and mod.pymodule.probed == []
-
-
-def test_udev_trigger_loads_modules_for_present_devices(system: System) -> None:
-    system.plug(PenDrive(), "1-1")
-    system.settle()
-    system.modules.install(FIXTURES / "autodrv.py")   # installed after the device came
-    system.run(system.modules.coldplug())
-    mod = system.modules.get("autodrv")
-    assert mod is not None and mod.pymodule is not None
-    assert mod.pymodule.probed == ["1-1:1.0"]
-
-
-def test_remove_uevents_reach_listeners_for_unclaimed_devices(system: System) -> None:
-    events: list[Uevent] = []
-    system.driver_core.listeners.append(events.append)
-    system.plug(PenDrive(), "1-1")
-    system.settle()
-    intf = system.find_device("1-1").interface(0)  # type: ignore[union-attr]
-    assert intf is not None and intf.driver is None       # nobody claims it
-    devpath = intf.sysfs_path()
-    added = [e for e in events if e.devpath == devpath]
-    assert [e.action for e in added] == ["add"]
-    assert added[0].get("MODALIAS") == "usb:v058Fp6387d0100dc00dsc00dp00ic08isc06ip50in00"
-    events.clear()
-    system.unplug("1-1")
-    system.settle()
-    removed = [(e.action, e.devpath) for e in events]
-    assert ("remove", devpath) in removed
-    udev_path = devpath.rsplit("/", 1)[0]
-    assert ("remove", udev_path) in removed
-    assert removed.index(("remove", devpath)) < removed.index(("remove", udev_path))
-    gone = next(e for e in events if e.devpath == devpath)
-    assert gone.get("DRIVER") is None and gone.get("MODALIAS") is not None

@@ -46,7 +46,7 @@ What a program sees, and where it differs from Linux's sysfs:
 - device nodes.  The host kernel never sends the open of a character-device entry to a
   FUSE daemon: it opens the host's own driver for that number, or refuses on a ``nodev``
   mount (libfuse's default, kept here).  So where the machine has a char-device layer
-  (`kernel.chrdev.CharDevices`, ``system.chrdev``) a device node is shown as a *regular
+  (`kernel.char_dev.CharDevices`, ``system.chrdev``) a device node is shown as a *regular
   file* with the node's permissions, and open, read, write and close on it are the
   char-device layer's calls on the emulated driver (``echo hi > DIR/dev/pen0``); the
   host's offset reaches the driver through its llseek, O_TRUNC is ignored as Linux ignores
@@ -87,7 +87,8 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from ..errors import Errno
-from ..kernel.chrdev import SEEK_SET, CharDevices, File, mkdev
+from ..kernel.char_dev import CharDevices
+from ..kernel.fs import SEEK_SET, File, mkdev
 from ..kernel.vfs import Attr, DevNode, Symlink, Vfs
 from ..system import System
 

@@ -12,7 +12,7 @@ from ..core.devtable import is_terminator
 from ..core.driver import UsbDeviceDriver
 from ..core.usb import UsbDevice
 from ..emulated.models import available_models, load_model
-from ..kernel.module import EXAMPLE_MODULES
+from ..kernel.kmod import EXAMPLE_MODULES
 from ..system import System
 
 __all__ = ["bridge_rows", "device_rows", "driver_rows", "model_rows"]

@@ -12,7 +12,7 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,13 @@ from typing import Any
 from ..emulated.clone import CloneError, load_clone
 from ..emulated.device import DeviceModel
 from ..emulated.models import available_models, load_model
-from ..emulated.models.hub import Hub
+from ..emulated.port import PortOwner
 from ..errors import PluginNotFound
 from ..system import System
 
 __all__ = ["PORT_PATH", "MachineError", "boot", "build_model", "check_port_path", "free_port",
            "free_ports", "load_module", "model_options", "parse_assignments", "parse_plug",
-           "parse_value", "plug", "plugged_models", "unplug"]
+           "parse_value", "plug", "unplug"]
 
 #: A port path as Linux names devices: bus, dash, root-hub port, then hub ports with dots.
 PORT_PATH = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*(\.[1-9][0-9]*)*$")
@@ -53,7 +53,7 @@ def boot(*, real_time: bool = False, seed: int | None = None, controllers: int =
     try:
         system.boot()
         for _ in range(controllers):
-            system.add_controller(ports)
+            system.add_controller(nports=ports)
     except BaseException:
         system.close()
         raise
@@ -210,30 +210,13 @@ def parse_plug(words: Sequence[str]) -> tuple[str, dict[str, str], str | None]:
     return words[0], parse_assignments(words[1:]), port
 
 
-def plugged_models(system: System) -> Iterator[tuple[str, DeviceModel]]:
-    """(port path, model) of every device model plugged in, hubs' children included, in
-    tree order.  Atomic."""
-    def walk(path: str, model: DeviceModel) -> Iterator[tuple[str, DeviceModel]]:
-        yield path, model
-        for port1, child in model.children():
-            yield from walk(f"{path}.{port1}", child)
-
-    for hcd in system.controllers:
-        for port in hcd.ports:
-            if port.device is not None and hcd.bus is not None:
-                yield from walk(f"{hcd.bus.busnum}-{port.port1}", port.device)
-
-
 def free_ports(system: System) -> list[str]:
     """Port paths where a device could be plugged in: empty root-hub ports in port order,
     then empty ports of hub models.  Atomic."""
-    free = [f"{hcd.bus.busnum}-{port.port1}" for hcd in system.controllers
-            if hcd.bus is not None for port in hcd.ports if port.device is None]
-    for path, model in plugged_models(system):
-        if isinstance(model, Hub):
-            free += [f"{path}.{n}" for n in range(1, model.nports + 1)
-                     if model.hub_port(n).device is None]
-    return free
+    roots = [(f"{busnum}-", bus.hcd.downstream) for busnum, bus in sorted(system.usb.buses.items())]
+    hubs = [(f"{path}.", model.downstream) for path, model in system.models()]
+    return [f"{prefix}{port.port1}" for prefix, owner in roots + hubs
+            if isinstance(owner, PortOwner) for port in owner.ports if port.device is None]
 
 
 def free_port(system: System) -> str:

@@ -107,7 +107,7 @@ def _populate(system: System, ports: int, modules: tuple[str, ...],
     """One EHCI-like controller with `ports` ports, the modules loaded in order, the
     devices plugged in order and enumerated; a user's mistake becomes a BadParameter
     naming the option."""
-    system.add_controller(ports)
+    system.add_controller(nports=ports)
     for text in modules:
         name, *args = _words(text, "--load") or [""]
         try:

@@ -10,10 +10,10 @@ are the driver core's (`usbemu.kernel.device`).
 
 Power management is the minimal runtime-PM path of driver.c and hub.c: `usb_suspend_device`
 runs usb_suspend_both (each interface driver's suspend, last interface first, then
-SetPortFeature(PORT_SUSPEND) on the parent hub) and `usb_resume_device` usb_resume_both
-(ClearPortFeature(PORT_SUSPEND) and the resume timings, then each driver's resume).  Not
-modelled: system sleep (global suspend), root-hub bus suspend, remote wakeup, reset-resume,
-autosuspend timers and usage counts.
+SetPortFeature(PORT_SUSPEND) on the parent hub, or the controller's bus suspend for a root
+hub) and `usb_resume_device` usb_resume_both (ClearPortFeature(PORT_SUSPEND) and the resume
+timings, or the bus resume, then each driver's resume).  Not modelled: system sleep,
+remote wakeup, reset-resume, autosuspend timers and usage counts.
 
 A driver is written either Pythonically — subclass `UsbDriver`, set `id_table`, define
 `async def probe(self, intf, id)` and `async def disconnect(self, intf)` — or kernel-style,
@@ -42,6 +42,7 @@ from .devtable import (
     parse_new_id,
     parse_remove_id,
 )
+from .hcd import hcd_bus_resume, hcd_bus_suspend
 from .usb import InterfaceCondition, UsbDevice, UsbInterface
 
 if TYPE_CHECKING:
@@ -547,12 +548,12 @@ async def usb_suspend_device(udev: UsbDevice) -> int:
     """Suspend a device as runtime PM does (usb_suspend_both with PMSG_AUTO_SUSPEND):
     each bound interface driver's suspend(intf, "auto-suspend"), last interface first —
     an error stops there and resumes the interfaces already suspended — then
-    SetPortFeature(PORT_SUSPEND) on the parent hub's port; the device is SUSPENDED, new
-    URBs fail with -EHOSTUNREACH and queued ones are flushed (-ESHUTDOWN).  0 (also for
-    a device already suspended or gone) or -errno.  Raises ValueError for a root hub (bus
-    suspend is not modelled).  Context: may sleep; not from the device's own probe."""
-    if udev.usb_parent is None:
-        raise ValueError(f"{udev.name} is a root hub: bus suspend is not modelled")
+    SetPortFeature(PORT_SUSPEND) on the parent hub's port — or, for a root hub, the
+    controller's bus suspend (hcd_bus_suspend), once every device below it is suspended
+    (else -EBUSY from the hub driver); the device is SUSPENDED, new URBs fail with
+    -EHOSTUNREACH and queued ones are flushed (-ESHUTDOWN).  0 (also for a device already
+    suspended or gone) or -errno (-ENOENT for a controller without bus suspend).
+    Context: may sleep; not from the device's own probe."""
     if udev.state in (DeviceState.NOTATTACHED, DeviceState.SUSPENDED):
         return 0
     msg = PMSG_AUTO_SUSPEND
@@ -564,7 +565,9 @@ async def usb_suspend_device(udev: UsbDevice) -> int:
             done = i + 1
             break
         done = i
-    if status == 0:
+    if status == 0 and udev.usb_parent is None:  # generic_suspend of a root hub
+        status = await hcd_bus_suspend(udev, auto=msg == PMSG_AUTO_SUSPEND)
+    elif status == 0:
         status = await _port_suspend(udev, msg)
         if status and status != -Errno.EBUSY:
             from .hub import usb_get_std_status
@@ -587,14 +590,16 @@ async def usb_suspend_device(udev: UsbDevice) -> int:
 
 
 async def usb_resume_device(udev: UsbDevice) -> int:
-    """Resume a suspended device (usb_resume_both): the port first (usb_port_resume),
-    then each bound interface driver's resume(intf), first interface first.  0, -ENODEV
+    """Resume a suspended device (usb_resume_both): the port first (usb_port_resume, or
+    for a root hub the controller's bus resume), then each bound interface driver's
+    resume(intf), first interface first.  0, -ENODEV
     for a device that is gone, or the port's -errno.  Context: may sleep."""
     if udev.state is DeviceState.NOTATTACHED:
         return -Errno.ENODEV
     status = 0
     if udev.state is DeviceState.SUSPENDED:
-        status = await _port_resume(udev)
+        status = (await hcd_bus_resume(udev) if udev.usb_parent is None
+                  else await _port_resume(udev))
     if status == 0:
         for intf in list(udev.interfaces()):
             await _resume_interface(udev, intf)

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ..errors import Errno
-from ..kernel.chrdev import (
-    CharDevices,
+from ..kernel.char_dev import CharDevices
+from ..kernel.devclass import ClassDevice, DeviceClass, DeviceClasses
+from ..kernel.fs import (
     File,
     FileOperations,
     Inode,
@@ -39,7 +40,6 @@ from ..kernel.chrdev import (
     noop_llseek,
     replace_fops,
 )
-from ..kernel.devclass import ClassDevice, DeviceClass, DeviceClasses
 from .usb import USB_DEVICE_MAJOR, UsbInterface
 from .usbcore import USB_MAXBUS
 

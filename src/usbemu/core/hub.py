@@ -1,20 +1,20 @@
-"""The hub driver and enumeration — counterpart of drivers/usb/core/hub.c (with the
-usb_port objects of port.c and the root-hub registration of hcd.c).
+"""The hub driver and enumeration — counterpart of drivers/usb/core/hub.c.
 
 Everything that turns "something changed on a port" into a registered `UsbDevice`:
 the hub interface driver "hub" (probe, hub_configure, hub_activate, the status-change URB
 and its completion `hub_irq`), the hub event worker `HubWorker` (hub_wq: hub_event,
 port_event, debounce, connect and disconnect), device initialisation (port reset, the
-new and old addressing schemes, SET_ADDRESS, ep0 maxpacket, device/BOS descriptors,
-retries and power cycles), `usb_new_device` with its announcement, root-hub registration,
-`usb_disconnect`, `usb_reset_device`, and the usbfs interface driver.  Requests, timing,
-retry counts and kernel messages are Linux 6.12's.
+new and old addressing schemes, SET_ADDRESS or the controller's `address_device`, ep0
+maxpacket, device/BOS descriptors, retries and power cycles, and the ports' `early_stop`
+and `quirks`), `usb_new_device` with its announcement, `usb_disconnect` and
+`usb_reset_device`.  Requests, timing, retry counts and kernel messages are Linux 6.12's.
+The port devices are `port.py`, root-hub registration is the HCD framework's (`hcd.py`)
+and the usbfs driver is `devio.py`.
 
 What it does not do: SuperSpeed hubs and link power management, port power management
-and suspend of ports (C_PORT_SUSPEND is acknowledged, no runtime PM behind it), hub LED
-blinking (blinkenlights), OTG, the HCD's address_device/TT-clearing hooks, or the "port"
-and "device" sysfs links — those belong to other modules or are not modelled.  Hub events
-are processed one at a time (Linux's hub_wq may run different hubs concurrently).
+(C_PORT_SUSPEND is acknowledged, no runtime PM of ports behind it), hub LED blinking
+(blinkenlights), OTG, or TT buffer clearing.  Hub events are processed one at a time
+(Linux's hub_wq may run different hubs concurrently).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Final
 
 from ..errors import Errno
-from ..kernel.device import Device, Driver, Uevent
+from ..kernel.device import Uevent
 from ..kernel.printk import Printk
 from ..spec.ch9 import (
     ClassCode,
@@ -85,13 +85,13 @@ from .message import (
     usb_set_interface,
     usb_string,
 )
+from .port import USB_PORT_QUIRK_FAST_ENUM, USB_PORT_QUIRK_OLD_SCHEME, UsbPort
 from .urb import PIPE_CONTROL, PIPE_INTERRUPT, Urb, make_pipe, usb_kill_urb
 from .urb import usb_submit_urb as _submit
 from .usb import InterfaceCondition, UsbDevice, UsbInterface
 
 if TYPE_CHECKING:
     from ..spec.descriptors import StringRef
-    from .hcd import HostController, UsbBus
     from .usbcore import UsbCore
 
 __all__ = [
@@ -101,14 +101,12 @@ __all__ = [
     "HubParams",
     "HubWorker",
     "UsbHub",
-    "UsbPort",
     "UsbTT",
     "hub_driver",
     "hub_port_debounce",
     "hub_port_init",
     "hub_port_reset",
     "kick_hub_wq",
-    "register_root_hub",
     "usb_device_is_owned",
     "usb_disconnect",
     "usb_get_device_descriptor",
@@ -118,7 +116,6 @@ __all__ = [
     "usb_new_device",
     "usb_reset_device",
     "usb_ttport",
-    "usbfs_driver",
 ]
 
 # -- constants (hub.c, hub.h, include/linux/usb.h) ------------------------------------------------
@@ -139,6 +136,7 @@ HUB_DEBOUNCE_STABLE: Final = 100
 USB_STS_TIMEOUT: Final = 1000
 USB_STS_RETRIES: Final = 5
 RESET_RECOVERY_TIME: Final = 10 + 40  # TRSTRCY = 10 ms, plus some extra
+FAST_ENUM_RECOVERY_TIME: Final = 10  # usleep_range(10000, 12000) of USB_PORT_QUIRK_FAST_ENUM
 UNIT_LOAD: Final = 100  # mA, USB 2.0 (150 for SuperSpeed)
 FULL_LOAD: Final = 500  # mA, USB 2.0 (900 for SuperSpeed)
 GET_DESCRIPTOR_BUFSIZE: Final = 64
@@ -235,30 +233,6 @@ class UsbTT:
     hub: UsbDevice
     multi: bool = False
     think_time: int = 0  #: ns
-
-
-USB_PORT_DRIVER: Final = Driver("usb")
-"""usb_port_driver: port devices carry it without being probed (port.c)."""
-
-
-class UsbPort(Device):
-    """struct usb_port: one port of a hub, a device named like `usb1-port1` or
-    `1-1-port3`; its child is `hub.hdev.children[portnum]`."""
-
-    devtype = "usb_port"
-
-    def __init__(self, hub: UsbHub, port1: int) -> None:
-        super().__init__(f"{hub.hdev.name}-port{port1}", hub.intf, None)
-        self.driver = USB_PORT_DRIVER
-        self.hub = hub
-        self.portnum = port1
-        self.status_lock = asyncio.Lock()
-        self.port_owner: object | None = None
-        self.over_current_count = 0
-
-    @property
-    def child(self) -> UsbDevice | None:
-        return self.hub.hdev.children.get(self.portnum)
 
 
 class UsbHub:
@@ -1118,6 +1092,8 @@ async def port_event(hub: UsbHub, port1: int) -> _Connect | None:
     if portchange & PortChange.C_RESET:
         hub.log.dev_dbg(port, "reset change")
         await usb_clear_port_feature(hdev, port1, PortFeature.C_RESET)
+    if port.ignore_event and port.early_stop:  # an early-stopping port that gave up
+        return None
     if await hub_handle_remote_wakeup(hub, port1, portchange):
         connect_change = True
     if connect_change and await hub_port_connect_change(hub, port1, portstatus, portchange):
@@ -1287,9 +1263,13 @@ async def hub_port_reset(hub: UsbHub, port1: int, udev: UsbDevice | None,
     else:
         hub.log.dev_err(port, "Cannot enable. Maybe the USB cable is bad?")
     if status == 0:
-        await msleep(RESET_RECOVERY_TIME)
+        fast = port.quirks & USB_PORT_QUIRK_FAST_ENUM
+        await msleep(FAST_ENUM_RECOVERY_TIME if fast else RESET_RECOVERY_TIME)
         if udev is not None:
             udev.devnum = 0
+            hcd = udev.usb_bus.hcd
+            if hcd.has_op("reset_device"):  # the controller may think it is reset already
+                await hcd.reset_device(udev)
             udev.set_state(DeviceState.DEFAULT)
     elif udev is not None:
         udev.set_state(DeviceState.NOTATTACHED)
@@ -1299,14 +1279,34 @@ async def hub_port_reset(hub: UsbHub, port1: int, udev: UsbDevice | None,
 # -- addressing and the first descriptors --------------------------------------------------------
 
 
-def use_new_scheme(udev: UsbDevice, retry: int, params: HubParams) -> bool:
+def use_new_scheme(udev: UsbDevice, retry: int, params: HubParams,
+                   port: UsbPort | None = None) -> bool:
     """use_new_scheme(): the "Windows" 64-byte read first, for the first half of the
-    attempts (never for SuperSpeed).  Context: atomic."""
+    attempts (never for SuperSpeed); a port with USB_PORT_QUIRK_OLD_SCHEME starts with
+    the old scheme as `old_scheme_first` does.  Context: atomic."""
+    old_scheme_first = params.old_scheme_first or bool(
+        port is not None and port.quirks & USB_PORT_QUIRK_OLD_SCHEME)
     if udev.speed >= Speed.SUPER:
         return False
     if params.use_both_schemes and retry >= (PORT_INIT_TRIES + 1) // 2:
-        return params.old_scheme_first
-    return not params.old_scheme_first
+        return old_scheme_first
+    return not old_scheme_first
+
+
+def hub_port_stop_enumerate(hub: UsbHub, port1: int, retries: int) -> bool:
+    """hub_port_stop_enumerate(): on a port whose `early_stop` is set, give up from the
+    second attempt on and ignore the port's events until early_stop is cleared.  False
+    (keep trying) for any other port.  Context: atomic."""
+    port = hub.port(port1)
+    if not port.early_stop:
+        port.ignore_event = False
+        return False
+    if port.ignore_event:
+        return True
+    if retries < 1:
+        return False
+    port.ignore_event = True
+    return True
 
 
 async def get_bMaxPacketSize0(udev: UsbDevice, size: int, first_time: bool,
@@ -1330,21 +1330,38 @@ async def get_bMaxPacketSize0(udev: UsbDevice, size: int, first_time: bool,
 
 
 async def hub_set_address(udev: UsbDevice, devnum: int) -> int:
-    """hub_set_address(): SET_ADDRESS(devnum) sent to address 0; on success the device
-    has that number and is in the ADDRESS state.  May sleep."""
-    if devnum <= 1:
+    """hub_set_address(): the controller's `address_device`, or else SET_ADDRESS(devnum)
+    sent to address 0; on success the device has that number and is in the ADDRESS state.
+    Context: may sleep."""
+    hcd = udev.usb_bus.hcd
+    addresses_itself = hcd.has_op("address_device")
+    if not addresses_itself and devnum <= 1:
         return -Errno.EINVAL
     if udev.state is DeviceState.ADDRESS:
         return 0
     if udev.state is not DeviceState.DEFAULT:
         return -Errno.EINVAL
-    retval = await usb_control_msg(udev, _SND_ADDR0_PIPE, Request.SET_ADDRESS, 0, devnum, 0,
-                                   None, 0, USB_CTRL_SET_TIMEOUT)
+    if addresses_itself:
+        retval = await hcd.address_device(udev, USB_CTRL_SET_TIMEOUT)
+    else:
+        retval = await usb_control_msg(udev, _SND_ADDR0_PIPE, Request.SET_ADDRESS, 0, devnum,
+                                       0, None, 0, USB_CTRL_SET_TIMEOUT)
     if retval == 0:
         udev.devnum = devnum
         udev.set_state(DeviceState.ADDRESS)
         await usb_ep0_reinit(udev)
     return retval
+
+
+async def hub_enable_device(udev: UsbDevice) -> int:
+    """hub_enable_device(): the controller's `enable_device` for a device in the DEFAULT
+    state (0 when the controller has none).  Context: may sleep."""
+    hcd = udev.usb_bus.hcd
+    if not hcd.has_op("enable_device") or udev.state is DeviceState.ADDRESS:
+        return 0
+    if udev.state is not DeviceState.DEFAULT:
+        return -Errno.EINVAL
+    return await hcd.enable_device(udev)
 
 
 async def _set_address(udev: UsbDevice, devnum: int) -> int:
@@ -1454,8 +1471,11 @@ def _attach_tt(hub: UsbHub, udev: UsbDevice, port1: int) -> int:
 async def _scheme_loop(init: _Init) -> int:
     """The GET_DESCRIPTOR_TRIES loop of hub_port_init: new or old scheme, SET_ADDRESS."""
     udev, retval = init.udev, 0
-    do_new_scheme = use_new_scheme(udev, init.retry_counter, init.hub.driver.params)
+    do_new_scheme = use_new_scheme(udev, init.retry_counter, init.hub.driver.params,
+                                   init.hub.port(init.port1))
     for retries in range(GET_DESCRIPTOR_TRIES):
+        if hub_port_stop_enumerate(init.hub, init.port1, retries):
+            return -Errno.ENODEV
         if do_new_scheme:
             retval = await _new_scheme_read(init, retries == 0)
             if retval == _RETRY:
@@ -1485,6 +1505,10 @@ async def _new_scheme_read(init: _Init, first_time: bool) -> int:
     """GET_DESCRIPTOR(DEVICE, 64) at address 0, then the second port reset.  0, _RETRY
     (read failed, logged) or -errno (give up)."""
     udev, log = init.udev, init.log
+    retval = await hub_enable_device(udev)
+    if retval < 0:
+        log.dev_err(udev, f"hub failed to enable device, error {retval}")
+        return retval
     timeout = init.hub.driver.params.initial_descriptor_timeout
     init.maxp0 = await get_bMaxPacketSize0(udev, GET_DESCRIPTOR_BUFSIZE, first_time, timeout)
     if init.maxp0 > 0 and not init.initial \
@@ -1549,21 +1573,13 @@ async def _read_descriptors(init: _Init) -> tuple[int, DeviceDescriptor | None]:
         udev.descriptor = descr
     if _descriptor(udev).bcdUSB >= 0x0201:
         await usb_get_bos_descriptor(udev)
+    hcd = udev.usb_bus.hcd
+    if hcd.has_op("update_device"):  # notify the HCD: a device connected and addressed
+        await hcd.update_device(udev)
     return 0, descr
 
 
 # -- connect ------------------------------------------------------------------------------------
-
-#: Per-bus lock for devices at address 0 (hcd->address0_mutex).
-_address0: weakref.WeakKeyDictionary[UsbBus, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-def _address0_lock(bus: UsbBus) -> asyncio.Lock:
-    lock = _address0.get(bus)
-    if lock is None:
-        lock = _address0[bus] = asyncio.Lock()
-    return lock
-
 
 async def hub_port_connect(hub: UsbHub, port1: int, portstatus: int, portchange: int) -> None:
     """hub_port_connect(): disconnect what was there, debounce, then up to four attempts
@@ -1616,6 +1632,8 @@ async def _connect_attempts(hub: UsbHub, port1: int) -> int | None:
         return -Errno.ENODEV
     status = 0
     for i in range(PORT_INIT_TRIES):
+        if hub_port_stop_enumerate(hub, port1, i):
+            return -Errno.ENODEV
         result = await _connect_attempt(hub, port1, i)
         if result is None:
             return None
@@ -1639,7 +1657,7 @@ async def _connect_attempt(hub: UsbHub, port1: int, attempt: int) -> int | None:
     """One attempt: allocate, choose a number, hub_port_init, then register.  None on
     success, else the status (the number is released)."""
     hdev, port = hub.hdev, hub.port(port1)
-    async with port.status_lock, _address0_lock(hdev.usb_bus):
+    async with port.status_lock, hdev.usb_bus.address0_mutex:
         udev = UsbDevice(hdev.usb_bus, hdev, port1)
         udev.set_state(DeviceState.POWERED)
         udev.bus_mA = hub.mA_per_port
@@ -1790,51 +1808,6 @@ async def usb_new_device(udev: UsbDevice) -> int:
     return 0
 
 
-async def register_root_hub(hcd: HostController) -> int:
-    """register_root_hub() (hcd.c): allocate the root hub as device number 1, read its
-    device descriptor through the normal control path (answered by the HCD's software
-    root hub) and register it with usb_new_device; then let the HCD report ports that are
-    already connected.  0, or -errno ("can't register root hub for %s, %d").
-    Context: may sleep.  Raises ValueError when the controller has no bus yet."""
-    bus = hcd.bus
-    if bus is None:
-        raise ValueError(f"{hcd!r} is not registered: usb_add_hcd first")
-    udev = UsbDevice(bus, None, 0)
-    udev.speed = hcd.rh_speed
-    bus.root_hub = udev
-    udev.devnum = 1
-    bus.devnum_next = 2
-    bus.devmap.add(1)
-    udev.set_state(DeviceState.ADDRESS)
-    udev.ep0.desc = EndpointDescriptor(0x00, EndpointType.CONTROL, 64)
-    retval = await _root_hub_descriptors(hcd, udev)
-    if retval:
-        return retval
-    retval = await usb_new_device(udev)
-    if retval:
-        bus.core.log.dev_err(hcd.controller, f"can't register root hub for {udev.name}, "
-                                             f"{retval}")
-        return retval
-    hcd.rh_registered = True
-    hcd.poll_rh_status()
-    return 0
-
-
-async def _root_hub_descriptors(hcd: HostController, udev: UsbDevice) -> int:
-    log = udev.usb_bus.core.log
-    descr = await usb_get_device_descriptor(udev)
-    if isinstance(descr, int):
-        log.dev_dbg(hcd.controller, f"can't read {udev.name} device descriptor {descr}")
-        return descr
-    udev.descriptor = descr
-    if descr.bcdUSB >= 0x0201:
-        retval = await usb_get_bos_descriptor(udev)
-        if retval and udev.speed >= Speed.SUPER:
-            log.dev_dbg(hcd.controller, f"can't read {udev.name} bos descriptor {retval}")
-            return retval
-    return 0
-
-
 # -- disconnect ---------------------------------------------------------------------------------
 
 
@@ -1975,8 +1948,11 @@ async def usb_reset_and_verify_device(udev: UsbDevice) -> int:
 
 async def _reset_port(hub: UsbHub, udev: UsbDevice) -> tuple[int, DeviceDescriptor | None]:
     ret, descriptor = -Errno.ENODEV, None
-    async with _address0_lock(udev.usb_bus):
+    async with udev.usb_bus.address0_mutex:
         for i in range(PORT_INIT_TRIES):
+            if hub_port_stop_enumerate(hub, udev.portnum, i):
+                ret = -Errno.ENODEV
+                break
             await usb_ep0_reinit(udev)
             ret, descriptor = await hub_port_init(hub, udev, udev.portnum, i, initial=False)
             if ret >= 0 or ret in (-Errno.ENOTCONN, -Errno.ENODEV):
@@ -2115,10 +2091,17 @@ class HubDriver(UsbDriver):
         await hub_disconnect(intf)
 
     async def suspend(self, intf: UsbInterface, message: str) -> int:
-        """hub_suspend(): stop the status URB (children stay connected).  May sleep."""
+        """hub_suspend(): refuse (-EBUSY) while a child is not suspended ("device %s not
+        suspended yet"), else stop the status URB; children stay connected.  Context: may
+        sleep."""
         hub = intf.driver_data
-        if isinstance(hub, UsbHub):
-            await hub_quiesce(hub, _Quiesce.SUSPEND)
+        if not isinstance(hub, UsbHub):
+            return 0
+        for port1, child in sorted(hub.hdev.children.items()):
+            if child.state not in (DeviceState.SUSPENDED, DeviceState.NOTATTACHED):
+                hub.log.dev_warn(hub.port(port1), f"device {child.name} not suspended yet")
+                return -Errno.EBUSY
+        await hub_quiesce(hub, _Quiesce.SUSPEND)
         return 0
 
     async def resume(self, intf: UsbInterface) -> int:
@@ -2156,10 +2139,3 @@ def hub_driver() -> HubDriver:
     """A new instance of the hub driver "hub" (one per machine; usbcore registers it).
     Context: atomic."""
     return HubDriver()
-
-
-def usbfs_driver() -> UsbDriver:
-    """The interface driver "usbfs" (devio.c): usbcore registers it first so that usbfs
-    can claim interfaces; with no id table and no dynamic ids it never matches by itself,
-    and its probe declines (-ENODEV).  Context: atomic."""
-    return UsbDriver("usbfs", id_table=(), no_dynamic_id=True)

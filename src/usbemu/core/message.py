@@ -18,6 +18,7 @@ the device model code in `driver.py`/`generic.py`; they use these helpers.
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import Errno, usb_error
@@ -33,6 +34,7 @@ from ..spec.ch9 import (
     RequestType,
     SetupPacket,
 )
+from .hcd import usb_hcd_alloc_bandwidth, usb_hcd_reset_endpoint
 from .urb import (
     PIPE_BULK,
     PIPE_CONTROL,
@@ -41,6 +43,7 @@ from .urb import (
     UrbFlag,
     make_pipe,
     usb_kill_urb,
+    usb_pipe_endpoint,
     usb_pipeendpoint,
     usb_pipein,
     usb_submit_urb,
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from ..spec.descriptors import InterfaceAssociation
     from .usb import UsbDevice, UsbHostConfig, UsbInterface
 
+_XFER_INT: Final = EndpointType.INT
 USB_CTRL_GET_TIMEOUT: Final = 5000
 USB_CTRL_SET_TIMEOUT: Final = 5000
 
@@ -79,12 +83,29 @@ def _expire(fut: asyncio.Future[None]) -> None:
         fut.set_exception(TimeoutError())
 
 
+#: Synchronous messages one task may complete in a row without suspending; then it yields
+#: to the loop once, so that concurrent streams interleave and timers and other tasks run.
+SYNC_INLINE_BUDGET: Final = 32
+_inline_streak: ContextVar[int] = ContextVar("usbemu_inline_streak", default=0)
+
+
+def _yield_due() -> bool:
+    """Count one message that completed without suspending the calling task; True when
+    the task has now used its budget and must yield.  Atomic."""
+    streak = _inline_streak.get() + 1
+    if streak < SYNC_INLINE_BUDGET:
+        _inline_streak.set(streak)
+        return False
+    _inline_streak.set(0)
+    return True
+
+
 def _submit_sync(urb: Urb) -> tuple[int, int] | None:
     """The first half of usb_start_wait_urb(): submit with the synchronous completion.
     (status, actual_length) when the submission failed or the URB completed at once;
     None when it is queued and must be waited for.  Atomic."""
     urb.complete = _sync_complete
-    urb._inline = True
+    urb.complete_inline = True
     urb.context = None
     rc = usb_submit_urb(urb)
     if rc:
@@ -98,12 +119,17 @@ async def start_wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
     """usb_start_wait_urb(): submit, wait, kill on timeout.  Returns (status,
     actual_length); status is -ETIMEDOUT when the timeout killed the URB.  May sleep."""
     done = _submit_sync(urb)
-    return done if done is not None else await _wait_urb(urb, timeout_ms)
+    if done is None:
+        return await _wait_urb(urb, timeout_ms)
+    if _yield_due():
+        await asyncio.sleep(0)
+    return done
 
 
 async def _wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
     """The sleeping half of usb_start_wait_urb(), for a URB that did not complete at
     submission.  May sleep."""
+    _inline_streak.set(0)
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[None] = loop.create_future()
     urb.context = fut
@@ -172,21 +198,31 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
     -EINVAL when the endpoint does not exist or `length` < 0.  May sleep."""
     if length < 0:
         return -Errno.EINVAL, 0
-    hep = (dev.ep_in if pipe & 0x80 else dev.ep_out)[(pipe >> 15) & 0xF]
+    hep = usb_pipe_endpoint(dev, pipe)
     if hep is None:
         return -Errno.EINVAL, 0
     urb = Urb()
-    if hep.xfer == 3:  # USB_ENDPOINT_XFER_INT
-        pipe = (pipe & ~(3 << 30)) | (PIPE_INTERRUPT << 30)
-        urb.fill_int(dev, pipe, data, length, _sync_complete, None, hep.desc.bInterval)
+    if hep.type == _XFER_INT:
+        urb.fill_int(dev, _as_interrupt_pipe(pipe), data, length, _sync_complete, None,
+                     hep.desc.bInterval)
     else:
         urb.fill_bulk(dev, pipe, data, length, _sync_complete)
     # start_wait_urb() without its coroutine: a message answered at once costs one
     done = _submit_sync(urb)
-    return done if done is not None else await _wait_urb(urb, timeout_ms)
+    if done is None:
+        return await _wait_urb(urb, timeout_ms)
+    if _yield_due():
+        await asyncio.sleep(0)
+    return done
 
 
 usb_interrupt_msg = usb_bulk_msg
+
+
+def _as_interrupt_pipe(pipe: int) -> int:
+    """The same endpoint as an interrupt pipe: usb_bulk_msg's own rewrite of the pipe
+    type bits when the endpoint is an interrupt endpoint."""
+    return (pipe & ~(3 << 30)) | (PIPE_INTERRUPT << 30)
 
 
 async def bulk_transfer(dev: UsbDevice, endpoint: int, data: Any, *,
@@ -207,9 +243,9 @@ async def bulk_transfer(dev: UsbDevice, endpoint: int, data: Any, *,
                          "active configuration")
     urb = Urb()
     length = len(memoryview(data).cast("B")) if data is not None else 0
-    if hep.xfer == EndpointType.INT:
-        pipe = (pipe & ~(3 << 30)) | (PIPE_INTERRUPT << 30)
-        urb.fill_int(dev, pipe, data, length, _sync_complete, None, hep.desc.bInterval)
+    if hep.type == _XFER_INT:
+        urb.fill_int(dev, _as_interrupt_pipe(pipe), data, length, _sync_complete, None,
+                     hep.desc.bInterval)
     else:
         urb.fill_bulk(dev, pipe, data, length, _sync_complete)
     if zero_packet and not is_in:
@@ -279,7 +315,7 @@ async def usb_clear_halt(dev: UsbDevice, pipe: int) -> int:
         return result
     hep = dev.endpoint(endp)
     if hep is not None:
-        dev.usb_bus.hcd.endpoint_reset(dev, hep)
+        usb_hcd_reset_endpoint(dev, hep)  # usb_reset_endpoint()
     return 0
 
 
@@ -383,9 +419,14 @@ async def usb_cache_string(dev: UsbDevice, index: int) -> str | None:
 # -- configurations and altsettings (message.c, second half) ---------------------------------
 
 
-def usb_enable_interface(udev: UsbDevice, intf: UsbInterface) -> None:
-    """usb_enable_interface(): the current altsetting's endpoints become the device's."""
-    udev.enable_interface_endpoints(intf.cur_altsetting)
+def usb_enable_interface(udev: UsbDevice, intf: UsbInterface, reset_eps: bool = True) -> None:
+    """usb_enable_interface(): the current altsetting's endpoints become the device's,
+    their toggles reset (`reset_eps`) through usb_hcd_reset_endpoint.  Context: atomic."""
+    alt = intf.cur_altsetting
+    if reset_eps:
+        for hep in alt.endpoint:
+            usb_hcd_reset_endpoint(udev, hep)
+    udev.enable_interface_endpoints(alt)
 
 
 async def usb_disable_endpoint(udev: UsbDevice, address: int,
@@ -443,10 +484,13 @@ def _usb_max_power(udev: UsbDevice, config: UsbHostConfig) -> int:
 
 
 async def usb_set_configuration(udev: UsbDevice, configuration: int) -> int:
-    """usb_set_configuration(): SET_CONFIGURATION, then register the new interfaces
-    (altsetting 0 each, iInterface read and drivers probed per interface).  0 or -errno;
-    -EINVAL when no configuration has that value.  May sleep."""
-    from .usb import UsbHostInterface, UsbInterface
+    """usb_set_configuration(): check with the controller that the configuration's
+    endpoints fit (usb_hcd_alloc_bandwidth), SET_CONFIGURATION, then register the new
+    interfaces in the order the configuration lists them (altsetting 0 each, drivers
+    probed per interface).  0 or -errno: -EINVAL when no configuration has that value,
+    the controller's -ENOSPC when its schedule has no room (the device is then left
+    unconfigured, in the ADDRESS state).  Context: may sleep."""
+    from .usb import UsbInterface
 
     log = udev.usb_bus.core.log
     if not udev.authorized or configuration == -1:
@@ -461,20 +505,31 @@ async def usb_set_configuration(udev: UsbDevice, configuration: int) -> int:
         if over > 0:
             log.dev_warn(udev, f"new config #{configuration} exceeds power limit by {over}mA")
     await usb_disable_device(udev, True)
-    ret = await usb_control_msg(udev, make_pipe(udev, PIPE_CONTROL, 0, False),
-                                Request.SET_CONFIGURATION, 0, configuration, 0, None, 0,
-                                USB_CTRL_SET_TIMEOUT)
-    if ret < 0:
-        udev.set_state(DeviceState.ADDRESS)
-        return ret
+    bus = udev.usb_bus
+    async with bus.bandwidth_mutex:
+        ret = await usb_hcd_alloc_bandwidth(udev, config, None, None)
+        if ret < 0:
+            udev.set_state(DeviceState.ADDRESS)
+            return ret
+        interfaces: list[UsbInterface] = []
+        if config is not None:
+            interfaces = [UsbInterface(udev, config, alts)
+                          for alts in config.altsettings.values()]
+            for intf in interfaces:
+                intf.intf_assoc = _find_iad(config, intf.number)
+                usb_enable_interface(udev, intf)
+        ret = await usb_control_msg(udev, make_pipe(udev, PIPE_CONTROL, 0, False),
+                                    Request.SET_CONFIGURATION, 0, configuration, 0, None, 0,
+                                    USB_CTRL_SET_TIMEOUT)
+        if ret < 0 and config is not None:
+            # all the old state is gone: give the bandwidth back, the device is useless now
+            await usb_hcd_alloc_bandwidth(udev, None, None, None)
+            for intf in interfaces:
+                await usb_disable_interface(udev, intf, True)
+            config = None
     if config is None:
         udev.set_state(DeviceState.ADDRESS)
-        return 0
-    interfaces = [UsbInterface(udev, config, [UsbHostInterface(a) for a in alts])
-                  for _, alts in sorted(config.intf_cache.items())]
-    for intf in interfaces:
-        intf.intf_assoc = _find_iad(config, intf.number)
-        usb_enable_interface(udev, intf)
+        return min(ret, 0)
     config.interface = interfaces
     udev.actconfig = config
     udev.set_state(DeviceState.CONFIGURED)
@@ -518,12 +573,18 @@ async def usb_set_interface(udev: UsbDevice, ifnum: int, alternate: int) -> int:
         log.dev_warn(udev, f"selecting invalid altsetting {alternate}")
         return -Errno.EINVAL
     await usb_disable_interface(udev, intf, False)
-    ret = await usb_control_msg(udev, make_pipe(udev, PIPE_CONTROL, 0, False),
-                                Request.SET_INTERFACE, Recipient.INTERFACE, alternate, ifnum,
-                                None, 0, 5000)
-    manual = ret == -Errno.EPIPE and intf.num_altsetting == 1
-    if ret < 0 and not manual:
-        return ret
+    async with udev.usb_bus.bandwidth_mutex:
+        ret = await usb_hcd_alloc_bandwidth(udev, None, intf.cur_altsetting, alt)
+        if ret < 0:
+            log.dev_info(udev, f"Not enough bandwidth for altsetting {alternate}")
+            return ret
+        ret = await usb_control_msg(udev, make_pipe(udev, PIPE_CONTROL, 0, False),
+                                    Request.SET_INTERFACE, Recipient.INTERFACE, alternate,
+                                    ifnum, None, 0, 5000)
+        manual = ret == -Errno.EPIPE and intf.num_altsetting == 1
+        if ret < 0 and not manual:  # re-instate the old altsetting
+            await usb_hcd_alloc_bandwidth(udev, None, alt, intf.cur_altsetting)
+            return ret
     await usb_disable_interface(udev, intf, True)
     intf.cur_altsetting = alt
     if manual:

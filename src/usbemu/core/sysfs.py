@@ -50,7 +50,7 @@ from .driver import UsbDriver, store_new_id, store_remove_id
 from .usb import USB_DEVICE_MAJOR, UsbDevice, UsbHostEndpoint, UsbInterface
 
 if TYPE_CHECKING:
-    from .hub import UsbPort
+    from .port import UsbPort
     from .usbcore import UsbCore
 
 __all__ = [
@@ -594,7 +594,7 @@ async def _store_port_early_stop(fs: UsbSysfs, port: UsbPort, data: bytes) -> in
     value = kstrtobool(data)
     if value is None:
         return -Errno.EINVAL
-    port.early_stop = value  # type: ignore[attr-defined]
+    port.early_stop = value
     return len(data)
 
 
@@ -608,7 +608,7 @@ async def _store_port_quirks(fs: UsbSysfs, port: UsbPort, data: bytes) -> int:
         return -Errno.EINVAL
     if not 0 <= value <= 0xFFFFFFFF or not text.isalnum():
         return -Errno.EINVAL
-    port.quirks = value  # type: ignore[attr-defined]
+    port.quirks = value
     return len(data)
 
 
@@ -618,9 +618,9 @@ PORT_ATTRS: Final[tuple[SysAttr[UsbPort], ...]] = (
     _ro("over_current_count", lambda p: f"{p.over_current_count}\n"),
     _ro("state", _port_state),
     SysAttr("disable", _port_disabled, _store_port_disable, 0o644),
-    SysAttr("early_stop", lambda p: "yes\n" if getattr(p, "early_stop", False) else "no\n",
+    SysAttr("early_stop", lambda p: "yes\n" if p.early_stop else "no\n",
             _store_port_early_stop, 0o644),
-    SysAttr("quirks", lambda p: f"{getattr(p, 'quirks', 0):08x}\n", _store_port_quirks, 0o644),
+    SysAttr("quirks", lambda p: f"{p.quirks:08x}\n", _store_port_quirks, 0o644),
     SysAttr("uevent", lambda p: "", _store_filtered_uevent, 0o644),
 )
 """Files of a usbN-portM / 1-1-portM directory (port.c); its uevent is empty."""

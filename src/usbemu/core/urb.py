@@ -61,6 +61,11 @@ def usb_pipetype(pipe: int) -> int:
     return (pipe >> 30) & 3
 
 
+def usb_pipe_endpoint(dev: UsbDevice, pipe: int) -> UsbHostEndpoint | None:
+    """usb_pipe_endpoint(): the device's host endpoint that `pipe` addresses, or None."""
+    return (dev.ep_in if pipe & USB_DIR_IN else dev.ep_out)[(pipe >> 15) & 0xF]
+
+
 def make_pipe(dev: UsbDevice, ptype: int, endpoint: int, is_in: bool) -> int:
     """A pipe for `endpoint` (number, 0..15) of `dev`, of PIPE_* type `ptype`."""
     return (ptype << 30) | create_pipe(dev.devnum, endpoint & 0xF) | (USB_DIR_IN if is_in else 0)
@@ -110,11 +115,11 @@ class Urb:
     belongs to the core and the controller; the driver must not change it then.
     """
 
-    __slots__ = ("_anchor", "_inline", "actual_length", "complete", "context", "dev", "ep",
-                 "error_count", "hcpriv", "interval", "iso_frame_desc", "number_of_packets",
-                 "pipe", "reject", "setup_packet", "start_frame", "status", "stream_id",
-                 "transfer_buffer", "transfer_buffer_length", "transfer_flags", "unlinked",
-                 "use_count")
+    __slots__ = ("actual_length", "anchor", "complete", "complete_inline", "context", "dev",
+                 "ep", "error_count", "hcpriv", "interval", "iso_frame_desc",
+                 "number_of_packets", "pipe", "reject", "setup_packet", "start_frame", "status",
+                 "stream_id", "transfer_buffer", "transfer_buffer_length", "transfer_flags",
+                 "unlinked", "use_count")
 
     def __init__(self, iso_packets: int = 0) -> None:
         """usb_alloc_urb(iso_packets)."""
@@ -141,8 +146,12 @@ class Urb:
         self.unlinked = 0
         self.use_count = 0
         self.reject = 0
-        self._anchor: UsbAnchor | None = None
-        self._inline = False
+        #: The anchor the URB is on (usb_anchor_urb), or None.
+        self.anchor: UsbAnchor | None = None
+        #: The completion is usbcore's own synchronous waiter, which only records the
+        #: result: the framework may run it inside the giveback instead of the bottom half
+        #: when no earlier completion is pending (set by `message.py`, never by drivers).
+        self.complete_inline = False
 
     def __repr__(self) -> str:
         return (f"<Urb pipe={self.pipe:#010x} len={self.transfer_buffer_length} "
@@ -185,10 +194,6 @@ class Urb:
     @property
     def is_in(self) -> bool:
         return bool(self.transfer_flags & UrbFlag.DIR_IN)
-
-    @property
-    def anchor(self) -> UsbAnchor | None:
-        return self._anchor
 
     def buffer_view(self) -> memoryview:
         """The transfer buffer as bytes, cut to transfer_buffer_length."""
@@ -301,13 +306,13 @@ def usb_submit_urb(urb: Urb | None) -> int:
     if dev is None or dev.state < _UNAUTHENTICATED:
         return -Errno.ENODEV
     pipe = urb.pipe
-    hep = (dev.ep_in if pipe & USB_DIR_IN else dev.ep_out)[(pipe >> 15) & 0xF]
+    hep = usb_pipe_endpoint(dev, pipe)
     if hep is None:
         return -Errno.ENOENT
     urb.ep = hep
     urb.status = -Errno.EINPROGRESS
     urb.actual_length = 0
-    xfertype = hep.xfer
+    xfertype = hep.type
     if xfertype == _XFER_CONTROL:
         direction = _check_control(urb, dev)
         if not isinstance(direction, bool):
@@ -325,9 +330,9 @@ def usb_submit_urb(urb: Urb | None) -> int:
         return rc
     if not 0 <= urb.transfer_buffer_length <= INT_MAX:
         return -Errno.EMSGSIZE
-    if _PIPE_XFER[pipe >> 30 & 3] != xfertype or flags & ~_ALLOWED[xfertype][is_in]:
-        _warn_bogus(urb, dev, EndpointType(xfertype), is_in)
-    if xfertype in _PERIODIC and (rc := _check_interval(urb, dev, EndpointType(xfertype))):
+    if _PIPE_XFER[usb_pipetype(pipe)] != xfertype or flags & ~_ALLOWED[xfertype][is_in]:
+        _warn_bogus(urb, dev, xfertype, is_in)
+    if xfertype in _PERIODIC and (rc := _check_interval(urb, dev, xfertype)):
         return rc
     if is_in and urb.transfer_buffer_length and isinstance(urb.transfer_buffer, bytes):
         raise TypeError("an IN URB needs a writable transfer_buffer (bytearray, memoryview "
@@ -340,7 +345,7 @@ def _warn_bogus(urb: Urb, dev: UsbDevice, xfertype: EndpointType, is_in: bool) -
     shouldn't cause problems": both print PIPE_* numbers and flags in hex, and neither
     changes the URB (the submission goes ahead as it is)."""
     log = dev.usb_bus.core.log
-    ptype = urb.pipe >> 30 & 3
+    ptype = usb_pipetype(urb.pipe)
     if PIPE_TO_XFER[ptype] != xfertype:
         log.dev_warn(dev, f"BOGUS urb xfer, pipe {ptype:x} != type "
                           f"{PIPE_TO_XFER.index(xfertype):x}")
@@ -425,18 +430,18 @@ class UsbAnchor:
 
     def anchor(self, urb: Urb) -> None:
         """usb_anchor_urb()."""
-        if urb._anchor is not None:
-            urb._anchor.unanchor(urb)
+        if urb.anchor is not None:
+            urb.anchor.unanchor(urb)
         self.urb_list.append(urb)
-        urb._anchor = self
+        urb.anchor = self
         if self.poisoned:
             urb.reject += 1
 
     def unanchor(self, urb: Urb) -> None:
         """usb_unanchor_urb()."""
-        if urb._anchor is self:
+        if urb.anchor is self:
             self.urb_list.remove(urb)
-            urb._anchor = None
+            urb.anchor = None
             if not self.urb_list:
                 waiters, self._waiters = self._waiters, []
                 for fut in waiters:

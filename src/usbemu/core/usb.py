@@ -42,9 +42,14 @@ EP0_DESC: Final = EndpointDescriptor(0x00, EndpointType.CONTROL, 64)
 
 
 class UsbHostEndpoint:
-    """struct usb_host_endpoint: an endpoint's descriptor and the queue of its URBs."""
+    """struct usb_host_endpoint: an endpoint's descriptor and the queue of its URBs.
 
-    __slots__ = ("_desc", "addr", "enabled", "hcpriv", "maxp", "urb_list", "xfer")
+    `address` (bEndpointAddress), `type` (the transfer type) and `maxp` (usb_endpoint_maxp,
+    the packet size without the high-bandwidth bits) are read from the descriptor when it
+    is set, so that the URB path reads plain attributes.
+    """
+
+    __slots__ = ("_desc", "address", "enabled", "hcpriv", "maxp", "type", "urb_list")
 
     def __init__(self, desc: EndpointDescriptor) -> None:
         self.desc = desc
@@ -59,20 +64,12 @@ class UsbHostEndpoint:
     @desc.setter
     def desc(self, desc: EndpointDescriptor) -> None:
         self._desc = desc
-        self.xfer = int(desc.bmAttributes & 3)  # USB_ENDPOINT_XFER_* (hot-path copies)
-        self.maxp = desc.maxpacket
-        self.addr = desc.bEndpointAddress
+        self.address: int = desc.bEndpointAddress
+        self.type: EndpointType = desc.type
+        self.maxp: int = desc.maxpacket
 
     def __repr__(self) -> str:
-        return f"<UsbHostEndpoint {self.desc.bEndpointAddress:#04x}>"
-
-    @property
-    def address(self) -> int:
-        return self.desc.bEndpointAddress
-
-    @property
-    def type(self) -> EndpointType:
-        return self.desc.type
+        return f"<UsbHostEndpoint {self.address:#04x}>"
 
     @property
     def extra(self) -> bytes:
@@ -163,9 +160,16 @@ class UsbInterface(Device):
 
 
 class UsbHostConfig:
-    """struct usb_host_config: a configuration as parsed, its interfaces once active."""
+    """struct usb_host_config: a configuration as parsed, its interfaces once active.
 
-    __slots__ = ("desc", "interface", "intf_cache", "raw", "string")
+    `intf_cache` maps each interface number to its altsettings' descriptors and
+    `altsettings` to their host-side altsettings (usb_interface_cache), both in the order
+    the interfaces first appear in the configuration, as config.c builds them; the host
+    altsettings and their endpoints live as long as the configuration, whichever
+    interface objects come and go with SET_CONFIGURATION.
+    """
+
+    __slots__ = ("altsettings", "desc", "interface", "intf_cache", "raw", "string")
 
     def __init__(self, desc: ConfigDescriptor, raw: bytes) -> None:
         self.desc = desc
@@ -174,6 +178,9 @@ class UsbHostConfig:
         self.intf_cache: dict[int, list[InterfaceDescriptor]] = {}
         for number, alt in desc.numbered_interfaces():
             self.intf_cache.setdefault(number, []).append(alt)
+        self.altsettings: dict[int, list[UsbHostInterface]] = {
+            number: [UsbHostInterface(alt) for alt in alts]
+            for number, alts in self.intf_cache.items()}
         self.interface: list[UsbInterface] = []
 
     @property
@@ -228,6 +235,9 @@ class UsbDevice(Device):
         self.bus_mA = 0
         self.quirks = 0
         self.urbnum = 0
+        #: Data toggle bits kept by usbcore, [IN, OUT], one bit per endpoint number
+        #: (usb_settoggle); controllers with `endpoint_reset` keep their own.
+        self.toggle = [0, 0]
         self.authorized = True
         self.tt: object | None = None
         self.hcpriv: Any = None

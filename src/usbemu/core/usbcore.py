@@ -2,10 +2,11 @@
 drivers/usb/core/usb.c and of the bus registry of drivers/usb/core/hcd.c
 (usb_add_hcd, usb_remove_hcd, usb_bus_idr).
 
-`UsbCore` owns the usb bus type, the bus numbers, and the hub event worker (hub_wq); it
-registers usbcore's own drivers (usbfs, hub, usb) at start-up, as usb_init() does, and adds
-and removes host controllers with their root hubs.  Enumeration itself is `hub.py`;
-binding is `driver.py`.
+`UsbCore` owns the usb bus type, the bus numbers, the hub event worker (hub_wq) and the
+usbmon readers attached to its buses (usb_mon_register); it registers usbcore's own
+drivers (usbfs, hub, usb) at start-up, as usb_init() does, and adds and removes host
+controllers with their root hubs.  Enumeration itself is `hub.py`, root-hub registration
+`hcd.py`, binding `driver.py`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING, Final
 
 from ..kernel.device import DriverCore
 from ..kernel.printk import Printk
-from .hcd import HostController, UsbBus
+from .hcd import HostController, UsbBus, UsbMonitor, register_root_hub
 
 if TYPE_CHECKING:
     from .driver import UsbBusType
     from .hub import HubWorker
+    from .urb import Urb
 
 USB_MAXBUS: Final = 64
 
@@ -87,13 +89,16 @@ class UsbCore:
         driver_core.add_bus(self.bus_type)
         self.buses: dict[int, UsbBus] = {}
         self.hub_wq: HubWorker = HubWorker(self)
+        self._monitors: list[UsbMonitor] = []
+        self._monitor: UsbMonitor | None = None
 
     async def init(self) -> None:
         """usb_init(): register usbcore's drivers — usbfs, hub, and the generic device
         driver "usb" — in Linux's order.  May sleep."""
+        from .devio import usbfs_driver
         from .driver import usb_register, usb_register_device_driver
         from .generic import generic_driver
-        from .hub import hub_driver, usbfs_driver
+        from .hub import hub_driver
 
         await usb_register(self, usbfs_driver())
         await usb_register(self, hub_driver())
@@ -106,6 +111,27 @@ class UsbCore:
             await self.remove_hcd(bus.hcd)
         await self.hub_wq.stop()
 
+    # -- usbmon hooks (usb_mon_register / usb_mon_deregister) ---------------------------------
+
+    def add_monitor(self, monitor: UsbMonitor) -> None:
+        """Attach a usbmon reader to every bus, present and future: it sees each URB's
+        submission, submission error and giveback from now on.  Context: atomic."""
+        self._monitors.append(monitor)
+        self._set_monitor()
+
+    def remove_monitor(self, monitor: UsbMonitor) -> None:
+        """Detach a reader added with `add_monitor` (ValueError if it is not attached).
+        Context: atomic."""
+        self._monitors.remove(monitor)
+        self._set_monitor()
+
+    def _set_monitor(self) -> None:
+        monitors = tuple(self._monitors)
+        self._monitor = (None if not monitors else monitors[0] if len(monitors) == 1
+                         else _MonitorFanout(monitors))
+        for bus in self.buses.values():
+            bus.hcd.monitor = self._monitor
+
     # -- host controllers ---------------------------------------------------------------------
 
     def _alloc_busnum(self) -> int:
@@ -116,23 +142,43 @@ class UsbCore:
 
     async def add_hcd(self, hcd: HostController) -> UsbBus:
         """usb_add_hcd(): register the bus, start the controller, register its root hub
-        (which enumerates like any device and binds the hub driver).  May sleep."""
+        (which enumerates like any device and binds the hub driver).  Returns the bus.
+        Raises OSError with the errno when the controller does not start or its root hub
+        cannot be registered; the bus is then taken down again ("USB bus %d
+        deregistered") and nothing of it remains.  Context: may sleep."""
         log = self.log
         log.dev_info(hcd.controller, hcd.product_desc)
         bus = UsbBus(self, hcd, self._alloc_busnum())
         self.buses[bus.busnum] = bus
         hcd.bus = bus
+        hcd.monitor = self._monitor
         log.dev_info(hcd.controller, f"new USB bus registered, assigned bus number "
                                      f"{bus.busnum}")
         rc = hcd.start()
         if rc:
-            del self.buses[bus.busnum]
+            log.dev_err(hcd.controller, f"startup error {rc}")
+            self._deregister_bus(hcd)
             raise OSError(-rc, f"{hcd.controller.name}: startup error {rc}")
         hcd.running = True
-        from .hub import register_root_hub
-
-        await register_root_hub(hcd)
+        rc = await register_root_hub(hcd)
+        if rc:
+            hcd.running = False
+            hcd.stop()
+            bus.root_hub = None
+            self._deregister_bus(hcd)
+            raise OSError(-rc, f"{hcd.controller.name}: can't register root hub for "
+                               f"usb{bus.busnum}, {rc}")
         return bus
+
+    def _deregister_bus(self, hcd: HostController) -> None:
+        """usb_deregister_bus(): free the bus number ("USB bus %d deregistered")."""
+        bus = hcd.bus
+        if bus is None:
+            return
+        self.log.dev_info(hcd.controller, f"USB bus {bus.busnum} deregistered")
+        self.buses.pop(bus.busnum, None)
+        hcd.bus = None
+        hcd.monitor = None
 
     async def remove_hcd(self, hcd: HostController) -> None:
         """usb_remove_hcd(): disconnect the root hub and everything below it, stop the
@@ -149,6 +195,24 @@ class UsbCore:
         hcd.rh_registered = False
         hcd.running = False
         hcd.stop()
-        self.log.dev_info(hcd.controller, f"USB bus {bus.busnum} deregistered")
-        self.buses.pop(bus.busnum, None)
-        hcd.bus = None
+        self._deregister_bus(hcd)
+
+
+class _MonitorFanout:
+    """Several usbmon readers behind the one hook pointer of a bus, called in the order
+    they were attached."""
+
+    def __init__(self, monitors: tuple[UsbMonitor, ...]) -> None:
+        self.monitors = monitors
+
+    def urb_submit(self, bus: UsbBus, urb: Urb) -> None:
+        for monitor in self.monitors:
+            monitor.urb_submit(bus, urb)
+
+    def urb_submit_error(self, bus: UsbBus, urb: Urb, status: int) -> None:
+        for monitor in self.monitors:
+            monitor.urb_submit_error(bus, urb, status)
+
+    def urb_complete(self, bus: UsbBus, urb: Urb, status: int) -> None:
+        for monitor in self.monitors:
+            monitor.urb_complete(bus, urb, status)

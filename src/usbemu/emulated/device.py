@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar
 
 from ..errors import IllegalStateTransition
 from ..spec.ch9 import (
@@ -40,6 +40,9 @@ from ..spec.descriptors import (
 )
 from .endpoint import Endpoint, Outcome, Stall
 from .ep0 import ControlPipe
+
+if TYPE_CHECKING:
+    from .port import PortOwner
 
 
 class DeviceHost(Protocol):
@@ -306,9 +309,16 @@ class DeviceModel:
     def endpoints(self) -> Iterator[Endpoint]:
         return iter(self._eps.values())
 
+    @property
+    def downstream(self) -> PortOwner | None:
+        """The model's own downstream ports (a hub is their `PortOwner`); None for a
+        device that is not a hub."""
+        return None
+
     def children(self) -> Iterator[tuple[int, DeviceModel]]:
-        """(port number, model) of devices plugged into this one (hubs override this)."""
-        return iter(())
+        """(port number, model) of devices plugged into this one's ports, if it has any."""
+        below = self.downstream
+        return below.children() if below is not None else iter(())
 
     # -- hooks for subclasses -----------------------------------------------------------------
 

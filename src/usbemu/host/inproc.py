@@ -15,11 +15,13 @@ until the completion handler of that URB has run, as Linux's controllers do, and
 unlinked URB stays on its endpoint's list until the controller gives it back a moment later
 (so a second unlink of it gets -EBUSY).
 
-Timing: there is no bus-time model here (the EHCI model has one).  Periodic endpoints are
-the exception that keeps time moving: an interrupt URB completes no sooner than one
-interval after the previous completion on its endpoint, an isochronous URB takes one
-interval per packet, and a token nobody answers costs a frame, so polling drivers advance
-the clock instead of spinning.
+The root hub's ports are `usbemu.host.roothub.RootHub` (ehci-hub.c's behaviour, the port
+state machine hub models share); bus suspend and resume act on the devices behind them.
+
+Timing: there is no bus-time model here.  Periodic endpoints are the exception that keeps
+time moving: an interrupt URB completes no sooner than one interval after the previous
+completion on its endpoint, an isochronous URB takes one interval per packet, and a token
+nobody answers costs a frame, so polling drivers advance the clock instead of spinning.
 
 Addressing follows the wire: a URB goes to the model that answers to the pipe's address
 through enabled ports (address 0 reaches the one device in the default state).
@@ -31,20 +33,12 @@ import functools
 from typing import TYPE_CHECKING, Final
 
 from ..core.hcd import HostController
-from ..core.urb import PIPE_CONTROL, PIPE_ISOCHRONOUS, Urb, UrbFlag
+from ..core.urb import PIPE_CONTROL, PIPE_ISOCHRONOUS, Urb, UrbFlag, usb_pipedevice, usb_pipetype
 from ..emulated.device import DeviceModel
 from ..emulated.endpoint import Endpoint, Outcome
 from ..errors import Errno
 from ..spec.ch9 import DeviceState, EndpointType, SetupPacket, Speed
-from ..spec.hub import (
-    HubDescriptor,
-    HubRequest,
-    PortChange,
-    PortFeature,
-    PortStat,
-    PortStatus,
-    status_change_bitmap,
-)
+from .roothub import RootHub
 
 if TYPE_CHECKING:
     from ..core.usb import UsbDevice, UsbHostEndpoint
@@ -60,7 +54,8 @@ _STATUS: Final = {
 FRAME: Final = 0.001
 _DIR_IN: Final = int(UrbFlag.DIR_IN)
 _ZERO_PACKET: Final = int(UrbFlag.ZERO_PACKET)
-_XFER_ISOC: Final = int(EndpointType.ISOC)
+_XFER_ISOC: Final = EndpointType.ISOC
+_XFER_INT: Final = EndpointType.INT
 _EMPTY: Final = memoryview(b"")
 _EPROTO: Final = -Errno.EPROTO
 _DONE: Final = Outcome.DONE
@@ -85,18 +80,21 @@ class _EndpointQueue:
 
 
 class InProcessController(HostController):
-    """Base of controllers that hand URBs to device models in this process.  Subclasses
-    provide the root hub (ports) and name; this class moves the data."""
+    """Base of controllers that hand URBs to device models in this process: it moves the
+    data and owns the root hub's ports (`root_hub`, also the framework's `downstream`)
+    that models plug into.  Subclasses give it a name."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, core: UsbCore, controller: Device, nports: int) -> None:
+        super().__init__(core, controller, nports)
         self._waiters: dict[tuple[int, int], _EndpointQueue] = {}
+        self.root_hub = RootHub(self, nports)
+        self.downstream = self.root_hub
 
     # -- device models: who answers to an address ---------------------------------------------
 
     def root_models(self) -> list[DeviceModel]:
-        """Models plugged into the root hub's ports (a subclass supplies them)."""
-        return []
+        """Models plugged into the root hub's ports."""
+        return self.root_hub.models()
 
     def find_model(self, address: int) -> DeviceModel | None:
         """The model that answers tokens sent to `address` now, or None."""
@@ -113,7 +111,7 @@ class InProcessController(HostController):
     def _route(self, urb: Urb) -> DeviceModel | None:
         udev = urb.dev
         assert udev is not None
-        address = (urb.pipe >> 8) & 0x7F  # usb_pipedevice()
+        address = usb_pipedevice(urb.pipe)
         cached = udev.hcpriv
         if isinstance(cached, DeviceModel) and cached.address == address and cached.reachable:
             return cached
@@ -153,7 +151,7 @@ class InProcessController(HostController):
         self.unlink_urb_from_ep(urb)
         self.giveback_urb(urb, urb.unlinked)
         queue = hep.hcpriv
-        if isinstance(queue, _EndpointQueue) and hep.xfer != _XFER_ISOC:
+        if isinstance(queue, _EndpointQueue) and hep.type != _XFER_ISOC:
             self._stop(queue)
 
     def _stop(self, queue: _EndpointQueue) -> None:
@@ -166,6 +164,22 @@ class InProcessController(HostController):
         if isinstance(queue, _EndpointQueue):
             self._waiters = {k: q for k, q in self._waiters.items() if q is not queue}
         hep.hcpriv = None
+
+    # -- the root hub -------------------------------------------------------------------------
+
+    def hub_status_data(self) -> bytes:
+        return self.root_hub.status_data()
+
+    def hub_control(self, setup: SetupPacket, buf: memoryview) -> int:
+        return self.root_hub.control(setup, buf)
+
+    def bus_suspend(self) -> int:
+        self.root_hub.suspend()
+        return 0
+
+    def bus_resume(self) -> int:
+        self.root_hub.resume()
+        return 0
 
     # -- DeviceHost: what models call --------------------------------------------------------
 
@@ -230,9 +244,9 @@ class InProcessController(HostController):
                 self._schedule(queue, FRAME)
                 return
             queue.retry = None
-            hep.urb_list.popleft()  # unlink_urb_from_ep(): it is the head
+            self.unlink_urb_from_ep(urb)
             self.giveback_urb(urb, status)
-            if urb.status and hep.xfer != _XFER_ISOC:  # -EREMOTEIO stops a queue too
+            if urb.status and hep.type != _XFER_ISOC:  # -EREMOTEIO stops a queue too
                 self._stop(queue)
                 return
 
@@ -244,10 +258,10 @@ class InProcessController(HostController):
     def _transfer(self, queue: _EndpointQueue, model: DeviceModel | None,
                   urb: Urb) -> int | None:
         """Run (the rest of) one URB; its status, or None while it waits."""
-        ptype = urb.pipe >> 30 & 3
+        ptype = usb_pipetype(urb.pipe)
         if ptype == PIPE_CONTROL:
             return -Errno.EPROTO if model is None else self._control(model, urb)
-        ep = None if model is None else model.endpoint(queue.hep.addr)
+        ep = None if model is None else model.endpoint(queue.hep.address)
         if ptype == PIPE_ISOCHRONOUS:
             return self._isochronous(queue, ep, urb)
         if ep is None:
@@ -268,7 +282,7 @@ class InProcessController(HostController):
             queue.waiting = True
             self._waiters[(id(model), ep.address)] = queue
             return None
-        if ep.type == 3 and urb.interval:  # interrupt: next poll one interval on
+        if ep.type == _XFER_INT and urb.interval:  # interrupt: next poll one interval on
             queue.next_service = self.loop.time() + self._interval_s(urb)
         return 0 if outcome is _DONE else _STATUS[outcome]
 
@@ -322,97 +336,9 @@ class InProcessController(HostController):
         return 0
 
 
-# -- the root hub: ports as ehci-hub.c reports them ------------------------------------------
-
-_PORT_FEATURES_SET: Final = {PortFeature.POWER, PortFeature.RESET, PortFeature.SUSPEND,
-                             PortFeature.INDICATOR, PortFeature.TEST}
-_CHANGE_OF: Final[dict[int, PortChange]] = {
-    PortFeature.C_CONNECTION: PortChange.C_CONNECTION,
-    PortFeature.C_ENABLE: PortChange.C_ENABLE,
-    PortFeature.C_SUSPEND: PortChange.C_SUSPEND,
-    PortFeature.C_OVER_CURRENT: PortChange.C_OVERCURRENT,
-    PortFeature.C_RESET: PortChange.C_RESET,
-}
-_SPEED_BITS: Final = {Speed.LOW: PortStat.LOW_SPEED, Speed.HIGH: PortStat.HIGH_SPEED}
-
-
-class RootPort:
-    """One root-hub port: its status and change words and the model plugged into it.
-    Implements `usbemu.emulated.device.UpstreamPort`."""
-
-    __slots__ = ("change", "device", "hcd", "hub", "port1", "status")
-
-    def __init__(self, hcd: InProcessHCD, port1: int) -> None:
-        self.hcd = hcd
-        self.hub: None = None  # a root-hub port belongs to no hub model
-        self.port1 = port1
-        self.status = PortStat.POWER
-        self.change = PortChange(0)
-        self.device: DeviceModel | None = None
-
-    @property
-    def enabled(self) -> bool:
-        status = int(self.status)
-        return status & 0x0006 == 0x0002  # ENABLE set, SUSPEND clear
-
-    def _speed_bits(self) -> PortStat:
-        if self.device is None:
-            return PortStat(0)
-        return _SPEED_BITS.get(self.device.speed, PortStat(0))
-
-    def plug(self, model: DeviceModel) -> None:
-        self.device = model
-        model.connect(self, self.hcd)
-        self.status |= PortStat.CONNECTION
-        self.change |= PortChange.C_CONNECTION
-
-    def unplug(self) -> DeviceModel | None:
-        model, self.device = self.device, None
-        if model is not None:
-            model.disconnect()
-        self.status &= ~(PortStat.CONNECTION | PortStat.ENABLE | PortStat.SUSPEND
-                         | PortStat.LOW_SPEED | PortStat.HIGH_SPEED | PortStat.RESET)
-        self.change |= PortChange.C_CONNECTION
-        return model
-
-    def set_feature(self, feature: int) -> bool:
-        if feature == PortFeature.RESET:
-            self._reset()
-        elif feature == PortFeature.SUSPEND and self.enabled:
-            self.status |= PortStat.SUSPEND
-            if self.device is not None:
-                self.device.suspend()
-        return feature in _PORT_FEATURES_SET
-
-    def clear_feature(self, feature: int) -> bool:
-        bit = _CHANGE_OF.get(feature)
-        if bit is not None:
-            self.change &= ~bit
-            return True
-        if feature == PortFeature.ENABLE:
-            self.status &= ~PortStat.ENABLE
-        elif feature == PortFeature.SUSPEND and self.status & PortStat.SUSPEND:
-            self.status &= ~PortStat.SUSPEND
-            self.change |= PortChange.C_SUSPEND
-            if self.device is not None:
-                self.device.resume()
-        return feature in (PortFeature.ENABLE, PortFeature.SUSPEND, PortFeature.POWER,
-                           PortFeature.INDICATOR)
-
-    def _reset(self) -> None:
-        """Reset signalling; it completes at once (the hub driver polls for the end)."""
-        self.status &= ~(PortStat.ENABLE | PortStat.SUSPEND)
-        if self.device is None:
-            return
-        self.device.bus_reset()
-        self.status = (self.status & ~(PortStat.LOW_SPEED | PortStat.HIGH_SPEED)) \
-            | PortStat.ENABLE | self._speed_bits()
-        self.change |= PortChange.C_RESET
-
-
 class InProcessHCD(InProcessController):
-    """The in-process controller with its root hub, presented as an EHCI PCI controller
-    (the driver name, description and product string are parameters).
+    """The in-process controller, presented as an EHCI PCI controller (ehci-pci, "EHCI Host
+    Controller", ehci_hcd) — the built-in controller kind "inproc".
 
     `has_tt` makes the root hub a single-TT hub (like EHCI controllers with an integrated
     transaction translator), so that full- and low-speed models work on root ports; without
@@ -421,70 +347,10 @@ class InProcessHCD(InProcessController):
 
     description = "ehci_hcd"
     product_desc = "EHCI Host Controller"
+    driver_name = "ehci-pci"
     rh_speed = Speed.HIGH
 
     def __init__(self, core: UsbCore, controller: Device, nports: int = 6, *,
                  has_tt: bool = True) -> None:
         super().__init__(core, controller, nports)
         self.has_tt = has_tt
-        self.ports = [RootPort(self, n) for n in range(1, nports + 1)]
-
-    def root_models(self) -> list[DeviceModel]:
-        return [p.device for p in self.ports if p.device is not None]
-
-    def port(self, port1: int) -> RootPort:
-        if not 1 <= port1 <= self.nports:
-            raise ValueError(f"root hub port {port1} does not exist (ports 1..{self.nports})")
-        return self.ports[port1 - 1]
-
-    def plug(self, port1: int, model: DeviceModel) -> None:
-        """Connect a device model to root port `port1`.  Context: atomic."""
-        port = self.port(port1)
-        if port.device is not None:
-            raise ValueError(f"root hub port {port1} already has {port.device!r}")
-        if model.state is not DeviceState.NOTATTACHED:
-            raise ValueError(f"{model!r} is already plugged in somewhere")
-        port.plug(model)
-        self.poll_rh_status()
-
-    def unplug(self, port1: int) -> DeviceModel | None:
-        """Disconnect whatever is on root port `port1`.  Context: atomic."""
-        model = self.port(port1).unplug()
-        self.poll_rh_status()
-        return model
-
-    def hub_status_data(self) -> bytes:
-        changed = [p.port1 for p in self.ports if p.change]
-        return status_change_bitmap(changed, False, self.nports)
-
-    def hub_descriptor(self) -> HubDescriptor:
-        """ehci_hub_descriptor(): no power switching, per-port over-current."""
-        return HubDescriptor(self.nports, wHubCharacteristics=0x0008 | 0x0002,
-                             bPwrOn2PwrGood=10)
-
-    def hub_control(self, setup: SetupPacket, buf: memoryview) -> int:
-        key = (setup.bmRequestType, setup.bRequest)
-        if key == (0xA0, HubRequest.GET_DESCRIPTOR):
-            return _put(buf, self.hub_descriptor().to_bytes().ljust(15, b"\0"), 15)
-        if key == (0xA0, HubRequest.GET_STATUS):
-            return _put(buf, bytes(4), 4)
-        if key in ((0x20, HubRequest.SET_FEATURE), (0x20, HubRequest.CLEAR_FEATURE)):
-            return 0
-        if not 1 <= setup.wIndex & 0xFF <= self.nports:
-            return -Errno.EPIPE
-        port = self.ports[(setup.wIndex & 0xFF) - 1]
-        if key == (0xA3, HubRequest.GET_STATUS):
-            return _put(buf, bytes(PortStatus(int(port.status), int(port.change))), 4)
-        if key == (0x23, HubRequest.SET_FEATURE):
-            ok = port.set_feature(setup.wValue)
-        elif key == (0x23, HubRequest.CLEAR_FEATURE):
-            ok = port.clear_feature(setup.wValue)
-        else:
-            ok = False
-        return 0 if ok else -Errno.EPIPE
-
-
-def _put(buf: memoryview, data: bytes, length: int) -> int:
-    n = min(length, len(buf), len(data))
-    buf[:n] = data[:n]
-    return n

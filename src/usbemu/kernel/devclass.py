@@ -27,8 +27,8 @@ import posixpath
 from collections.abc import Callable, Mapping
 
 from ..errors import Errno, strerror
-from .chrdev import dev_major, dev_minor, format_dev
 from .device import Device, DriverCore, Uevent
+from .fs import dev_major, dev_minor, format_dev
 from .printk import Level
 from .vfs import Attr, DevNode, Node, StaticDir, Symlink, Vfs
 

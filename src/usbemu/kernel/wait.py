@@ -5,7 +5,7 @@ A `WaitQueueHead` is where process context sleeps until something atomic (a URB 
 a timer, a disconnect) wakes it: `await wq.wait_event(condition, timeout_ms)` is
 wait_event_interruptible_timeout(), `wq.wake_up()` is wake_up_interruptible().  A driver's
 `poll` file operation registers the queues it would be woken on with `poll_wait()`; the
-poll system call (`kernel.chrdev`) sleeps on all of them at once.  Everything runs on the
+poll system call (`kernel.syscalls`) sleeps on all of them at once.  Everything runs on the
 machine's event loop, so the classic lost-wakeup race cannot happen between a condition
 check and the sleep that follows it (nothing else runs in between).
 

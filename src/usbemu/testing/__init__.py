@@ -109,5 +109,5 @@ def virtual_machine(nports: int = 6, *, has_tt: bool = True) -> Iterator[System]
     """An emulated machine on virtual time with one in-process EHCI-like controller
     (bus 1), booted; closed on exit."""
     with System() as system:
-        system.add_controller(nports, has_tt=has_tt)
+        system.add_controller(nports=nports, has_tt=has_tt)
         yield system

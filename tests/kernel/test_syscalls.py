@@ -1,10 +1,9 @@
-"""Char devices, open files, classes and /dev (kernel/chrdev.py, wait.py, devclass.py):
-device-number regions with Linux's overlap and dynamic-major rules, chrdev_open's -ENXIO,
-the file operations as the system calls reach them (positions, missing operations,
--ENOIOCTLCMD, FIONBIO, lseek variants, restart codes), module references held by open
-files, poll on virtual time, revocation of files whose device is removed, oopses in
-file operations, class devices in /sys/class and their nodes in /dev, and the application
-API (`System.open` / `System.aopen`) on device nodes, attributes and directories.
+"""System calls on open files (usbemu.kernel.syscalls, opening device numbers through
+char_dev's chrdev_open): the file operations as the system calls reach them (positions,
+missing operations, -ENOIOCTLCMD, FIONBIO, restart codes), chrdev_open's -ENXIO and the
+module references held by open files, poll on virtual time, revocation of files whose
+device is removed, oopses in file operations, and the application API (`System.open` /
+`System.aopen`) on device nodes, attributes and directories.
 """
 
 from __future__ import annotations
@@ -16,16 +15,14 @@ from dataclasses import dataclass, field
 import pytest
 
 from usbemu.errors import Errno
-from usbemu.kernel.chrdev import (
-    MINORMASK,
+from usbemu.kernel.devclass import ClassDevice, DeviceClass
+from usbemu.kernel.fs import (
     O_NONBLOCK,
     O_RDONLY,
     O_RDWR,
     O_WRONLY,
     SEEK_CUR,
     SEEK_END,
-    SEEK_SET,
-    Cdev,
     File,
     FileOperations,
     Inode,
@@ -33,22 +30,15 @@ from usbemu.kernel.chrdev import (
     copy_from_user,
     copy_to_user,
     default_llseek,
-    dev_major,
-    dev_minor,
-    fixed_size_llseek,
     format_dev,
     io,
     ior,
     iow,
     iowr,
     mkdev,
-    nonseekable_open,
-    noop_llseek,
-    open_flags,
 )
-from usbemu.kernel.devclass import ClassDevice, DeviceClass, kernfs_link
-from usbemu.kernel.device import Uevent
 from usbemu.kernel.printk import Level
+from usbemu.kernel.syscalls import open_flags
 from usbemu.kernel.wait import DEFAULT_POLLMASK, Poll, PollTable, WaitQueueHead, poll_wait
 from usbemu.system import System
 
@@ -148,58 +138,6 @@ def add_echo(system: System, echo: Echo, *, minor: int = 0, name: str = "echo0",
                                                    name))
 
 
-# -- device numbers and regions --------------------------------------------------------------
-
-
-def test_device_numbers() -> None:
-    dev = mkdev(180, 3)
-    assert dev == 180 << 20 | 3 and (dev_major(dev), dev_minor(dev)) == (180, 3)
-    assert format_dev(mkdev(189, 130)) == "189:130"
-    assert MINORMASK == 0xFFFFF
-
-
-def test_regions_overlap_is_busy_and_adjacent_ranges_are_fine(system: System) -> None:
-    chrdev = system.chrdev
-    chrdev.register_chrdev_region(mkdev(200, 0), 16, "a")
-    chrdev.register_chrdev_region(mkdev(200, 16), 16, "b")
-    with pytest.raises(OSError) as info:
-        chrdev.register_chrdev_region(mkdev(200, 10), 10, "c")
-    assert info.value.errno == Errno.EBUSY and "Device or resource busy" in str(info.value)
-    # a range over two majors is taken whole or not at all
-    chrdev.register_chrdev_region(mkdev(201, 100), 1, "d")
-    with pytest.raises(OSError):
-        chrdev.register_chrdev_region(mkdev(200, (1 << 20) - 2), 200, "e")
-    assert [r.name for r in chrdev.regions() if r.major in (200, 201)] == ["a", "b", "d"]
-    chrdev.unregister_chrdev_region(mkdev(200, 10), 10)  # no such region: nothing happens
-    chrdev.unregister_chrdev_region(mkdev(200, 0), 16)
-    chrdev.register_chrdev_region(mkdev(200, 10), 6, "c")
-
-
-def test_region_limits_are_einval_with_linux_messages(system: System) -> None:
-    with pytest.raises(OSError) as info:
-        system.chrdev.register_chrdev_region(mkdev(512, 0), 1, "big")
-    assert info.value.errno == Errno.EINVAL
-    with pytest.raises(OSError):
-        system.chrdev.alloc_chrdev_region(1 << 20, 1, "wide")
-    assert system.log.lines(Level.ERR)[-2:] == [
-        'CHRDEV "big" major requested (512) is greater than the maximum (511)',
-        'CHRDEV "wide" minor range requested (1048576-1048576) is out of range of maximum '
-        "range (0-1048575) for a single major"]
-
-
-def test_dynamic_majors_count_down_from_254_then_from_511(system: System) -> None:
-    chrdev = system.chrdev
-    assert dev_major(chrdev.alloc_chrdev_region(0, 4, "dyn")) == 254
-    chrdev.register_chrdev_region(mkdev(253, 0), 1, "fixed")
-    assert dev_major(chrdev.alloc_chrdev_region(5, 1, "dyn2")) == 252
-    # 489 shares a hash slot with 234: once 252..235 are taken, 234 is not free
-    chrdev.register_chrdev_region(mkdev(489, 0), 1, "slot")
-    for major in range(251, 234, -1):
-        chrdev.register_chrdev_region(mkdev(major, 0), 1, f"m{major}")
-    assert dev_major(chrdev.alloc_chrdev_region(0, 1, "ext")) == 511
-    assert system.chrdev.register_chrdev(0, "next", FileOperations()) == 510
-
-
 # -- open, read, write, positions -----------------------------------------------------------
 
 
@@ -283,32 +221,6 @@ def test_ioctl_numbers_and_dispatch(system: System) -> None:
         assert f.ioctl(0x5421, 0) == 0 and not f.afile.file.f_flags & O_NONBLOCK
 
 
-def test_llseek_helpers(system: System) -> None:
-    file = File(Inode(0), O_RDONLY, "", FileOperations())
-    file.f_pos = 7
-    assert noop_llseek(file, 100, SEEK_SET) == 7
-    assert fixed_size_llseek(file, 3, SEEK_END, 16) == -Errno.EINVAL
-    assert fixed_size_llseek(file, -4, SEEK_END, 16) == 12 and file.f_pos == 12
-    assert fixed_size_llseek(file, 17, SEEK_SET, 16) == -Errno.EINVAL
-    assert default_llseek(file, 5, SEEK_SET) == 5 and default_llseek(file, 0, SEEK_CUR) == 5
-    assert default_llseek(file, 0, 3) == -Errno.ENXIO  # SEEK_DATA at/after the end
-    assert nonseekable_open(file.f_inode, file) == 0
-
-    async def plain_open(inode: Inode, f: File) -> int:
-        return nonseekable_open(inode, f)
-
-    system.chrdev.register_chrdev(242, "pipe", FileOperations(open=plain_open,
-                                                              llseek=noop_llseek))
-    system.devtmpfs.create_node("pipe", 242, 0)
-    with system.open("/dev/pipe") as f:
-        with pytest.raises(OSError) as info:
-            f.seek(0)
-        assert info.value.errno == Errno.ESPIPE
-    with pytest.raises(OSError) as info:
-        system.open("/dev/pipe").seek(0, 9)
-    assert info.value.errno == Errno.EINVAL
-
-
 def test_open_errors(system: System) -> None:
     system.devtmpfs.create_node("nothing", 243, 0)
     with pytest.raises(OSError) as info:
@@ -356,19 +268,6 @@ def test_open_files_pin_their_modules(system: System) -> None:
     assert owner.refs == 0
 
 
-def test_cdev_map_prefers_the_smallest_newest_range(system: System) -> None:
-    wide, narrow = Cdev(FileOperations(), name="wide"), Cdev(FileOperations(), name="narrow")
-    system.chrdev.cdev_add(wide, mkdev(244, 0), 16)
-    system.chrdev.cdev_add(narrow, mkdev(244, 4), 2)
-    assert system.chrdev.lookup(mkdev(244, 5)) is narrow
-    assert system.chrdev.lookup(mkdev(244, 6)) is wide
-    assert system.chrdev.lookup(mkdev(244, 16)) is None
-    system.chrdev.cdev_del(narrow)
-    assert system.chrdev.lookup(mkdev(244, 5)) is wide
-    with pytest.raises(ValueError):
-        system.chrdev.cdev_add(narrow, mkdev(244, 0), 0)
-
-
 # -- poll -----------------------------------------------------------------------------------
 
 
@@ -401,19 +300,6 @@ def test_poll_sleeps_on_virtual_time_until_woken_or_timed_out(system: System) ->
     assert nothing == 0 and waited == pytest.approx(0.25)
     assert ready == Poll.IN and woke == pytest.approx(0.04)
     assert not echo.wq.waitqueue_active()
-
-
-def test_wait_event_times_out_and_wakes(system: System) -> None:
-    wq = WaitQueueHead()
-    state = {"ready": False}
-
-    async def scenario() -> tuple[bool, bool]:
-        timed_out = await wq.wait_event(lambda: state["ready"], timeout_ms=100)
-        loop = asyncio.get_running_loop()
-        loop.call_later(0.01, lambda: (state.update(ready=True), wq.wake_up()))
-        return timed_out, await wq.wait_event(lambda: state["ready"])
-
-    assert system.run(scenario()) == (False, True)
 
 
 # -- removal, oopses, errors --------------------------------------------------------------------
@@ -515,77 +401,6 @@ def test_close_during_a_read_defers_release_until_it_returns(system: System) -> 
 
     system.run(scenario())
     assert events == ["read starts", "closed", "read ends", "release"]
-
-
-def test_copy_user_helpers() -> None:
-    user = bytearray(4)
-    assert copy_to_user(user, b"abcdef", 3) == 0 and user == b"abc\x00"
-    assert copy_to_user(user, b"abcdef", 6) == 2 and user == b"abcd"  # the user buffer ends
-    kernel = bytearray(8)
-    assert copy_from_user(kernel, b"xy", 2) == 0 and kernel[:2] == b"xy"
-    assert copy_from_user(kernel, b"xy", 5) == 3
-    with pytest.raises(ValueError):
-        copy_to_user(bytearray(8), b"ab", 4)
-    with pytest.raises(ValueError):
-        copy_from_user(bytearray(1), b"abc", 3)
-
-
-# -- classes, class devices, devtmpfs -----------------------------------------------------------
-
-
-def test_class_devices_in_sysfs_and_dev(system: System) -> None:
-    events: list[Uevent] = []
-    system.driver_core.listeners.append(events.append)
-    cls = DeviceClass("gadgets", devnode=lambda dev: f"gadgets/{dev.name}")
-    system.classes.class_register(cls)
-    assert system.vfs.listdir("/sys/class/gadgets") == []
-    dev = system.run(system.classes.device_create(cls, None, mkdev(247, 3), None, "g3"))
-    assert dev.sysfs_path() == "/devices/virtual/gadgets/g3"
-    assert system.vfs.read_text("/sys/class/gadgets/g3/dev") == "247:3\n"
-    assert system.vfs.read_text("/sys/class/gadgets/g3/uevent") == \
-        "MAJOR=247\nMINOR=3\nDEVNAME=gadgets/g3\n"
-    assert system.vfs.readlink("/sys/class/gadgets/g3") == "../../devices/virtual/gadgets/g3"
-    assert system.vfs.readlink("/sys/class/gadgets/g3/subsystem") == \
-        "../../../../class/gadgets"
-    assert system.vfs.stat("/dev/gadgets/g3").rdev == (247, 3)
-    assert events[-1] == Uevent("add", "/devices/virtual/gadgets/g3",
-                                (("MAJOR", "247"), ("MINOR", "3"), ("DEVNAME", "gadgets/g3")))
-    assert system.run(system.vfs.write("/sys/class/gadgets/g3/uevent", "change")) == 6
-    assert events[-1].action == "change"
-    with pytest.raises(OSError) as info:
-        system.run(system.vfs.write("/sys/class/gadgets/g3/uevent", "remove"))
-    assert info.value.errno == Errno.EINVAL
-    with pytest.raises(OSError) as info:
-        system.run(system.classes.device_create(cls, None, mkdev(247, 4), None, "g3"))
-    assert info.value.errno == Errno.EEXIST
-    assert system.log.lines(Level.ERR)[-1] == \
-        "sysfs: cannot create duplicate filename '/class/gadgets/g3'"
-    system.run(system.classes.device_destroy(cls, mkdev(247, 3)))
-    assert events[-1].action == "remove"
-    assert system.vfs.listdir("/dev") == []  # the gadgets directory went with its last node
-    with pytest.raises(OSError) as info:
-        system.classes.class_register(DeviceClass("gadgets"))
-    assert info.value.errno == Errno.EEXIST
-    system.classes.class_unregister(cls)
-    assert "gadgets" not in system.vfs.listdir("/sys/class")
-
-
-def test_devtmpfs_keeps_a_name_with_its_first_owner(system: System) -> None:
-    fs = system.devtmpfs
-    assert fs.create_node("tty/x", 4, 64)
-    assert not fs.create_node("tty/x", 4, 65)
-    assert not fs.delete_node("tty/x", 4, 65)
-    assert system.vfs.stat("/dev/tty/x").rdev == (4, 64)
-    assert fs.delete_node("tty/x", 4, 64) and not system.vfs.exists("/dev/tty")
-
-
-def test_kernfs_link_targets() -> None:
-    intf = "/sys/devices/pci0000:00/0000:00:1d.0/usb1/1-1/1-1:1.0"
-    assert kernfs_link(f"{intf}/usbmisc/pen0", intf) == "../../../1-1:1.0"
-    assert kernfs_link(f"{intf}/usbmisc/pen0", "/sys/class/usbmisc") == \
-        "../../../../../../../../class/usbmisc"
-    assert kernfs_link("/sys/class/usbmisc", f"{intf}/usbmisc/pen0") == \
-        "../../devices/pci0000:00/0000:00:1d.0/usb1/1-1/1-1:1.0/usbmisc/pen0"
 
 
 # -- opening paths ---------------------------------------------------------------------------

@@ -1,0 +1,143 @@
+"""The shell's command table, `COMMANDS`: for each command its handler, usage line,
+one-line help, argument completer, usage-error status and whether bash has it built in —
+the one place a command's help text and completion are declared.  A new command is one
+entry.  It also holds the commands about the table and the session: help, exit and quit.
+
+The handlers live with their kind (`files`, `modules`, `devices`); running a line and
+choosing a completer is the interpreter's (`Shell`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .completion import ArgCompleter, complete_nothing, complete_vfs, starting
+from .devices import (
+    complete_plug,
+    complete_unplug,
+    do_dmesg,
+    do_lsusb,
+    do_plug,
+    do_sleep,
+    do_unplug,
+)
+from .files import do_cat, do_echo, do_hexdump, do_ls, do_readlink
+from .invocation import Invocation
+from .modules import (
+    complete_insmod,
+    complete_modprobe,
+    complete_rmmod,
+    do_insmod,
+    do_lsmod,
+    do_modprobe,
+    do_rmmod,
+)
+
+if TYPE_CHECKING:
+    from .interpreter import Shell
+
+
+@dataclass(frozen=True)
+class Command:
+    """A shell command: its handler, usage line, one-line help, how its arguments complete,
+    the status of a usage error, and whether bash has it built in (its messages then start
+    `usbemu: `, as bash's start `-bash: `)."""
+
+    run: Callable[[Invocation], int]
+    usage: str
+    summary: str
+    complete: ArgCompleter = complete_nothing
+    usage_status: int = 1
+    builtin: bool = False
+    literal_args: bool = False   # --help is an argument like any other (echo)
+
+
+def complete_commands(shell: Shell, args: list[str], word: str) -> list[str]:
+    """Command names: the first word of a line, and help's arguments."""
+    return starting(word, COMMANDS)
+
+
+def do_help(call: Invocation) -> int:
+    if not call.args:
+        call.out.write(_help_text())
+        return 0
+    status = 0
+    for name in call.args:
+        command = COMMANDS.get(name)
+        if command is None:
+            call.error(f"help: no help topics match `{name}'.  Try `help' for the list.")
+            status = 1
+            continue
+        call.out.write(f"Usage: {command.usage}\n{command.summary}\n")
+    return status
+
+
+def _help_text() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["Commands ('help COMMAND' for its usage; COMMAND --help too):\n"]
+    lines += [f"  {name:<{width}}  {cmd.summary}\n" for name, cmd in COMMANDS.items()]
+    lines.append("Lines are split as sh splits them: quotes, backslashes, # comments; "
+                 "> FILE and >> FILE\nwrite a command's output into a file of the machine. "
+                 "No pipes, variables or globbing.\n")
+    return "".join(lines)
+
+
+def do_exit(call: Invocation) -> int:
+    shell = call.shell
+    if len(call.args) > 1:
+        call.error(f"{call.name}: too many arguments")
+        return 1
+    status = shell.last_status
+    if call.args:
+        try:
+            status = int(call.args[0], 10)
+        except ValueError:
+            call.error(f"{call.name}: {call.args[0]}: numeric argument required")
+            status = 2
+    shell.exit_requested = status & 0xFF
+    return status & 0xFF
+
+
+
+#: Command name → handler, usage, help, completion.  `help` lists them in this order.
+COMMANDS: dict[str, Command] = {
+    "lsusb": Command(do_lsusb, "lsusb [-t] [-v] [-s [[bus]:][devnum]] [-d [vendor]:[product]]",
+                     "list USB devices (usbutils' formats; -t tree, -v descriptors)"),
+    "dmesg": Command(do_dmesg, "dmesg [-c | -C]",
+                     "print the kernel log (-c: then clear it, -C: only clear it)"),
+    "cat": Command(do_cat, "cat FILE...", "print files of the machine (sysfs, /proc, /dev)",
+                   complete_vfs),
+    "ls": Command(do_ls, "ls [-1adl] [FILE...]",
+                  "list directories of the machine (-l: modes, device numbers, links)",
+                  complete_vfs, usage_status=2),
+    "readlink": Command(do_readlink, "readlink [-f] FILE...",
+                        "print a symbolic link's target (-f: the canonical path)",
+                        complete_vfs),
+    "echo": Command(do_echo, "echo [-neE] [WORD...] [> FILE | >> FILE]",
+                    "print words, or write them to a file (a sysfs attribute, /dev/pen0)",
+                    complete_nothing, builtin=True, literal_args=True),
+    "hexdump": Command(do_hexdump, "hexdump [-C] FILE...",
+                       "dump files in hex (util-linux; -C: bytes and ASCII)", complete_vfs),
+    "insmod": Command(do_insmod, "insmod NAME|FILE [PARAM=VALUE...]",
+                      "load a module (kmod; examples such as pen_driver by name)",
+                      complete_insmod),
+    "rmmod": Command(do_rmmod, "rmmod NAME...", "unload modules (kmod)", complete_rmmod),
+    "modprobe": Command(do_modprobe, "modprobe NAME [PARAM=VALUE...] | modprobe -r NAME...",
+                        "load an installed module and what it needs, or remove (-r)",
+                        complete_modprobe),
+    "lsmod": Command(do_lsmod, "lsmod", "list loaded modules (kmod)"),
+    "plug": Command(do_plug, "plug MODEL|CLONE-FILE [NAME=VALUE...] [at PORT-PATH]",
+                    "plug a device model in (the first free root-hub port by default)",
+                    complete_plug),
+    "unplug": Command(do_unplug, "unplug PORT-PATH", "unplug the device at a port, e.g. 1-1",
+                      complete_unplug),
+    "sleep": Command(do_sleep, "sleep MILLISECONDS | sleep SECONDSs",
+                     "let machine time pass (instant on virtual time)"),
+    "help": Command(do_help, "help [COMMAND...]", "list commands, or show a command's usage",
+                    complete_commands, usage_status=2, builtin=True),
+    "exit": Command(do_exit, "exit [N]", "leave the shell with status N (default: the last "
+                    "command's)", usage_status=2, builtin=True),
+    "quit": Command(do_exit, "quit [N]", "the same as exit", usage_status=2, builtin=True),
+}

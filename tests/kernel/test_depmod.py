@@ -1,0 +1,84 @@
+"""depmod (usbemu.kernel.depmod): modules.alias and modules.usbmap of the installed
+modules, read without loading any, and the modules it cannot read left out.  Everything
+runs on virtual time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from usbemu.kernel.module import this_module
+from usbemu.system import System
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GIZMO = str(FIXTURES / "gizmo.py")
+LIB = "/lib/modules/6.12.0"
+
+
+@pytest.fixture
+def system() -> Iterator[System]:
+    with System() as machine:
+        machine.add_controller()
+        yield machine
+
+
+# -- depmod ----------------------------------------------------------------------------------------
+
+ALIASES = """\
+# Aliases extracted from modules themselves.
+alias gizmo-compat gizmo
+alias usb:v1234p5678d010[5-9]dc*dsc*dp*ic*isc*ip*in* gizmo
+alias usb:v1234p5678d021[0-3]dc*dsc*dp*ic*isc*ip*in* gizmo
+alias usb:v1234p5678d01[1-9]*dc*dsc*dp*ic*isc*ip*in* gizmo
+alias usb:v1234p5678d020*dc*dsc*dp*ic*isc*ip*in* gizmo
+alias usb:v*p*d*dc*dsc*dp*ic03isc01ip02in* gizmo
+alias usb:v0403p6001d*dc*dsc*dp*ic*isc*ip*in* gizmo
+alias usb:v1234p5678d0[2-9]*dc*dsc*dp*ic*isc*ip*in* gizmo
+alias usb:v1234p5678d[1-9]*dc*dsc*dp*ic*isc*ip*in* gizmo
+alias usb:v058Fp6387d01*dc*dsc*dp*ic*isc*ip*in* autodrv
+"""
+
+USBMAP = (
+    "# usb module         match_flags idVendor idProduct bcdDevice_lo bcdDevice_hi"
+    " bDeviceClass bDeviceSubClass bDeviceProtocol bInterfaceClass bInterfaceSubClass"
+    " bInterfaceProtocol driver_info\n"
+    "gizmo                0x000f      0x1234   0x5678    0x0105       0x0213       0x00"
+    "         0x00            0x00            0x00            0x00               0x00"
+    "               0x0\n"
+    "gizmo                0x0380      0x0000   0x0000    0x0000       0x0000       0x00"
+    "         0x00            0x00            0x03            0x01               0x02"
+    "               0x0\n"
+    "gizmo                0x0003      0x0403   0x6001    0x0000       0x0000       0x00"
+    "         0x00            0x00            0x00            0x00               0x00"
+    "               0x0\n"
+    "gizmo                0x0007      0x1234   0x5678    0x0200       0x0000       0x00"
+    "         0x00            0x00            0x00            0x00               0x00"
+    "               0x0\n"
+    "autodrv              0x000f      0x058f   0x6387    0x0100       0x0199       0x00"
+    "         0x00            0x00            0x00            0x00               0x00"
+    "               0x0\n"
+)
+
+
+def test_depmod_writes_modules_alias_and_usbmap(system: System) -> None:
+    system.modules.install("gizmo", GIZMO)
+    system.modules.install(FIXTURES / "autodrv.py")
+    system.modules.install(FIXTURES / "permanent.py")     # no device table: no lines
+    assert system.vfs.read_text(f"{LIB}/modules.alias") == ALIASES
+    assert system.vfs.read_text(f"{LIB}/modules.usbmap") == USBMAP
+    assert system.vfs.read_text(f"{LIB}/modules.builtin") == (
+        "kernel/drivers/usb/common/usb-common.ko\nkernel/drivers/usb/core/usbcore.ko\n")
+    assert system.depmod() == ALIASES
+    assert system.modules.get("gizmo") is None        # depmod reads modules, loads none
+    assert this_module() is None
+
+
+def test_depmod_leaves_out_what_it_cannot_read(system: System) -> None:
+    system.modules.install("broken", str(FIXTURES / "broken.py"))
+    system.modules.install("gizmo", GIZMO)
+    result = system.modules.depmod()
+    assert [e.name for e in result.modules] == ["gizmo"]
+    assert result.errors[0][0] == "broken" and "frobnicator" in result.errors[0][1]
