@@ -105,6 +105,49 @@ def bench_sync_echo(n: int) -> None:
     system.close()
 
 
+def bench_concurrent_streams(streams: int, n: int) -> None:
+    """Full stack: `streams` tasks doing 64-byte echo round trips at once, one gadget zero
+    each on its own root or hub port; the figure is the total round trips per second."""
+    system = System()
+    system.boot()
+    system.add_controller()
+    system.plug(Hub(ports=7), "1-1")
+    system.plug(Hub(ports=7), "1-2")
+    system.plug(Hub(ports=7), "1-3")
+    system.settle()
+    paths = [f"1-{hub}.{port}" for hub in (1, 2, 3) for port in range(1, 8)][:streams]
+    for path in paths:
+        system.plug(GadgetZero(loopdefault=True), path)
+    system.settle()
+    pipes = []
+    for path in paths:
+        udev = system.find_device(path)
+        assert udev is not None
+        eps = [h.desc for i in udev.interfaces() for h in i.cur_altsetting.endpoint
+               if h.desc.type == 2]
+        out_addr = next(e.bEndpointAddress for e in eps if not e.is_in)
+        in_addr = next(e.bEndpointAddress for e in eps if e.is_in)
+        pipes.append((udev, make_pipe(udev, PIPE_BULK, out_addr & 0xF, False),
+                      make_pipe(udev, PIPE_BULK, in_addr & 0xF, True)))
+
+    async def stream(udev: UsbDevice, out_pipe: int, in_pipe: int) -> int:
+        data, buf = bytes(64), bytearray(512)
+        for _ in range(n):
+            rc, _ = await usb_bulk_msg(udev, out_pipe, data, 64, 5000)
+            rc2, got = await usb_bulk_msg(udev, in_pipe, buf, 512, 5000)
+            if rc or rc2 or got != 64:
+                raise RuntimeError(f"echo failed: {rc} {rc2} {got}")
+        return n
+
+    async def run() -> int:
+        counts = await asyncio.gather(*(stream(*p) for p in pipes))
+        return sum(counts)
+
+    count, secs = _timed(lambda: system.run(run()))
+    _rate(f"usb_bulk_msg: {streams} concurrent echo streams, total", count, secs)
+    system.close()
+
+
 def bench_throughput(n: int, size: int = 65536) -> None:
     """Full stack: usb_bulk_msg with 64 KiB buffers, OUT then IN (loopback)."""
     system, udev, out_addr, in_addr = _loopback_system()
@@ -159,6 +202,7 @@ def main() -> None:
     bench_loop_baseline(20000 * scale)
     bench_model_echo(20000 * scale)
     bench_sync_echo(4000 * scale)
+    bench_concurrent_streams(16, 250 * scale)
     bench_throughput(400 * scale)
     bench_enumeration(6)
 

@@ -13,6 +13,13 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
+def the_block(marker: str) -> str:
+    """The one Python block of the README that contains `marker`."""
+    blocks = [b for b in python_blocks() if marker in b]
+    assert len(blocks) == 1, f"{len(blocks)} README blocks contain {marker!r}"
+    return blocks[0]
+
+
 def test_declaring_and_driving_a_device_model() -> None:
     declare, drive = python_blocks()[:2]
     namespace: dict[str, object] = {}
@@ -31,7 +38,8 @@ def test_the_readme_mentions_both_setup_commands_first() -> None:
 
 
 def test_running_the_pen_driver_example() -> None:
-    block = next(b for b in python_blocks() if 'load_example("pen_driver")' in b)
+    block = the_block("print(system.dmesg())")
+    assert 'system.insmod("pen_driver")' in block and "usbemu.cli" not in block
     namespace: dict[str, object] = {}
     exec(block.replace("print(system.dmesg())", "log = system.dmesg()"), namespace)
     log = namespace["log"]
@@ -39,14 +47,14 @@ def test_running_the_pen_driver_example() -> None:
 
 
 def test_the_host_stack_example() -> None:
-    block = next(b for b in python_blocks() if "system.find_device(\"1-1\")" in b)
+    block = the_block("intf = dev.interface(0)")
     namespace: dict[str, object] = {}
     exec(block, namespace)
     assert namespace["intf"] is not None
 
 
 def test_the_user_space_example() -> None:
-    block = next(b for b in python_blocks() if "rmmod(\"pen_driver\")" in b)
+    block = the_block("errno.EBUSY")
     namespace: dict[str, object] = {"print": lambda *a: None}
     exec(block, namespace)
 

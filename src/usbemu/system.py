@@ -36,7 +36,7 @@ from .kernel.devclass import DeviceClasses, Devtmpfs
 from .kernel.device import Device, Driver, DriverCore
 from .kernel.kmod import KernelModules
 from .kernel.module import Module
-from .kernel.printk import Printk
+from .kernel.printk import Level, Printk
 from .kernel.syscalls import AsyncFile, SyncFile
 from .kernel.vfs import Vfs
 from .kernel.vtime import new_event_loop
@@ -45,6 +45,8 @@ T = TypeVar("T")
 
 #: How many times `settle()` polls before it gives up.
 SETTLE_ROUNDS: Final = 1000
+#: Machine time a shutdown may take before `close()` cuts it short.
+SHUTDOWN_TIMEOUT_S: Final = 30.0
 
 
 @contextmanager
@@ -111,12 +113,19 @@ class System:
         await self.usb.shutdown()
 
     def close(self) -> None:
-        """Shut the machine down and close its loop."""
+        """Shut the machine down and close its loop.  A shutdown that does not finish
+        within SHUTDOWN_TIMEOUT_S of machine time (a controller that never gives an URB
+        back) is logged ("usbcore: shutdown did not finish …") and cut short: the
+        machine's tasks are cancelled and its loop closed all the same."""
         if self._closed:
             return
         self._closed = True
         if self._booted and not self.loop.is_closed():
-            self.run(self.ashutdown())
+            try:
+                self.run(asyncio.wait_for(self.ashutdown(), SHUTDOWN_TIMEOUT_S))
+            except TimeoutError:
+                self.log.log(Level.ERR, f"usbcore: shutdown did not finish within "
+                                        f"{SHUTDOWN_TIMEOUT_S:g} s; stopping anyway")
         pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
         for task in pending:
             task.cancel()
@@ -252,9 +261,13 @@ class System:
     # -- waiting ------------------------------------------------------------------------------
 
     def _hub_changes_pending(self) -> list[str]:
-        """Port paths of hub models with a port change their driver has not polled yet."""
-        return [path for path, model in self.models()
-                if model.downstream is not None and model.downstream.change_pending()]
+        """What has a port change its hub driver has not taken yet: "the root hub of bus
+        N", or "the hub at PATH"."""
+        roots = [(f"the root hub of bus {busnum}", bus.hcd.downstream)
+                 for busnum, bus in sorted(self.usb.buses.items())]
+        hubs = [(f"the hub at {path}", model.downstream) for path, model in self.models()]
+        return [where for where, owner in roots + hubs
+                if isinstance(owner, PortOwner) and owner.change_pending()]
 
     async def asettle(self, *, rounds: int = SETTLE_ROUNDS) -> None:
         """Wait until every port change has been seen and handled: hub_wq and uevent
@@ -276,8 +289,8 @@ class System:
                             f"{self._pending_work()}")
 
     def _pending_work(self) -> str:
-        what = [f"a port change of the hub at {path} not yet polled"
-                for path in self._hub_changes_pending()]
+        what = [f"a port change of {where} not yet taken by the hub driver"
+                for where in self._hub_changes_pending()]
         if not self.usb.hub_wq.idle:
             what.append("hub_wq is busy")
         if self.driver_core.pending:

@@ -210,6 +210,18 @@ def unavailable_reason():
 '''
 
 
+PLUGIN_CONTROLLER = '''"""A controller kind from an installed plugin package."""
+
+from usbemu.host.inproc import InProcessController
+
+
+class ToyHC(InProcessController):
+    description = "toy_hcd"
+    product_desc = "Toy Host Controller"
+    driver_name = "toy-hcd"
+'''
+
+
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A distribution installed on sys.path as pip leaves it, with a driver module, a
@@ -220,13 +232,15 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (package / "plugdrv.py").write_text(PLUGIN_DRIVER)
     (package / "gizmo.py").write_text(PLUGIN_MODEL)
     (package / "nowhere.py").write_text(PLUGIN_BRIDGE)
+    (package / "toyhc.py").write_text(PLUGIN_CONTROLLER)
     info = tmp_path / "usbemu_plugin-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: usbemu-plugin\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
         "[usbemu.drivers]\nplugdrv = usbemu_plugin.plugdrv\n\n"
         "[usbemu.devices]\ngizmo = usbemu_plugin.gizmo:Gizmo\n\n"
-        "[usbemu.bridges]\nnowhere = usbemu_plugin.nowhere\n")
+        "[usbemu.bridges]\nnowhere = usbemu_plugin.nowhere\n\n"
+        "[usbemu.hcds]\ntoyhc = usbemu_plugin.toyhc:ToyHC\nbadhc = usbemu_plugin.nope:X\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [n for n in sys.modules if n.split(".")[0] == "usbemu_plugin"]:
         monkeypatch.delitem(sys.modules, name)
@@ -245,6 +259,12 @@ def test_list_commands_include_installed_plugins(plugin: Path) -> None:
     assert nowhere == {"name": "nowhere", "summary": "A bridge to nowhere, from an installed "
                        "plugin package", "origin": "plugin", "module": "usbemu_plugin.nowhere",
                        "available": False, "unavailable_reason": "needs a nowhere device"}
+    _, out = invoke("list", "controllers", "--json")
+    kinds = {r["name"]: r for r in json.loads(out)}
+    assert kinds["inproc"]["origin"] == "built-in"
+    assert (kinds["toyhc"]["driver"], kinds["toyhc"]["origin"]) == ("toy-hcd", "plugin")
+    assert kinds["badhc"]["error"].startswith("host controller kind 'badhc' "
+                                              "(usbemu_plugin.nope:X) failed to load: ")
     code, out = invoke("lsusb", "--plug", "gizmo")
     assert code == 0 and "ID ffff:fff8" in out
 

@@ -6,7 +6,6 @@ interactive mode under a pty is in test_shell_pty.py."""
 from __future__ import annotations
 
 import io
-import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,6 @@ from usbemu.kernel.vfs import Attr
 from usbemu.system import System
 
 FIXTURES = Path(__file__).parents[1] / "kernel" / "fixtures"
-DOCS = Path(__file__).parents[2] / "docs" / "shell.md"
 
 #: 40 x "A", "0123456789abcdefghij", then bytes 0, 7, 14 … 252: a repeated line, printable
 #: and unprintable bytes, a short last line.
@@ -621,11 +619,6 @@ def test_run_shell_decides_interactive_from_the_streams(machine: System,
     run_shell(machine, Terminal(), io.StringIO(), io.StringIO())
     run_shell(machine, io.StringIO(), Terminal(), io.StringIO())
     assert seen == ["tty", "piped", "piped"]
-
-
-def test_the_python_example_of_the_docs_runs() -> None:
-    (block,) = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
-    exec(block, {})
 
 
 def test_no_command_line_crashes_the_shell() -> None:

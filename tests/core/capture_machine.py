@@ -1,6 +1,6 @@
 """Shared by the sysfs, devices-file and lsusb tests (imported through conftest): an
 emulated machine rebuilt from the reference capture of a real Linux 6.12 kernel
-(shared/reference/linux-6.12-ehci-kbd-storage): an EHCI controller without a TT at PCI
+(tests/golden/linux-6.12-ehci-kbd-storage): an EHCI controller without a TT at PCI
 0000:00:02.0, QEMU's keyboard on port 1 and QEMU's mass-storage device on port 2, cloned
 from their `descriptors` dumps and strings, with interface drivers named usbhid and
 usb-storage bound to them as on the real machine."""

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from usbemu.core.config import usb_get_bos_descriptor, usb_get_configuration
-from usbemu.core.urb import PIPE_CONTROL, Urb
 from usbemu.emulated.device import DeviceModel, request
 from usbemu.emulated.endpoint import Stall
 from usbemu.emulated.models.pendrive import PenDrive
@@ -25,6 +24,7 @@ from usbemu.spec.descriptors import (
     usb20_extension,
 )
 from usbemu.system import System
+from usbemu.testing import UrbRecorder
 
 Reply = Callable[[int, int, bytes], bytes | None]
 """(descriptor index, wLength, the real descriptor) → reply, or None to STALL."""
@@ -69,21 +69,15 @@ def system() -> Iterator[System]:
         yield machine
 
 
-def config_reads(system: System) -> list[str]:
-    hcd = system.usb.buses[1].hcd
-    lines: list[str] = []
-    submit = hcd.submit_urb
+def config_reads(system: System) -> UrbRecorder:
+    """Records the URBs the controllers accept, through the usbmon hooks."""
+    return UrbRecorder(system)
 
-    def record(urb: Urb) -> int:
-        rc = submit(urb)
-        if rc == 0 and urb.pipe >> 30 & 3 == PIPE_CONTROL and urb.setup_packet is not None:
-            setup = SetupPacket.unpack(urb.setup_packet)
-            if setup.bRequest == Request.GET_DESCRIPTOR and setup.wValue >> 8 == 2:
-                lines.append(str(setup))
-        return rc
 
-    hcd.submit_urb = record  # type: ignore[method-assign]
-    return lines
+def config_lines(rec: UrbRecorder) -> list[str]:
+    """The GET_DESCRIPTOR(CONFIG) requests recorded, as text."""
+    return [str(setup) for e in rec.submitted() if (setup := e.setup_packet) is not None
+            and setup.bRequest == Request.GET_DESCRIPTOR and setup.wValue >> 8 == 2]
 
 
 def first_attempt(system: System) -> list[str]:
@@ -106,7 +100,7 @@ def test_each_configuration_is_read_twice(system: System) -> None:
     reads = config_reads(system)
     model = DeviceModel(device(configs=2), speed=Speed.HIGH)
     plug(system, model)
-    assert reads == ["80 06 0200 0000 0009", "80 06 0200 0000 0019",
+    assert config_lines(reads) == ["80 06 0200 0000 0009", "80 06 0200 0000 0019",
                      "80 06 0201 0000 0009", "80 06 0201 0000 0019"]
     udev = system.find_device("1-1")
     assert udev is not None
@@ -122,8 +116,8 @@ def test_too_many_configurations_are_clamped_to_8(system: System) -> None:
         in system.log.lines(Level.NOTICE)
     assert "usb 1-1: too many configurations: 9, using maximum allowed: 8" \
         not in system.log.lines(Level.WARNING)
-    assert reads[-2:] == ["80 06 0207 0000 0009", "80 06 0207 0000 0019"]
-    assert len(reads) == 16
+    assert config_lines(reads)[-2:] == ["80 06 0207 0000 0009", "80 06 0207 0000 0019"]
+    assert len(config_lines(reads)) == 16
     udev = system.find_device("1-1")
     assert udev is not None and udev.descriptor is not None
     assert udev.descriptor.bNumConfigurations == 8 and len(udev.config) == 8

@@ -35,8 +35,8 @@ from usbemu.core.driver import (
     usb_resume_device,
     usb_suspend_device,
 )
-from usbemu.core.hcd import HostController
-from usbemu.core.urb import PIPE_BULK, PIPE_CONTROL, Urb, make_pipe, usb_submit_urb
+from usbemu.core.hcd import UsbBus
+from usbemu.core.urb import PIPE_BULK, PIPE_CONTROL, Urb, make_pipe, usb_pipetype, usb_submit_urb
 from usbemu.core.usb import InterfaceCondition, UsbDevice, UsbInterface
 from usbemu.emulated.device import DeviceModel
 from usbemu.emulated.models.pendrive import PenDrive
@@ -422,22 +422,31 @@ def test_remove_events_for_unclaimed_interfaces(system: System) -> None:
 # -- suspend and resume ---------------------------------------------------------------------
 
 
-def control_requests(hcd: HostController) -> list[str]:
-    """"devnum:bmRequestType bRequest wValue wIndex" of each control request from now on."""
-    lines: list[str] = []
-    submit = hcd.submit_urb
+class ControlRequests(list[str]):
+    """"devnum:bmRequestType bRequest wValue wIndex" of each control request the
+    controllers accept from now on, kept through the usbmon hooks."""
 
-    def record(urb: Urb) -> int:
-        rc = submit(urb)
-        if rc == 0 and urb.pipe >> 30 & 3 == PIPE_CONTROL:
+    def __init__(self, system: System) -> None:
+        super().__init__()
+        system.usb.add_monitor(self)
+
+    def urb_submit(self, bus: UsbBus, urb: Urb) -> None:
+        if usb_pipetype(urb.pipe) == PIPE_CONTROL:
             assert urb.setup_packet is not None and urb.dev is not None
             s = SetupPacket.unpack(urb.setup_packet)
-            lines.append(f"{urb.dev.devnum}:{s.bmRequestType:02x} {s.bRequest:02x} "
-                         f"{s.wValue:04x} {s.wIndex:04x}")
-        return rc
+            self.append(f"{urb.dev.devnum}:{s.bmRequestType:02x} {s.bRequest:02x} "
+                        f"{s.wValue:04x} {s.wIndex:04x}")
 
-    hcd.submit_urb = record  # type: ignore[method-assign]
-    return lines
+    def urb_submit_error(self, bus: UsbBus, urb: Urb, status: int) -> None:
+        if usb_pipetype(urb.pipe) == PIPE_CONTROL:
+            self.pop()
+
+    def urb_complete(self, bus: UsbBus, urb: Urb, status: int) -> None:
+        pass
+
+
+def control_requests(system: System) -> ControlRequests:
+    return ControlRequests(system)
 
 
 class TwoInterfaces(DeviceModel):
@@ -459,7 +468,7 @@ def test_suspend_and_resume_a_device(system: System) -> None:
     register(system, drv)
     model = TwoInterfaces()
     udev = plug(system, model)
-    requests = control_requests(system.controllers[0])
+    requests = control_requests(system)
     completions: list[int] = []
     pending = Urb().fill_bulk(udev, make_pipe(udev, PIPE_BULK, 1, True), bytearray(512), 512,
                               lambda urb: completions.append(urb.status))
@@ -507,7 +516,7 @@ def test_failed_interface_suspend_is_undone(system: System) -> None:
     drv = Busy("busy", [usb_device(VENDOR, 0x6020)])
     register(system, drv)
     udev = plug(system, TwoInterfaces())
-    requests = control_requests(system.controllers[0])
+    requests = control_requests(system)
     assert system.run(usb_suspend_device(udev)) == -Errno.EBUSY
     assert [e[0] for e in drv.events] == ["suspend", "suspend", "resume"]
     assert drv.events[2] == ("resume", "1-1:1.1")

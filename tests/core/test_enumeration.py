@@ -3,7 +3,7 @@
 The requests are recorded where the host controller receives them and printed as usbmon's
 text lines ("S Ci:1:000:0 s 80 06 0100 0000 0040 64 <"), then compared line by line with
 the sequence of reference §3.3 and with the real capture in
-reference/linux-6.12-ehci-kbd-storage/usbmon.txt.  Everything runs on virtual time.
+tests/golden/linux-6.12-ehci-kbd-storage/usbmon.txt.  Everything runs on virtual time.
 """
 
 from __future__ import annotations

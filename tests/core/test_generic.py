@@ -11,7 +11,6 @@ import pytest
 from usbemu.core.driver import UsbDeviceDriver
 from usbemu.core.generic import GenericDriver, generic_driver, usb_choose_configuration
 from usbemu.core.hub import usb_hub_to_struct_hub
-from usbemu.core.urb import PIPE_CONTROL, Urb
 from usbemu.core.usb import UsbDevice, UsbHostConfig
 from usbemu.emulated.device import DeviceModel, request
 from usbemu.emulated.endpoint import Stall
@@ -27,6 +26,7 @@ from usbemu.spec.descriptors import (
     build_descriptors,
 )
 from usbemu.system import System
+from usbemu.testing import UrbRecorder
 
 
 @pytest.fixture
@@ -150,19 +150,14 @@ def test_generic_driver_instance() -> None:
 # -- probe and disconnect on live devices --------------------------------------------------------
 
 
-def record_setups(system: System) -> list[str]:
-    hcd = system.usb.buses[1].hcd
-    lines: list[str] = []
-    submit = hcd.submit_urb
+def record_setups(system: System) -> UrbRecorder:
+    """Records the URBs the controllers accept, through the usbmon hooks."""
+    return UrbRecorder(system)
 
-    def record(urb: Urb) -> int:
-        rc = submit(urb)
-        if rc == 0 and urb.pipe >> 30 & 3 == PIPE_CONTROL and urb.setup_packet is not None:
-            lines.append(str(SetupPacket.unpack(urb.setup_packet)))
-        return rc
 
-    hcd.submit_urb = record  # type: ignore[method-assign]
-    return lines
+def setup_lines(rec: UrbRecorder) -> list[str]:
+    """The setup packets of the control URBs recorded, as text."""
+    return [str(e.setup_packet) for e in rec.submitted() if e.setup is not None]
 
 
 class RefusesConfiguration(PenDrive):
@@ -186,7 +181,8 @@ def test_vendor_configuration_first_means_set_configuration_2(system: System) ->
     desc = DeviceDescriptor(0x1234, 0x0001, configurations=(cfg(0xFF), cfg(8)))
     system.plug(DeviceModel(desc, speed=Speed.HIGH), "1-2")
     system.settle()
-    assert "00 09 0002 0000 0000" in setups and "00 09 0001 0000 0000" not in setups
+    lines = setup_lines(setups)
+    assert "00 09 0002 0000 0000" in lines and "00 09 0001 0000 0000" not in lines
     udev = system.find_device("1-2")
     assert udev is not None and udev.actconfig is not None and udev.actconfig.value == 2
 
@@ -199,11 +195,12 @@ def test_unbinding_the_generic_driver_unconfigures_the_device(system: System) ->
     interfaces = list(udev.interfaces())
     setups = record_setups(system)
     system.run(system.driver_core.device_release_driver(udev))
-    assert setups == ["00 09 0000 0000 0000"]
+    assert setup_lines(setups) == ["00 09 0000 0000 0000"]
     assert udev.state is DeviceState.ADDRESS and udev.actconfig is None
     assert not any(i.registered for i in interfaces)
     system.run(system.driver_core.device_attach(udev))
-    assert udev.state is DeviceState.CONFIGURED and setups[-1] == "00 09 0001 0000 0000"
+    assert udev.state is DeviceState.CONFIGURED
+    assert setup_lines(setups)[-1] == "00 09 0001 0000 0000"
 
 
 def test_unauthorized_device_is_not_configured(system: System) -> None:
@@ -225,7 +222,7 @@ def test_unplug_does_not_send_set_configuration_0(system: System) -> None:
     setups = record_setups(system)
     system.unplug("1-1")
     system.settle()
-    assert not any(s.startswith("00 09") for s in setups)
+    assert not any(s.startswith("00 09") for s in setup_lines(setups))
 
 
 def test_not_enough_power_for_any_configuration_leaves_the_device_unconfigured(

@@ -15,7 +15,6 @@ from typing import ClassVar
 
 import pytest
 
-from usbemu.cli.demo import load_example
 from usbemu.core.devtable import usb_device
 from usbemu.core.driver import UsbDriver, usb_register
 from usbemu.core.urb import (
@@ -191,8 +190,8 @@ def test_pen_driver_read_returns_when_the_pen_is_pulled(system: System) -> None:
     """A read of /dev/pen0 blocks in pen_read's usb_bulk_msg (the pen has nothing
     stored); pulling the pen makes it return an error at once instead of waiting for its
     5 s timeout, and the file's next call gets -ENODEV."""
-    pen = load_example("pen_driver")
-    assert system.run(pen.pen_init()) == 0
+    pen = system.insmod("pen_driver").pymodule
+    assert pen is not None
     system.plug(PenDrive(), "1-1")
     system.settle()
 
@@ -221,4 +220,4 @@ def test_pen_driver_read_returns_when_the_pen_is_pulled(system: System) -> None:
     assert "Bulk message returned -71" in system.log.lines()
     assert "Pen drive removed" in system.log.lines()
     assert pen.device is None
-    system.run(pen.pen_exit())
+    system.rmmod("pen_driver")

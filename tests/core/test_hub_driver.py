@@ -14,18 +14,25 @@ from dataclasses import replace
 
 import pytest
 
-from usbemu.core.hcd import HostController
+from usbemu.core.hcd import UsbBus
 from usbemu.core.hub import (
     HUB_ID_TABLE,
     HubDriver,
     HubWorker,
     UsbHub,
-    UsbPort,
     hub_irq,
     usb_hub_find_child,
     usb_hub_to_struct_hub,
 )
-from usbemu.core.urb import PIPE_CONTROL, Urb, usb_kill_urb, usb_pipedevice, usb_pipeendpoint
+from usbemu.core.port import UsbPort
+from usbemu.core.urb import (
+    PIPE_CONTROL,
+    Urb,
+    usb_kill_urb,
+    usb_pipedevice,
+    usb_pipeendpoint,
+    usb_pipetype,
+)
 from usbemu.core.usb import UsbDevice
 from usbemu.emulated.device import DeviceModel
 from usbemu.emulated.models.hub import Hub
@@ -61,22 +68,36 @@ def plug_behind_hub(system: System, model: DeviceModel, path: str) -> None:
     system.settle()
 
 
-def control_trace(hcd: HostController) -> list[str]:
-    """usbmon-style lines of the control requests the controller receives from now on."""
-    lines: list[str] = []
-    submit = hcd.submit_urb
+class ControlTrace(list[str]):
+    """usbmon-style lines of the control requests the controllers accept from now on, kept
+    through the HCD framework's usbmon hooks; `times` has the machine time of every
+    accepted submission, control or not."""
 
-    def record(urb: Urb) -> int:
-        rc = submit(urb)
-        if rc == 0 and urb.pipe >> 30 & 3 == PIPE_CONTROL and urb.dev is not None:
+    def __init__(self, system: System) -> None:
+        super().__init__()
+        self.times: list[float] = []
+        self._last: Urb | None = None
+        system.usb.add_monitor(self)
+
+    def urb_submit(self, bus: UsbBus, urb: Urb) -> None:
+        self.times.append(bus.hcd.loop.time())
+        self._last = urb
+        if usb_pipetype(urb.pipe) == PIPE_CONTROL and urb.dev is not None:
             assert urb.setup_packet is not None
-            lines.append(f"{urb.dev.busnum}:{usb_pipedevice(urb.pipe):03d}:"
-                         f"{usb_pipeendpoint(urb.pipe)} "
-                         f"{SetupPacket.unpack(urb.setup_packet)}")
-        return rc
+            self.append(f"{urb.dev.busnum}:{usb_pipedevice(urb.pipe):03d}:"
+                        f"{usb_pipeendpoint(urb.pipe)} {SetupPacket.unpack(urb.setup_packet)}")
 
-    hcd.submit_urb = record  # type: ignore[method-assign]
-    return lines
+    def urb_submit_error(self, bus: UsbBus, urb: Urb, status: int) -> None:
+        self.times.pop()
+        if usb_pipetype(urb.pipe) == PIPE_CONTROL and urb.dev is not None:
+            self.pop()
+
+    def urb_complete(self, bus: UsbBus, urb: Urb, status: int) -> None:
+        pass
+
+
+def control_trace(system: System) -> ControlTrace:
+    return ControlTrace(system)
 
 
 def hub_of(system: System, name: str) -> UsbHub:
@@ -131,15 +152,8 @@ def test_root_hub_registration_and_activation_without_devices() -> None:
 
         pci.driver = Driver("ehci-pci")
         hcd = InProcessHCD(system.usb, pci, 2)
-        lines = control_trace(hcd)
-        times: list[float] = []
-        inner = hcd.submit_urb
-
-        def timed(urb: Urb) -> int:
-            times.append(system.time())
-            return inner(urb)
-
-        hcd.submit_urb = timed  # type: ignore[method-assign]
+        lines = control_trace(system)
+        times = lines.times
         system.run(system.usb.add_hcd(hcd))
         system.settle()
         assert lines == [
@@ -217,8 +231,8 @@ def test_external_hub_and_devices_behind_it(system: System) -> None:
 
 
 def test_external_hub_configuration_requests(system: System) -> None:
-    hcd = system.add_controller()
-    lines = control_trace(hcd)
+    system.add_controller()
+    lines = control_trace(system)
     system.plug(Hub(), "1-1")
     system.settle()
     start = lines.index("1:002:0 00 09 0001 0000 0000")
@@ -236,10 +250,10 @@ def test_external_hub_configuration_requests(system: System) -> None:
 
 
 def test_hot_plug_behind_an_external_hub_sets_the_port_led(system: System) -> None:
-    hcd = system.add_controller()
+    system.add_controller()
     system.plug(Hub(), "1-1")
     system.settle()
-    lines = control_trace(hcd)
+    lines = control_trace(system)
     plug_behind_hub(system, PenDrive(), "1-1.3")
     assert lines[:4] == [
         "1:002:0 a3 00 0000 0003 0004",   # port_event
@@ -439,8 +453,8 @@ def test_status_urb_unlinks_stop_it(system: System, status: int) -> None:
 
 
 def test_status_urb_change_bitmap_reaches_port_event(system: System) -> None:
-    hcd = system.add_controller()
-    lines = control_trace(hcd)
+    system.add_controller()
+    lines = control_trace(system)
     system.plug(PenDrive(), "1-5")
     system.settle()
     assert lines[0] == "1:001:0 a3 00 0000 0005 0004"
@@ -579,13 +593,13 @@ class Recorder:
 
 
 def test_reset_keeps_the_number_and_restores_the_configuration(system: System) -> None:
-    hcd = system.add_controller()
+    system.add_controller()
     system.plug(PenDrive(), "1-1")
     system.settle()
     udev = system.find_device("1-1")
     assert udev is not None
     interfaces = list(udev.interfaces())
-    lines = control_trace(hcd)
+    lines = control_trace(system)
     system.log.clear()
     assert reset(system, udev) == 0
     assert system.log.lines() == ["usb 1-1: reset high-speed USB device number 2 using ehci-pci"]

@@ -12,7 +12,6 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 
-from usbemu.core.hcd import HostController
 from usbemu.core.message import (
     bulk_transfer,
     check,
@@ -47,6 +46,7 @@ from usbemu.spec.descriptors import (
     InterfaceDescriptor,
 )
 from usbemu.system import System
+from usbemu.testing import UrbRecorder
 
 T = TypeVar("T")
 
@@ -148,19 +148,15 @@ def timed(system: System, coro: Coroutine[Any, Any, T]) -> tuple[T, float]:
 
 
 class Submitted:
-    """Keeps every URB the controller accepts (to look at what a helper did with it)."""
+    """Every URB the controller accepts (to look at what a helper did with it), seen
+    through the HCD framework's usbmon hooks."""
 
-    def __init__(self, hcd: HostController) -> None:
-        self.urbs: list[Urb] = []
-        submit = hcd.submit_urb
+    def __init__(self, system: System) -> None:
+        self.recorder = UrbRecorder(system)
 
-        def record(urb: Urb) -> int:
-            rc = submit(urb)
-            if rc == 0:
-                self.urbs.append(urb)
-            return rc
-
-        hcd.submit_urb = record  # type: ignore[method-assign]
+    @property
+    def urbs(self) -> list[Urb]:
+        return [event.urb for event in self.recorder.submitted()]
 
 
 def rcvbulk(dev: UsbDevice, address: int) -> int:
@@ -237,7 +233,7 @@ def test_bulk_msg_times_out_after_exactly_the_timeout(system: System, udev: UsbD
     """One packet arrives, then the device NAKs forever: -ETIMEDOUT after 5000 ms of
     machine time, with the partial data counted, and the URB killed (-ENOENT) and off
     its endpoint."""
-    trace = Submitted(udev.usb_bus.hcd)
+    trace = Submitted(system)
     gadget.queue_in(b"p" * 512)
     buf = bytearray(1024)
     result, elapsed = timed(system, usb_bulk_msg(udev, rcvbulk(udev, BULK_IN), buf, 1024,
@@ -255,7 +251,7 @@ def test_bulk_msg_times_out_after_exactly_the_timeout(system: System, udev: UsbD
 
 def test_timeout_zero_waits_forever_and_cancellation_kills(system: System, udev: UsbDevice,
                                                            gadget: Gadget) -> None:
-    trace = Submitted(udev.usb_bus.hcd)
+    trace = Submitted(system)
 
     async def scenario() -> tuple[bool, float]:
         task = asyncio.ensure_future(usb_bulk_msg(udev, rcvbulk(udev, BULK_IN),
@@ -279,7 +275,7 @@ def test_interrupt_msg_builds_an_interrupt_urb(system: System, udev: UsbDevice,
                                                gadget: Gadget) -> None:
     """usb_bulk_msg on an interrupt endpoint makes an interrupt URB with the endpoint's
     bInterval (as 2^(bInterval-1) microframes at high speed); no BOGUS warning."""
-    trace = Submitted(udev.usb_bus.hcd)
+    trace = Submitted(system)
     gadget.int_reports.append(b"\x01\x02")
     buf = bytearray(8)
     assert system.run(usb_interrupt_msg(udev, rcvbulk(udev, INT_IN), buf, 8, 1000)) == (0, 2)
@@ -551,3 +547,36 @@ def test_pen_drive_round_trip_with_the_pythonic_helpers(system: System) -> None:
     buf = bytearray(512)
     assert system.run(bulk_transfer(udev, 0x82, buf)) == 10
     assert bytes(buf[:10]) == b"round trip"
+
+
+# -- the order of interfaces --------------------------------------------------------------------
+
+
+def test_interfaces_are_added_in_the_order_the_configuration_lists_them(
+        system: System) -> None:
+    """config.c keeps interfaces in the order of their first appearance and
+    usb_set_configuration adds them in that order: interface 1, listed first, is probed
+    first, and the devices file lists it first too."""
+    from usbemu.core.devtable import usb_device
+    from usbemu.core.driver import UsbDriver, usb_register
+
+    probed: list[str] = []
+
+    class Both(UsbDriver):
+        id_table = (usb_device(0x1234, 0x4321),)
+
+        async def probe(self, intf: Any, id: Any) -> int:
+            probed.append(intf.name)
+            return 0
+
+    system.run(usb_register(system.usb, Both("both")))
+    desc = DeviceDescriptor(0x1234, 0x4321, configurations=(ConfigDescriptor(interfaces=(
+        InterfaceDescriptor(0xFF, bInterfaceNumber=1),
+        InterfaceDescriptor(0xFF, bInterfaceNumber=0),
+    )),))
+    udev = attach(system, DeviceModel(desc, speed=Speed.HIGH))
+    assert probed == ["1-1:1.1", "1-1:1.0"]
+    assert [i.number for i in udev.interfaces()] == [1, 0]
+    devices = system.vfs.read_text("/sys/kernel/debug/usb/devices")
+    block = devices[devices.index("P:  Vendor=1234 ProdID=4321"):]
+    assert block.index("I:* If#= 1") < block.index("I:* If#= 0")

@@ -14,9 +14,10 @@ import pytest
 
 from usbemu.core.devtable import UsbDeviceId
 from usbemu.core.driver import UsbDriver, usb_register
-from usbemu.core.sysfs import decode_interval, interval_text, kstrtobool, usb_sysfs
+from usbemu.core.sysfs import decode_interval, interval_text, usb_sysfs
 from usbemu.emulated.clone import ClonedDevice
 from usbemu.emulated.device import DeviceModel
+from usbemu.kernel.sysfs import kstrtobool
 from usbemu.spec.ch9 import Speed
 from usbemu.spec.descriptors import (
     ConfigDescriptor,
@@ -27,8 +28,8 @@ from usbemu.spec.descriptors import (
 )
 from usbemu.system import System
 
-CAPTURE = (Path(__file__).resolve().parents[3] / "shared" / "reference"
-           / "linux-6.12-ehci-kbd-storage" / "sysfs-usb.txt")
+CAPTURE = (Path(__file__).resolve().parents[1] / "golden" / "linux-6.12-ehci-kbd-storage"
+           / "sysfs-usb.txt")
 DEVICES = "/sys/bus/usb/devices"
 
 #: Values the capture itself calls varying, and things of other subsystems.
@@ -86,8 +87,6 @@ def parse_capture(text: str) -> dict[str, dict[str, str | bytes]]:
     return sections
 
 
-@pytest.mark.skipif(not CAPTURE.exists(), reason=f"the reference capture {CAPTURE} is "
-                    "not beside the repository")
 def test_every_attribute_matches_the_linux_capture(capture: System) -> None:
     vfs = capture.vfs
     sections = parse_capture(CAPTURE.read_text())

@@ -21,7 +21,7 @@ from usbemu.spec.ch9 import SetupPacket, Speed
 from usbemu.system import System
 
 # The QEMU USB keyboard's sysfs `descriptors` file from the real Linux 6.12 capture
-# (shared/reference/linux-6.12-ehci-kbd-storage/sysfs-usb.txt).
+# (tests/golden/linux-6.12-ehci-kbd-storage/sysfs-usb.txt).
 KEYBOARD_DUMP = parse_hex("""
 12 01 00 02 00 00 00 40 27 06 01 00 00 00 01 04
 0b 01 09 02 22 00 01 01 08 a0 32 09 04 00 00 01

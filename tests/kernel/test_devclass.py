@@ -10,10 +10,11 @@ from collections.abc import Iterator
 import pytest
 
 from usbemu.errors import Errno
-from usbemu.kernel.devclass import DeviceClass, kernfs_link
+from usbemu.kernel.devclass import DeviceClass
 from usbemu.kernel.device import Uevent
 from usbemu.kernel.fs import mkdev
 from usbemu.kernel.printk import Level
+from usbemu.kernel.sysfs import kernfs_link
 from usbemu.system import System
 
 

@@ -461,19 +461,27 @@ def test_modprobe_r_removes_a_module_and_what_it_no_longer_needs(system: System)
 
 def test_examples_are_found_by_insmod_but_not_installed(system: System) -> None:
     source = system.modules.resolve("pen_driver")
-    assert source is not None and not source.installed
-    assert Path(source.target).resolve() == \
-        (Path(__file__).parents[2] / "examples" / "pen_driver.py").resolve()
+    assert source is not None and not source.installed and source.origin == "example"
+    # found by import path in the package, as installed modules are, not as a file
+    assert source.target == "usbemu.drivers.usb.misc.pen_driver" and source.path is None
     with pytest.raises(ModuleError):
         system.modprobe("pen_driver")
     system.plug(PenDrive(), "1-1")       # no autoload of an example
     system.settle()
     assert system.modules.get("pen_driver") is None
+    # make modules_install: the same import path, now seen by depmod and autoload
+    installed = system.modules.install("pen_driver")
+    assert installed.installed and installed.target == source.target
+    assert "alias usb:v058Fp6387d*dc*dsc*dp*ic*isc*ip*in* pen_driver\n" in \
+        system.vfs.read_text("/lib/modules/6.12.0/modules.alias")
+    system.run(system.modules.coldplug())
+    assert system.modules.get("pen_driver") is not None
+    assert system.vfs.exists("/dev/pen0")
 
 
 def test_insmod_pen_driver_by_name(system: System) -> None:
     """The article's `insmod pen_driver.ko`: needs `module_init(pen_init)` and
-    `module_exit(pen_exit)` in examples/pen_driver.py."""
+    `module_exit(pen_exit)` in usbemu/drivers/usb/misc/pen_driver.py."""
     mod = system.insmod("pen_driver")
     system.plug(PenDrive(), "1-1")
     system.settle()
@@ -482,3 +490,10 @@ def test_insmod_pen_driver_by_name(system: System) -> None:
     system.unplug("1-1")
     system.settle()
     system.rmmod("pen_driver")
+    # each insmod executes a fresh copy of the package's module: its globals start over
+    assert mod.pymodule is not None
+    mod.pymodule.BULK_EP_IN = 0x83
+    again = system.insmod("pen_driver")
+    assert again.pymodule is not None and again.pymodule is not mod.pymodule
+    assert again.pymodule.BULK_EP_IN == 0x82
+    assert again.pymodule.__name__ == "usbemu.drivers.usb.misc.pen_driver"

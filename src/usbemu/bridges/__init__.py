@@ -1,11 +1,11 @@
 """Bridges: the ways an emulated machine meets the world outside the process.
 
 Bridges are found by name through a built-in table plus the `usbemu.bridges` entry-point
-group, as device models and driver modules are; nothing is imported until a bridge is
-asked about.  A bridge module says what it is in its docstring's first line and, when it
-needs something of the host (a library, a device node), answers `unavailable_reason()`
-with why it cannot be used here, or None.  Later bridges (USB/IP, pyusb, ptys, usbmon)
-add a line to the table.
+group (`usbemu.plugins`, the registry device models, driver modules and controller kinds
+use too); nothing is imported until a bridge is asked about.  A bridge module says what it
+is in its docstring's first line and, when it needs something of the host (a library, a
+device node), answers `unavailable_reason()` with why it cannot be used here, or None.
+Each bridge shipped with usbemu is one line of `BUILTIN_BRIDGES`.
 """
 
 from __future__ import annotations

@@ -9,11 +9,7 @@ dmesg, the device tree and a short account.
 
 from __future__ import annotations
 
-import importlib.util
 import stat
-import sys
-from pathlib import Path
-from types import ModuleType
 
 from rich.console import Console
 
@@ -24,27 +20,6 @@ from ..emulated.models.pendrive import PenDrive
 from ..emulated.models.serial import SerialConverter, TwoPortSerialConverter
 from ..emulated.models.zero import GadgetZero
 from ..system import System
-
-
-def example_path(name: str) -> Path:
-    """Where the example `name`.py lives: packaged with usbemu, or in the source tree."""
-    here = Path(__file__).resolve()
-    for base in (here.parents[1] / "examples", here.parents[3] / "examples"):
-        candidate = base / f"{name}.py"
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"example {name}.py is not installed with usbemu")
-
-
-def load_example(name: str) -> ModuleType:
-    """Import an example driver module by file, as insmod loads a .ko by path."""
-    path = example_path(name)
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def node_line(system: System, path: str) -> str:

@@ -12,10 +12,11 @@ from ..core.devtable import is_terminator
 from ..core.driver import UsbDeviceDriver
 from ..core.usb import UsbDevice
 from ..emulated.models import available_models, load_model
+from ..host import HCD_KINDS, load_hcd_kind
 from ..kernel.kmod import EXAMPLE_MODULES
 from ..system import System
 
-__all__ = ["bridge_rows", "device_rows", "driver_rows", "model_rows"]
+__all__ = ["bridge_rows", "controller_rows", "device_rows", "driver_rows", "model_rows"]
 
 Row = dict[str, Any]
 
@@ -72,6 +73,25 @@ def _module_drivers(system: System, name: str, origin: str) -> list[Row]:
     except Exception as exc:
         for row in rows:
             row["error"] = f"rmmod: {exc}"
+    return rows
+
+
+def controller_rows() -> list[Row]:
+    """One row per host controller kind: name, the PCI driver and product it presents, its
+    root hub's speed and where it comes from.  Imports each kind; one that fails to load
+    is a row with its error."""
+    rows: list[Row] = []
+    for name, plugin in sorted(HCD_KINDS.available().items()):
+        row: Row = {"name": name, "driver": None, "product": None, "speed": None,
+                    "origin": plugin.origin, "class": plugin.target, "error": None}
+        try:
+            cls = load_hcd_kind(name)
+        except ImportError as exc:
+            row["error"] = str(exc)
+        else:
+            row.update(driver=cls.driver_name, product=cls.product_desc,
+                       speed=cls.rh_speed.linux_name)
+        rows.append(row)
     return rows
 
 

@@ -7,7 +7,7 @@
     usbemu lsusb [-t|-v|--json] lsusb of a machine built from the machine options
     usbemu devices              /sys/kernel/debug/usb/devices of such a machine
     usbemu mount DIR            its /sys, /proc and /dev as a FUSE filesystem
-    usbemu list devices|drivers|bridges
+    usbemu list devices|drivers|controllers|bridges
                                 what usbemu knows, built in and from installed plugins
     usbemu describe [MODEL…]    a device model's descriptors: tree, bytes and strings
     usbemu clone SOURCE         a clone file from a model name, a sysfs device directory
@@ -39,7 +39,7 @@ from ..emulated.models import available_models, load_model
 from ..errors import PluginNotFound
 from ..system import System
 from .demo import run_demo
-from .listing import bridge_rows, device_rows, driver_rows, model_rows
+from .listing import bridge_rows, controller_rows, device_rows, driver_rows, model_rows
 from .machine import MachineError, boot, load_module, parse_plug, plug
 from .render import descriptor_tree
 from .scenario import ScenarioError, load_scenario, run_scenario
@@ -199,6 +199,16 @@ def list_drivers(as_json: bool) -> None:
     rows = driver_rows()
     _print_rows(rows, [("driver", "DRIVER"), ("module", "MODULE"), ("kind", "KIND"),
                        ("ids", "IDS"), ("origin", "ORIGIN"), ("error", "ERROR")], as_json)
+
+
+@list_.command(name="controllers")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_controllers(as_json: bool) -> None:
+    """Host controller kinds (System.add_controller), built in and from plugins."""
+    rows = controller_rows()
+    _print_rows(rows, [("name", "KIND"), ("driver", "DRIVER"), ("product", "PRODUCT"),
+                       ("speed", "ROOT HUB"), ("origin", "ORIGIN"), ("error", "ERROR")],
+                as_json)
 
 
 @list_.command(name="bridges")

@@ -80,7 +80,8 @@ _EP_TYPES: Final = ("Ctrl", "Isoc", "Bulk", "Int.")
 
 
 def class_decode(cls: int) -> str:
-    """class_decode(): the 5-character class name of clas_info[], "unk." if unknown."""
+    """class_decode(): the 5-character class name of clas_info[], "unk." if unknown.
+    Context: atomic."""
     return _CLASS_NAMES.get(cls, "unk.")
 
 
@@ -229,10 +230,10 @@ def devices_text(usbcore: UsbCore) -> str:
 
 
 def devices_bytes(usbcore: UsbCore) -> bytes:
-    """The devices file as a read returns it."""
+    """The devices file as a read returns it.  Context: atomic."""
     return devices_text(usbcore).encode("utf-8", errors="surrogateescape")
 
 
 def install_devices_file(vfs: Vfs, usbcore: UsbCore) -> None:
-    """Mount the devices file at /sys/kernel/debug/usb/devices (mode 0444)."""
+    """Mount the devices file at /sys/kernel/debug/usb/devices (mode 0444).  Context: atomic."""
     vfs.mount(DEVICES_PATH, Attr(lambda: devices_bytes(usbcore)))

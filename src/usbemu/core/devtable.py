@@ -140,7 +140,7 @@ class UsbDeviceId:
 
 def usb_device(vendor: int, product: int, *, driver_info: object = 0) -> UsbDeviceId:
     """`USB_DEVICE(vend, prod)`: a specific product.  Returns the entry; raises ValueError for
-    out-of-range values.  Context: pure, never blocks."""
+    out-of-range values.  Context: atomic; pure, never blocks."""
     return UsbDeviceId(MatchFlag.DEVICE, idVendor=vendor, idProduct=product,
                        driver_info=driver_info)
 
@@ -149,7 +149,7 @@ def usb_device_ver(vendor: int, product: int, lo: int, hi: int, *,
                    driver_info: object = 0) -> UsbDeviceId:
     """`USB_DEVICE_VER(vend, prod, lo, hi)`: a product whose bcdDevice is in lo..hi
     (inclusive).  Returns the entry; raises ValueError for out-of-range values.
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     return UsbDeviceId(MatchFlag.DEVICE_AND_VERSION, idVendor=vendor, idProduct=product,
                        bcdDevice_lo=lo, bcdDevice_hi=hi, driver_info=driver_info)
 
@@ -158,7 +158,7 @@ def usb_device_interface_class(vendor: int, product: int, cl: int, *,
                                driver_info: object = 0) -> UsbDeviceId:
     """`USB_DEVICE_INTERFACE_CLASS(vend, prod, cl)`: the interfaces of one class on a product.
     Returns the entry; raises ValueError for out-of-range values.
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     return UsbDeviceId(MatchFlag.DEVICE | MatchFlag.INT_CLASS, idVendor=vendor,
                        idProduct=product, bInterfaceClass=cl, driver_info=driver_info)
 
@@ -167,7 +167,7 @@ def usb_device_interface_protocol(vendor: int, product: int, pr: int, *,
                                   driver_info: object = 0) -> UsbDeviceId:
     """`USB_DEVICE_INTERFACE_PROTOCOL(vend, prod, pr)`: the interfaces with one protocol on a
     product.  Returns the entry; raises ValueError for out-of-range values.
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     return UsbDeviceId(MatchFlag.DEVICE | MatchFlag.INT_PROTOCOL, idVendor=vendor,
                        idProduct=product, bInterfaceProtocol=pr, driver_info=driver_info)
 
@@ -176,7 +176,7 @@ def usb_device_interface_number(vendor: int, product: int, num: int, *,
                                 driver_info: object = 0) -> UsbDeviceId:
     """`USB_DEVICE_INTERFACE_NUMBER(vend, prod, num)`: one interface number of a product.
     Returns the entry; raises ValueError for out-of-range values.
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     return UsbDeviceId(MatchFlag.DEVICE | MatchFlag.INT_NUMBER, idVendor=vendor,
                        idProduct=product, bInterfaceNumber=num, driver_info=driver_info)
 
@@ -184,7 +184,7 @@ def usb_device_interface_number(vendor: int, product: int, num: int, *,
 def usb_device_info(cl: int, sc: int, pr: int, *, driver_info: object = 0) -> UsbDeviceId:
     """`USB_DEVICE_INFO(cl, sc, pr)`: a device class triple (device descriptor).  Note that
     `usb_device_info(0, 0, 0)` is a terminator.  Returns the entry; raises ValueError for
-    out-of-range values.  Context: pure, never blocks."""
+    out-of-range values.  Context: atomic; pure, never blocks."""
     return UsbDeviceId(MatchFlag.DEV_INFO, bDeviceClass=cl, bDeviceSubClass=sc,
                        bDeviceProtocol=pr, driver_info=driver_info)
 
@@ -192,7 +192,7 @@ def usb_device_info(cl: int, sc: int, pr: int, *, driver_info: object = 0) -> Us
 def usb_interface_info(cl: int, sc: int, pr: int, *, driver_info: object = 0) -> UsbDeviceId:
     """`USB_INTERFACE_INFO(cl, sc, pr)`: an interface class triple (current altsetting).
     Returns the entry; raises ValueError for out-of-range values.
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     return UsbDeviceId(MatchFlag.INT_INFO, bInterfaceClass=cl, bInterfaceSubClass=sc,
                        bInterfaceProtocol=pr, driver_info=driver_info)
 
@@ -201,7 +201,7 @@ def usb_device_and_interface_info(vendor: int, product: int, cl: int, sc: int, p
                                   driver_info: object = 0) -> UsbDeviceId:
     """`USB_DEVICE_AND_INTERFACE_INFO(vend, prod, cl, sc, pr)`: an interface class triple on
     a product.  Returns the entry; raises ValueError for out-of-range values.
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     return UsbDeviceId(MatchFlag.INT_INFO | MatchFlag.DEVICE, idVendor=vendor,
                        idProduct=product, bInterfaceClass=cl, bInterfaceSubClass=sc,
                        bInterfaceProtocol=pr, driver_info=driver_info)
@@ -211,7 +211,7 @@ def usb_vendor_and_interface_info(vendor: int, cl: int, sc: int, pr: int, *,
                                   driver_info: object = 0) -> UsbDeviceId:
     """`USB_VENDOR_AND_INTERFACE_INFO(vend, cl, sc, pr)`: an interface class triple on any
     product of a vendor.  Returns the entry; raises ValueError for out-of-range values.
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     return UsbDeviceId(MatchFlag.INT_INFO | MatchFlag.VENDOR, idVendor=vendor,
                        bInterfaceClass=cl, bInterfaceSubClass=sc, bInterfaceProtocol=pr,
                        driver_info=driver_info)
@@ -233,7 +233,7 @@ def is_terminator(id: UsbDeviceId) -> bool:
     """True when `usb_match_id` stops at this entry: idVendor, idProduct, bDeviceClass,
     bInterfaceClass and driver_info are all zero, whatever the other fields and flags say
     (so `usb_device_info(0, 0, 0)` terminates, `UsbDeviceId(driver_info=1)` does not).
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     return not (id.idVendor or id.idProduct or id.bDeviceClass or id.bInterfaceClass
                 or _nonzero(id.driver_info))
 
@@ -284,7 +284,7 @@ def match_device(dev: DeviceDescriptor, id: UsbDeviceId) -> bool:
     """`usb_match_device`: True when every device-level field selected by `id.match_flags`
     (vendor, product, bcdDevice range — inclusive, plain unsigned comparison of the BCD word —
     and the device class triple) agrees with the device descriptor.  Interface flags are
-    ignored here.  Context: pure, never blocks."""
+    ignored here.  Context: atomic; pure, never blocks."""
     flags = id.match_flags
     for flag, id_value, dev_value, fails in _DEVICE_TESTS:
         if flags & flag and fails(id_value(id), dev_value(dev)):
@@ -300,7 +300,7 @@ def match_one_id_intf(dev: DeviceDescriptor, alt: InterfaceDescriptor,
 
     Vendor-specific rule: when the device's bDeviceClass is 0xff and the entry has any
     INT_* flag but not MATCH_VENDOR, the result is False whatever the interface says.
-    Device-level fields are not compared here.  Context: pure, never blocks."""
+    Device-level fields are not compared here.  Context: atomic; pure, never blocks."""
     flags = id.match_flags
     if (dev.bDeviceClass == ClassCode.VENDOR_SPEC and not flags & MatchFlag.VENDOR
             and flags & _INTERFACE_FLAGS):
@@ -315,7 +315,7 @@ def match_one_id(dev: DeviceDescriptor, alt: InterfaceDescriptor,
                  id: UsbDeviceId | None) -> bool:
     """`usb_match_one_id`: True when `id` matches both the device (`match_device`) and the
     interface's current altsetting `alt` (`match_one_id_intf`); False for a None id.
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     if id is None:
         return False
     return match_device(dev, id) and match_one_id_intf(dev, alt, id)
@@ -326,7 +326,7 @@ def match_id(dev: DeviceDescriptor, alt: InterfaceDescriptor,
     """`usb_match_id`: the first entry of `table` that matches the interface whose current
     altsetting is `alt` on device `dev`, walking until the first terminator (`is_terminator`)
     or the end of the sequence.  Returns that entry object, or None (also for a None table).
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     if table is None:
         return None
     for id in table:
@@ -341,7 +341,7 @@ def match_dynamic_id(dev: DeviceDescriptor, alt: InterfaceDescriptor,
                      dynids: Iterable[UsbDeviceId]) -> UsbDeviceId | None:
     """`usb_match_dynamic_id`: the first id of a driver's dynamic-id list (as added through
     `new_id`, in order) matching the interface; the list has no terminator, every id is
-    tried.  Returns that id or None.  Context: pure, never blocks."""
+    tried.  Returns that id or None.  Context: atomic; pure, never blocks."""
     for id in dynids:
         if match_one_id(dev, alt, id):
             return id
@@ -353,7 +353,7 @@ def device_match_id(dev: DeviceDescriptor,
     """`usb_device_match_id` (whole-device drivers): the first entry that `match_device`
     accepts, walking while idVendor or idProduct is non-zero — so an entry without vendor and
     product (e.g. `usb_device_info(9, 0, 0)`) ends the walk.  Interface flags are ignored.
-    Returns that entry or None (also for a None table).  Context: pure, never blocks."""
+    Returns that entry or None (also for a None table).  Context: atomic; pure, never blocks."""
     if table is None:
         return None
     for id in table:
@@ -412,7 +412,7 @@ def parse_new_id(text: str, static_table: Sequence[UsbDeviceId] | None) -> UsbDe
     Raises DynIdError(EINVAL) for fewer than two fields or a class above 0xff, and
     DynIdError(ENODEV) when five fields are given and there is no table or no such entry.
     The caller adds the id to the driver's list and runs driver_attach.
-    Context: pure, never blocks."""
+    Context: atomic; pure, never blocks."""
     fields = _scan_hex(text, 5)
     if len(fields) < 2:
         raise DynIdError(errno.EINVAL, f"new_id needs 'idVendor idProduct' in hex, got {text!r}")
@@ -448,7 +448,7 @@ def parse_remove_id(text: str) -> tuple[int, int]:
     sscanf("%x %x"), 32-bit values not truncated (the kernel compares them with the u16
     fields, so a value above 0xffff never matches).  The caller deletes the first dynamic id
     with that vendor/product; nothing matching is not an error.
-    Raises DynIdError(EINVAL) for fewer than two fields.  Context: pure, never blocks."""
+    Raises DynIdError(EINVAL) for fewer than two fields.  Context: atomic; pure, never blocks."""
     fields = _scan_hex(text, 2)
     if len(fields) < 2:
         raise DynIdError(errno.EINVAL,
@@ -458,7 +458,7 @@ def parse_remove_id(text: str) -> tuple[int, int]:
 
 def format_dynid(id: UsbDeviceId) -> str:
     """One line of a `new_id` / `remove_id` read: `"%04x %04x\\n"`, or `"%04x %04x %02x\\n"`
-    when the id has a non-zero bInterfaceClass.  Context: pure, never blocks."""
+    when the id has a non-zero bInterfaceClass.  Context: atomic; pure, never blocks."""
     if id.bInterfaceClass:
         return f"{id.idVendor:04x} {id.idProduct:04x} {id.bInterfaceClass:02x}\n"
     return f"{id.idVendor:04x} {id.idProduct:04x}\n"
@@ -467,7 +467,7 @@ def format_dynid(id: UsbDeviceId) -> str:
 def show_dynids(dynids: Iterable[UsbDeviceId]) -> str:
     """The whole `new_id` / `remove_id` read (`usb_show_dynids`): `format_dynid` of every
     dynamic id in list order, cut to one page (4095 characters, as scnprintf into a
-    PAGE_SIZE buffer leaves it).  Context: pure, never blocks."""
+    PAGE_SIZE buffer leaves it).  Context: atomic; pure, never blocks."""
     out: list[str] = []
     size = 0
     for id in dynids:

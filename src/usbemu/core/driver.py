@@ -103,28 +103,44 @@ class UsbDriver(Driver):
         self.dynids: list[UsbDeviceId] = []
 
     async def probe(self, intf: UsbInterface, id: UsbDeviceId) -> int | None:
-        """Take the interface (return None/0), decline it (raise ProbeDeclined), or fail."""
+        """Take the interface (return None/0), decline it (raise ProbeDeclined), or fail.
+        Context: may sleep; the caller holds the interface's lock."""
         return -Errno.ENODEV
 
     async def disconnect(self, intf: UsbInterface) -> None:
-        """The interface goes away or is unbound; stop all I/O on it."""
+        """The interface goes away or is unbound; stop all I/O on it.
+        Context: may sleep; the caller holds the interface's lock."""
 
     async def suspend(self, intf: UsbInterface, message: str) -> int:
+        """The device is about to be suspended (`message` is the pm_message_t, e.g.
+        "auto-suspend"); quiesce the interface.  0, or -errno to veto the suspend.
+        Context: may sleep."""
         return 0
 
     async def resume(self, intf: UsbInterface) -> int:
+        """The device has been resumed; restart the interface's I/O.  0 or -errno
+        ("resume error %d").  Context: may sleep."""
         return 0
 
     async def reset_resume(self, intf: UsbInterface) -> int:
+        """The suspended device was reset instead of resumed.  By default, `resume`.
+        Context: may sleep."""
         return await _call(self.resume, intf)  # type: ignore[no-any-return]
 
     async def pre_reset(self, intf: UsbInterface) -> int:
+        """usb_reset_device() is about to reset the device: stop I/O on the interface.
+        0, or non-zero to have the interface unbound instead.  Used only when the driver
+        also supplies `post_reset`.  Context: may sleep."""
         return 0
 
     async def post_reset(self, intf: UsbInterface) -> int:
+        """The device has been reset: restart I/O on the interface.  0, or non-zero to
+        have the interface unbound and probed again.  Context: may sleep."""
         return 0
 
     def has_probe(self) -> bool:
+        """Whether the driver supplies its own probe (a class override or a `probe=`
+        hook); only such a driver has new_id / remove_id files.  Context: atomic."""
         return type(self).probe is not UsbDriver.probe or "probe" in vars(self)
 
 
@@ -152,21 +168,25 @@ class UsbDeviceDriver(Driver):
                 setattr(self, attr, hook)
 
     def match(self, udev: UsbDevice) -> bool | None:
-        """The driver's own match(); None when it has none."""
+        """The driver's own match(); None when it has none.  Context: atomic."""
         return None if self._match is None else self._match(udev)
 
     async def probe(self, udev: UsbDevice) -> int | None:
+        """Take the device (return None/0) or fail with -errno (-ENODEV declines).
+        Context: may sleep; the caller holds the device's lock."""
         return 0
 
     async def disconnect(self, udev: UsbDevice) -> None:
-        """The device goes away or is unbound."""
+        """The device goes away or is unbound.
+        Context: may sleep; the caller holds the device's lock."""
 
     def choose_configuration(self, udev: UsbDevice) -> int:
-        """A configuration value to use, or -1 to let usbcore choose."""
+        """A configuration value to use, or -1 to let usbcore choose.  Context: atomic."""
         return -1
 
     def applicable(self, udev: UsbDevice) -> bool:
-        """usb_driver_applicable(): id table (if any) and match() (if any) both agree."""
+        """usb_driver_applicable(): id table (if any) and match() (if any) both agree.
+        Context: atomic."""
         if self.id_table is None and self._match is None:
             return True
         desc = udev.descriptor
@@ -187,6 +207,9 @@ class UsbBusType(BusType):
     # -- match --------------------------------------------------------------------------------
 
     def match(self, dev: Device, drv: Driver) -> bool:
+        """usb_device_match(): a device matches a device driver (the generic driver "usb"
+        only when no specialised driver applies, or when one declined it), an interface
+        an interface driver with a matching dynamic or static id.  Context: atomic."""
         if isinstance(dev, UsbDevice):
             return isinstance(drv, UsbDeviceDriver) and self._match_device(dev, drv)
         if isinstance(dev, UsbInterface) and isinstance(drv, UsbDriver):
@@ -204,7 +227,7 @@ class UsbBusType(BusType):
     @staticmethod
     def interface_id(intf: UsbInterface, drv: UsbDriver) -> UsbDeviceId | None:
         """The id a probe receives: the first matching dynamic id, else the static table's
-        first match; None when neither matches."""
+        first match; None when neither matches.  Context: atomic."""
         desc = intf.usb_dev.descriptor
         if desc is None:
             return None
@@ -218,7 +241,7 @@ class UsbBusType(BusType):
 
     async def notify_add(self, dev: Device) -> None:
         """BUS_NOTIFY_ADD_DEVICE: an interface's iInterface string is read now, before any
-        driver probes it (usb_create_sysfs_intf_files)."""
+        driver probes it (usb_create_sysfs_intf_files).  Context: may sleep."""
         if isinstance(dev, UsbInterface):
             from .message import usb_cache_string
 
@@ -229,6 +252,9 @@ class UsbBusType(BusType):
                                                     index if isinstance(index, int) else 0)
 
     async def probe(self, dev: Device, drv: Driver) -> int:
+        """usb_probe_interface() / usb_probe_device(): bind `drv` to `dev`; 0 or -errno
+        (-ENODEV when they are of different kinds).  Context: may sleep; the caller holds
+        the device's lock."""
         if isinstance(dev, UsbInterface) and isinstance(drv, UsbDriver):
             return await self._probe_interface(dev, drv)
         if isinstance(dev, UsbDevice) and isinstance(drv, UsbDeviceDriver):
@@ -272,6 +298,8 @@ class UsbBusType(BusType):
         return result
 
     async def remove(self, dev: Device, drv: Driver) -> None:
+        """usb_unbind_interface() / usb_unbind_device(): unbind `drv` from `dev` (its
+        disconnect() runs).  Context: may sleep; the caller holds the device's lock."""
         if isinstance(dev, UsbInterface) and isinstance(drv, UsbDriver):
             await self._unbind_interface(dev, drv)
         elif isinstance(dev, UsbDevice) and isinstance(drv, UsbDeviceDriver):
@@ -301,6 +329,9 @@ class UsbBusType(BusType):
     # -- uevent -------------------------------------------------------------------------------
 
     def uevent(self, dev: Device) -> list[tuple[str, str]]:
+        """usb_uevent(): PRODUCT and TYPE, then INTERFACE and MODALIAS for an interface or
+        BUSNUM and DEVNUM for a device; nothing before the device descriptor is read.
+        Context: atomic."""
         udev = dev.usb_dev if isinstance(dev, UsbInterface) else dev
         if not isinstance(udev, UsbDevice) or udev.descriptor is None:
             return []
@@ -324,14 +355,15 @@ async def usb_register(core: UsbCore, drv: UsbDriver) -> None:
     """usb_register_driver(): register an interface driver and bind it to every matching
     unbound interface, then log "usbcore: registered new interface driver %s".  Raises
     OSError(EBUSY) if a driver of that name is registered (driver_register logs "Error:
-    Driver '%s' is already registered, aborting...").  May sleep."""
+    Driver '%s' is already registered, aborting...").  Context: may sleep."""
     drv.bus = core.bus_type
     await core.driver_core.driver_register(drv)
     core.log.info(f"usbcore: registered new interface driver {drv.name}")
 
 
 async def usb_deregister(core: UsbCore, drv: UsbDriver) -> None:
-    """usb_deregister(): unbind the driver from every interface, then remove it."""
+    """usb_deregister(): unbind the driver from every interface, then remove it.
+    Context: may sleep."""
     core.log.info(f"usbcore: deregistering interface driver {drv.name}")
     await core.driver_core.driver_unregister(drv)
     drv.dynids.clear()
@@ -341,7 +373,7 @@ async def usb_register_device_driver(core: UsbCore, drv: UsbDeviceDriver) -> Non
     """usb_register_device_driver(); a new specialised driver may take devices from the
     generic driver, as Linux rebinds them (__usb_bus_reprobe_drivers).  A refused
     registration logs "usbcore: error %d registering device driver %s" and raises the
-    OSError.  May sleep."""
+    OSError.  Context: may sleep."""
     drv.bus = core.bus_type
     try:
         await core.driver_core.driver_register(drv)
@@ -359,6 +391,8 @@ async def usb_register_device_driver(core: UsbCore, drv: UsbDeviceDriver) -> Non
 
 
 async def usb_deregister_device_driver(core: UsbCore, drv: UsbDeviceDriver) -> None:
+    """usb_deregister_device_driver(): log "usbcore: deregistering device driver %s",
+    unbind the driver from every device, then remove it.  Context: may sleep."""
     core.log.info(f"usbcore: deregistering device driver {drv.name}")
     await core.driver_core.driver_unregister(drv)
 
@@ -369,7 +403,8 @@ async def usb_deregister_device_driver(core: UsbCore, drv: UsbDeviceDriver) -> N
 async def usb_driver_claim_interface(drv: UsbDriver, intf: UsbInterface, data: Any) -> int:
     """Bind `drv` to a further interface without probing it (from a probe routine);
     0, -EBUSY when the interface already has a driver, -ENODEV when it is not authorized.
-    An interface not registered yet is bound (uevent "bind") when it is registered."""
+    An interface not registered yet is bound (uevent "bind") when it is registered.
+    Context: may sleep."""
     if intf.driver is not None:
         return -Errno.EBUSY
     if not intf.authorized:
@@ -386,7 +421,7 @@ async def usb_driver_claim_interface(drv: UsbDriver, intf: UsbInterface, data: A
 
 async def usb_driver_release_interface(drv: UsbDriver, intf: UsbInterface) -> None:
     """Give up an interface claimed by `drv`; its disconnect() runs (from process
-    context, not from the interface's own disconnect)."""
+    context, not from the interface's own disconnect).  Context: may sleep."""
     if intf.driver is not drv or intf.condition is not InterfaceCondition.BOUND:
         return
     if intf.bus is not None:
@@ -394,6 +429,8 @@ async def usb_driver_release_interface(drv: UsbDriver, intf: UsbInterface) -> No
 
 
 def usb_interface_claimed(intf: UsbInterface) -> bool:
+    """usb_interface_claimed(): whether a driver is bound to the interface.
+    Context: atomic."""
     return intf.driver is not None
 
 
@@ -403,7 +440,7 @@ def usb_interface_claimed(intf: UsbInterface) -> bool:
 async def store_new_id(core: UsbCore, drv: UsbDriver, text: str) -> int:
     """Write to /sys/bus/usb/drivers/NAME/new_id: add a dynamic id and attach the driver
     at once; returns len(text), or raises DynIdError (an OSError).  A driver without a
-    probe or with no_dynamic_id has no new_id file: FileNotFoundError."""
+    probe or with no_dynamic_id has no new_id file: FileNotFoundError.  Context: may sleep."""
     _check_dynid_files(drv)
     dynid = parse_new_id(text, drv.id_table)
     drv.dynids.append(dynid)
@@ -421,7 +458,8 @@ def _check_dynid_files(drv: UsbDriver) -> None:
 
 def store_remove_id(drv: UsbDriver, text: str) -> int:
     """Write to remove_id: drop the first dynamic id with that vendor/product (bound
-    interfaces stay bound); returns len(text) even when nothing matched."""
+    interfaces stay bound); returns len(text) even when nothing matched.  Raises
+    DynIdError for a malformed line, FileNotFoundError as `store_new_id`.  Context: atomic."""
     _check_dynid_files(drv)
     vendor, product = parse_remove_id(text)
     for dynid in drv.dynids:
@@ -432,7 +470,8 @@ def store_remove_id(drv: UsbDriver, text: str) -> int:
 
 
 def usb_match_id(intf: UsbInterface, table: Sequence[UsbDeviceId]) -> UsbDeviceId | None:
-    """usb_match_id(): the first entry of `table` matching the interface, or None."""
+    """usb_match_id(): the first entry of `table` matching the interface, or None.
+    Context: atomic."""
     desc = intf.usb_dev.descriptor
     return None if desc is None else match_id(desc, intf.cur_altsetting.desc, table)
 

@@ -131,7 +131,8 @@ class UsbFiles:
         return await self.chrdev.call_op(file, "open", fops.open, inode, file)
 
     def class_device(self, intf: UsbInterface) -> ClassDevice | None:
-        """The usbmisc device of an interface that holds a minor."""
+        """The usbmisc device of an interface that holds a minor, or None.
+        Context: atomic."""
         if intf.minor < 0:
             return None
         return self.classes.find_device(self.usbmisc, mkdev(USB_MAJOR, intf.minor))
@@ -140,7 +141,7 @@ class UsbFiles:
         """usb_register_dev(): 0, or -EINVAL (no fops), -EADDRINUSE (the interface has a
         minor), -EXFULL (no free minor from minor_base up), or the class device's error
         (-EEXIST for a name taken).  Raises ValueError for a negative minor_base.
-        Context: may sleep (probe)."""
+        Context: may sleep; call it from probe."""
         minor_base = 0 if self.dynamic_minors else class_driver.minor_base
         if minor_base < 0:
             raise ValueError(f"usb_class_driver {class_driver.name!r}: minor_base "
@@ -170,7 +171,7 @@ class UsbFiles:
     async def deregister_dev(self, intf: UsbInterface, class_driver: UsbClassDriver) -> None:
         """usb_deregister_dev(): remove the class device (and so the node; files still
         open on it get -ENODEV from now on), free the minor.  Nothing when the interface
-        has none.  Context: may sleep (disconnect)."""
+        has none.  Context: may sleep; call it from disconnect."""
         if intf.minor == -1:
             return
         self.core.log.dev_dbg(intf, f"removing {intf.minor} minor")
@@ -182,7 +183,7 @@ class UsbFiles:
 
 def usb_files_of(core: UsbCore) -> UsbFiles:
     """The char-device state of the machine whose usbcore is `core`.  Raises RuntimeError
-    when that machine was built without one."""
+    when that machine was built without one.  Context: atomic."""
     files = _by_core.get(core)
     if files is None:
         raise RuntimeError("this machine has no char-device layer (build it with System)")
@@ -191,14 +192,14 @@ def usb_files_of(core: UsbCore) -> UsbFiles:
 
 async def usb_register_dev(intf: UsbInterface, class_driver: UsbClassDriver) -> int:
     """usb_register_dev(intf, &class_driver): a minor of major 180 and its node for the
-    interface; 0 or a negative errno (see `UsbFiles.register_dev`).  Context: may sleep —
-    call it from probe."""
+    interface; 0 or a negative errno (see `UsbFiles.register_dev`).
+    Context: may sleep; call it from probe."""
     return await usb_files_of(intf.usb_dev.usb_bus.core).register_dev(intf, class_driver)
 
 
 async def usb_deregister_dev(intf: UsbInterface, class_driver: UsbClassDriver) -> None:
     """usb_deregister_dev(intf, &class_driver): give the minor and the node back.
-    Context: may sleep — call it from disconnect."""
+    Context: may sleep; call it from disconnect."""
     await usb_files_of(intf.usb_dev.usb_bus.core).deregister_dev(intf, class_driver)
 
 

@@ -136,12 +136,12 @@ class GenericDriver(UsbDeviceDriver):
 
     async def disconnect(self, udev: UsbDevice) -> None:
         """usb_generic_driver_disconnect(): an unbind (not an unplug — usb_disconnect has
-        already dropped the configuration then) unconfigures the device.  May sleep."""
+        already dropped the configuration then) unconfigures the device.  Context: may sleep."""
         if udev.actconfig is not None:
             await usb_set_configuration(udev, -1)
 
 
 def generic_driver() -> UsbDeviceDriver:
     """A new instance of the generic device driver "usb" (one per machine; usbcore
-    registers it at start-up)."""
+    registers it at start-up).  Context: atomic."""
     return GenericDriver()

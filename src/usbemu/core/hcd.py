@@ -99,7 +99,7 @@ HC_OPTIONAL_OPS: Final = frozenset({
 
 def root_hub_descriptor(speed: Speed, bcd_device: int, has_tt: bool) -> DeviceDescriptor:
     """The root hub's device and configuration descriptors (hcd.c usb*_rh_dev_descriptor,
-    fs_rh_config_descriptor / hs_rh_config_descriptor)."""
+    fs_rh_config_descriptor / hs_rh_config_descriptor).  Context: atomic."""
     high = speed >= Speed.HIGH
     endpoint = EndpointDescriptor.interrupt(0x81, 4 if high else 2, 0x0C if high else 0xFF)
     config = ConfigDescriptor(
@@ -118,14 +118,15 @@ class UsbMonitor(Protocol):
     must not raise; the URB belongs to the core while it runs and must not be changed."""
 
     def urb_submit(self, bus: UsbBus, urb: Urb) -> None:
-        """The URB is about to reach the controller (usbmon_urb_submit)."""
+        """The URB is about to reach the controller (usbmon_urb_submit).  Context: atomic."""
 
     def urb_submit_error(self, bus: UsbBus, urb: Urb, status: int) -> None:
-        """The submission just reported failed with `status` (usbmon_urb_submit_error)."""
+        """The submission just reported failed with `status` (usbmon_urb_submit_error).
+        Context: atomic."""
 
     def urb_complete(self, bus: UsbBus, urb: Urb, status: int) -> None:
         """The URB is given back with its final `status`, before its completion handler
-        runs (usbmon_urb_complete)."""
+        runs (usbmon_urb_complete).  Context: atomic."""
 
 
 class UsbBus:
@@ -291,12 +292,12 @@ class HostController(ABC):
 
     def add_endpoint(self, udev: UsbDevice, hep: UsbHostEndpoint) -> int:
         """Put an endpoint of a new configuration or altsetting on the schedule being
-        built; 0 or -errno.  Context: may sleep (the bandwidth mutex is held)."""
+        built; 0 or -errno.  Context: atomic; the caller holds the bandwidth mutex."""
         return 0
 
     def drop_endpoint(self, udev: UsbDevice, hep: UsbHostEndpoint) -> int:
-        """Take an endpoint off the schedule being built; 0 or -errno.  Context: may sleep
-        (the bandwidth mutex is held)."""
+        """Take an endpoint off the schedule being built; 0 or -errno.
+        Context: atomic; the caller holds the bandwidth mutex."""
         return 0
 
     async def check_bandwidth(self, udev: UsbDevice) -> int:
@@ -306,12 +307,12 @@ class HostController(ABC):
         return 0
 
     def reset_bandwidth(self, udev: UsbDevice) -> None:  # noqa: B027 - optional hook
-        """Forget the endpoints added and dropped since the last check.  Context: may
-        sleep (the bandwidth mutex is held)."""
+        """Forget the endpoints added and dropped since the last check.
+        Context: atomic; the caller holds the bandwidth mutex."""
 
     def endpoint_disable(self, udev: UsbDevice, hep: UsbHostEndpoint) -> None:  # noqa: B027 - optional hook
         """The endpoint's queue is empty and it goes away: drop controller state.
-        Context: may sleep."""
+        Context: atomic; called from process context."""
 
     def endpoint_reset(self, udev: UsbDevice, hep: UsbHostEndpoint) -> None:  # noqa: B027 - optional hook
         """Forget the endpoint's data toggle (clear-halt, SET_CONFIGURATION, SET_INTERFACE).
@@ -324,12 +325,12 @@ class HostController(ABC):
 
     def bus_suspend(self) -> int:
         """Suspend the root hub's ports (global suspend); 0 or -errno.  Without it
-        hcd_bus_suspend fails with -ENOENT.  Context: may sleep."""
+        hcd_bus_suspend fails with -ENOENT.  Context: atomic; called from process context."""
         return -Errno.ENOENT
 
     def bus_resume(self) -> int:
         """Resume the root hub's ports; 0 or -errno.  Without it hcd_bus_resume fails with
-        -ENOENT.  Context: may sleep."""
+        -ENOENT.  Context: atomic; called from process context."""
         return -Errno.ENOENT
 
     # -- URB bookkeeping (hcd.c) --------------------------------------------------------------
@@ -499,7 +500,8 @@ class HostController(ABC):
     # -- the root hub (rh_call_control, rh_queue_status, usb_hcd_poll_rh_status) --------------
 
     def root_hub_strings(self) -> dict[int, str]:
-        """Root hub strings: 1 serial (bus name), 2 product, 3 manufacturer."""
+        """Root hub strings: 1 serial (bus name), 2 product, 3 manufacturer.
+        Context: atomic."""
         uname = self.core.uname
         return {1: self.controller.name, 2: self.product_desc,
                 3: f"{uname.sysname} {uname.release} {self.description}"}

@@ -201,7 +201,7 @@ class _Quiesce(Enum):
 
 
 async def msleep(ms: float) -> None:
-    """msleep(): let `ms` milliseconds of machine time pass.  May sleep."""
+    """msleep(): let `ms` milliseconds of machine time pass.  Context: may sleep."""
     await asyncio.sleep(ms / 1000)
 
 
@@ -277,6 +277,8 @@ class UsbHub:
         return self.hdev.usb_bus.core.hub_wq
 
     def port(self, port1: int) -> UsbPort:
+        """The port `port1` (one-based) of this hub (hub->ports[port1 - 1]); IndexError
+        past the last port.  Context: atomic."""
         return self.ports[port1 - 1]
 
     @property
@@ -380,7 +382,8 @@ class HubWorker:
             self._task = self.core.loop.create_task(self._run(), name="hub_wq")
 
     async def stop(self) -> None:
-        """Stop the worker and cancel pending delayed work (usb_hub_cleanup).  May sleep."""
+        """Stop the worker and cancel pending delayed work (usb_hub_cleanup).
+        Context: may sleep."""
         tasks = [work.task for work in self._delayed]
         if self._task is not None:
             tasks.append(self._task)
@@ -399,7 +402,7 @@ class HubWorker:
         return not self._queue and self._current is None and not self._delayed
 
     async def wait_idle(self) -> None:
-        """Return once `idle` holds.  May sleep."""
+        """Return once `idle` holds.  Context: may sleep."""
         while not self.idle:
             await self._idle.wait()
 
@@ -476,7 +479,8 @@ def _sndctrl(dev: UsbDevice) -> int:
 
 async def get_hub_descriptor(hdev: UsbDevice) -> bytes | int:
     """get_hub_descriptor() (§11.24.2.5): the descriptor read with wLength 15 (3 tries),
-    -EMSGSIZE when DeviceRemovable is missing, -EINVAL when no read got 9 bytes.  May sleep."""
+    -EMSGSIZE when DeviceRemovable is missing, -EINVAL when no read got 9 bytes.
+    Context: may sleep."""
     buf = bytearray(HUB_DESCRIPTOR_SIZE)
     for _ in range(3):
         ret = await usb_control_msg(hdev, _rcvctrl(hdev), HubRequest.GET_DESCRIPTOR,
@@ -490,19 +494,20 @@ async def get_hub_descriptor(hdev: UsbDevice) -> bytes | int:
 
 
 async def clear_hub_feature(hdev: UsbDevice, feature: int) -> int:
-    """ClearHubFeature (§11.24.2.1).  May sleep."""
+    """ClearHubFeature (§11.24.2.1).  Context: may sleep."""
     return await usb_control_msg(hdev, _sndctrl(hdev), HubRequest.CLEAR_FEATURE, _RT_HUB,
                                  feature, 0, None, 0, 1000)
 
 
 async def usb_clear_port_feature(hdev: UsbDevice, port1: int, feature: int) -> int:
-    """ClearPortFeature (§11.24.2.2).  May sleep."""
+    """ClearPortFeature (§11.24.2.2).  Context: may sleep."""
     return await usb_control_msg(hdev, _sndctrl(hdev), HubRequest.CLEAR_FEATURE, _RT_PORT,
                                  feature, port1, None, 0, 1000)
 
 
 async def set_port_feature(hdev: UsbDevice, port1: int, feature: int) -> int:
-    """SetPortFeature (§11.24.2.13); `port1` may carry a selector in its high byte.  May sleep."""
+    """SetPortFeature (§11.24.2.13); `port1` may carry a selector in its high byte.
+    Context: may sleep."""
     return await usb_control_msg(hdev, _sndctrl(hdev), HubRequest.SET_FEATURE, _RT_PORT,
                                  feature, port1, None, 0, 1000)
 
@@ -520,7 +525,7 @@ async def _get_status(hdev: UsbDevice, rtype: int, index: int, buf: bytearray) -
 
 async def usb_hub_port_status(hub: UsbHub, port1: int) -> tuple[int, int, int]:
     """usb_hub_port_status(): (0, wPortStatus, wPortChange), or (-errno, 0, 0) with
-    "hub_ext_port_status failed (err = %d)".  May sleep."""
+    "hub_ext_port_status failed (err = %d)".  Context: may sleep."""
     buf = bytearray(4)
     ret = await _get_status(hub.hdev, _RT_PORT_IN, port1, buf)
     if ret < 4:
@@ -531,7 +536,7 @@ async def usb_hub_port_status(hub: UsbHub, port1: int) -> tuple[int, int, int]:
 
 
 async def hub_hub_status(hub: UsbHub) -> tuple[int, int, int]:
-    """hub_hub_status(): (0, wHubStatus, wHubChange) or (-errno, 0, 0).  May sleep."""
+    """hub_hub_status(): (0, wHubStatus, wHubChange) or (-errno, 0, 0).  Context: may sleep."""
     buf = bytearray(4)
     ret = await _get_status(hub.hdev, _RT_HUB_IN, 0, buf)
     if ret < 0:
@@ -543,7 +548,7 @@ async def hub_hub_status(hub: UsbHub) -> tuple[int, int, int]:
 
 async def usb_get_std_status(udev: UsbDevice) -> tuple[int, int]:
     """usb_get_std_status(udev, USB_RECIP_DEVICE, 0): (0, status word) or (-errno, 0).
-    May sleep."""
+    Context: may sleep."""
     buf = bytearray(2)
     ret = await usb_control_msg(udev, _rcvctrl(udev), Request.GET_STATUS,
                                 Direction.IN | Recipient.DEVICE, 0, 0, buf, 2,
@@ -555,7 +560,7 @@ async def usb_get_std_status(udev: UsbDevice) -> tuple[int, int]:
 
 async def usb_get_device_descriptor(udev: UsbDevice) -> DeviceDescriptor | int:
     """usb_get_device_descriptor(): the 18-byte device descriptor, or -errno (-EMSGSIZE
-    when fewer than 18 bytes came).  May sleep."""
+    when fewer than 18 bytes came).  Context: may sleep."""
     buf = bytearray(DescriptorSize.DEVICE)
     ret = await usb_get_descriptor(udev, DescriptorType.DEVICE, 0, buf, DescriptorSize.DEVICE)
     if ret < 0:
@@ -569,7 +574,8 @@ async def usb_get_device_descriptor(udev: UsbDevice) -> DeviceDescriptor | int:
 
 
 async def usb_ep0_reinit(udev: UsbDevice) -> None:
-    """usb_ep0_reinit(): flush endpoint 0 and let the controller forget its state.  May sleep."""
+    """usb_ep0_reinit(): flush endpoint 0 and let the controller forget its state.
+    Context: may sleep."""
     await usb_disable_endpoint(udev, 0x80)
     await usb_disable_endpoint(udev, 0x00)
 
@@ -579,7 +585,7 @@ async def usb_ep0_reinit(udev: UsbDevice) -> None:
 
 async def usb_hub_set_port_power(hub: UsbHub, port1: int, on: bool) -> int:
     """usb_hub_set_port_power(): Set/ClearPortFeature(PORT_POWER), tracking power_bits.
-    May sleep."""
+    Context: may sleep."""
     if on:
         ret = await set_port_feature(hub.hdev, port1, PortFeature.POWER)
     else:
@@ -591,7 +597,7 @@ async def usb_hub_set_port_power(hub: UsbHub, port1: int, on: bool) -> int:
 
 async def hub_power_on(hub: UsbHub, do_delay: bool) -> None:
     """hub_power_on(): SetPortFeature(PORT_POWER) on every powered port (ClearPortFeature
-    on the others), then optionally wait the power-on-to-power-good time.  May sleep."""
+    on the others), then optionally wait the power-on-to-power-good time.  Context: may sleep."""
     hub.log.dev_dbg(hub.intf, "enabling power on all ports" if hub.power_switchable
                     else "trying to enable port power on non-switchable hub")
     for port1 in range(1, hub.hdev.maxchild + 1):
@@ -604,14 +610,15 @@ async def hub_power_on(hub: UsbHub, do_delay: bool) -> None:
 
 
 async def set_port_led(hub: UsbHub, port1: int, selector: HubLed) -> None:
-    """set_port_led(): SetPortFeature(PORT_INDICATOR) with the selector in wIndex.  May sleep."""
+    """set_port_led(): SetPortFeature(PORT_INDICATOR) with the selector in wIndex.
+    Context: may sleep."""
     status = await set_port_feature(hub.hdev, selector << 8 | port1, PortFeature.INDICATOR)
     hub.log.dev_dbg(hub.port(port1), f"indicator {selector.name.lower()} status {status}")
 
 
 async def hub_port_disable(hub: UsbHub, port1: int, set_state: bool) -> int:
     """hub_port_disable(): ClearPortFeature(PORT_ENABLE) (unless the hub is in error);
-    the child becomes NOTATTACHED when `set_state`.  May sleep."""
+    the child becomes NOTATTACHED when `set_state`.  Context: may sleep."""
     port = hub.port(port1)
     ret = 0
     if not hub.error:
@@ -626,7 +633,7 @@ async def hub_port_disable(hub: UsbHub, port1: int, set_state: bool) -> int:
 
 async def hub_port_logical_disconnect(hub: UsbHub, port1: int) -> None:
     """hub_port_logical_disconnect(): disable the port and have hub_wq treat it as a
-    connect change (re-enumeration).  May sleep."""
+    connect change (re-enumeration).  Context: may sleep."""
     hub.log.dev_dbg(hub.port(port1), "logical disconnect")
     await hub_port_disable(hub, port1, True)
     hub.change_bits |= 1 << port1
@@ -682,7 +689,7 @@ async def hub_activate(hub: UsbHub, kind: HubActivation) -> None:
     """hub_activate(): power the ports, find out which need attention, submit the
     status URB and kick hub_wq.  HUB_INIT continues in delayed work after the power-on
     delay (INIT2) and, when a port needs debouncing, 100 ms later (INIT3), each under the
-    hub device's lock.  May sleep."""
+    hub device's lock.  Context: may sleep."""
     if kind in (HubActivation.INIT2, HubActivation.INIT3):
         async with hub.hdev.lock:
             if hub.disconnected:
@@ -770,7 +777,7 @@ async def _activate_finish(hub: UsbHub) -> None:
 
 async def hub_quiesce(hub: UsbHub, kind: _Quiesce) -> None:
     """hub_quiesce(): stop the status URB (and, unless suspending, disconnect every
-    child).  May sleep."""
+    child).  Context: may sleep."""
     hub.quiescing = True
     if kind is not _Quiesce.SUSPEND:
         for port1 in range(1, hub.hdev.maxchild + 1):
@@ -804,7 +811,7 @@ def _decode_hub_descriptor(raw: bytes) -> HubDescriptor:
 
 async def hub_probe(driver: HubDriver, intf: UsbInterface, id: UsbDeviceId) -> int:
     """hub_probe(): sanity checks, then hub_configure; -E2BIG for a hub nested too deep,
-    -EIO for a bad descriptor, -ENODEV when configuration fails.  May sleep."""
+    -EIO for a bad descriptor, -ENODEV when configuration fails.  Context: may sleep."""
     hdev, log = intf.usb_dev, _log(intf.usb_dev)
     if hdev.level == MAX_TOPO_LEVEL:
         log.dev_err(intf, "Unsupported bus topology: hub nested too deep")
@@ -846,7 +853,7 @@ class _ConfigureFailed(Exception):
 async def hub_configure(hub: UsbHub) -> int:
     """hub_configure(): read the hub descriptor, set up TT and power budget, the
     status URB and the port devices, then hub_activate(HUB_INIT).  0, or -errno with
-    "config failed, %s (err %d)".  May sleep."""
+    "config failed, %s (err %d)".  Context: may sleep."""
     try:
         await _configure(hub)
     except _ConfigureFailed as failure:
@@ -978,7 +985,7 @@ async def _create_ports(hub: UsbHub, nports: int) -> None:
 
 async def hub_disconnect(intf: UsbInterface) -> None:
     """hub_disconnect(): stop events, disconnect the children, kill the status URB,
-    remove the port devices.  May sleep."""
+    remove the port devices.  Context: may sleep."""
     hub = intf.driver_data
     if not isinstance(hub, UsbHub):
         return
@@ -1004,7 +1011,7 @@ async def hub_disconnect(intf: UsbInterface) -> None:
 
 async def hub_event(hub: UsbHub) -> None:
     """hub_event(): handle the hub's pending port and hub status changes, holding the hub
-    device's lock.  May sleep."""
+    device's lock.  Context: may sleep."""
     hdev = hub.hdev
     async with hdev.lock:
         if hub.disconnected:
@@ -1068,7 +1075,7 @@ async def port_event(hub: UsbHub, port1: int) -> _Connect | None:
     """port_event(): read the port's status, acknowledge every change bit with Linux's
     messages, then handle a connect change.  Called with the port's lock held; returns the
     arguments of the hub_port_connect its caller must run after releasing the lock (in
-    Linux, the tail of port_event with that lock dropped), or None.  May sleep."""
+    Linux, the tail of port_event with that lock dropped), or None.  Context: may sleep."""
     port, hdev, bit = hub.port(port1), hub.hdev, 1 << port1
     udev = port.child
     connect_change = bool(hub.change_bits & bit)
@@ -1127,7 +1134,7 @@ def _over_current_notify(port: UsbPort) -> None:
 async def hub_handle_remote_wakeup(hub: UsbHub, port1: int, portchange: int) -> bool:
     """hub_handle_remote_wakeup() (USB 2.0 part): acknowledge C_PORT_SUSPEND; a port
     without a device is disabled.  Returns True for a connect change (never, here: remote
-    wakeup is not modelled further).  May sleep."""
+    wakeup is not modelled further).  Context: may sleep."""
     if not portchange & PortChange.C_SUSPEND:
         return False
     await usb_clear_port_feature(hub.hdev, port1, PortFeature.C_SUSPEND)
@@ -1150,7 +1157,7 @@ async def hub_port_connect_change(hub: UsbHub, port1: int, portstatus: int,
                                   portchange: int) -> bool:
     """hub_port_connect_change(): revalidate a device that is still there; True when it is
     not, and hub_port_connect must run (without the port's lock, which the caller holds
-    now).  May sleep."""
+    now).  Context: may sleep."""
     port = hub.port(port1)
     udev = port.child
     hub.log.dev_dbg(port, f"status {portstatus:04x}, change {portchange:04x}, "
@@ -1183,7 +1190,8 @@ async def _revalidate(udev: UsbDevice) -> int:
 
 async def hub_port_debounce(hub: UsbHub, port1: int, must_be_connected: bool) -> int:
     """hub_port_debounce(): poll the port every 25 ms until its connection has been
-    stable for 100 ms (2 s at most).  Returns wPortStatus, or -ETIMEDOUT / -errno.  May sleep."""
+    stable for 100 ms (2 s at most).  Returns wPortStatus, or -ETIMEDOUT / -errno.
+    Context: may sleep."""
     connection, stable, total, portstatus = 0xFFFF, 0, 0, 0
     while True:
         ret, portstatus, portchange = await usb_hub_port_status(hub, port1)
@@ -1212,7 +1220,7 @@ async def hub_port_wait_reset(hub: UsbHub, port1: int, udev: UsbDevice | None,
                               delay: int) -> int:
     """hub_port_wait_reset(): poll until the reset ended; the speed of `udev` from the
     status bits.  0, -EBUSY (still resetting or not enabled), -ENOTCONN (gone), -EAGAIN
-    (connect change) or -errno.  May sleep."""
+    (connect change) or -errno.  Context: may sleep."""
     delay_time, portstatus, portchange = 0, 0, 0
     while delay_time < HUB_RESET_TIMEOUT:
         await msleep(delay)
@@ -1244,7 +1252,7 @@ async def hub_port_reset(hub: UsbHub, port1: int, udev: UsbDevice | None,
                          delay: int) -> int:
     """hub_port_reset(): SetPortFeature(PORT_RESET) up to 5 times, wait for the end,
     ClearPortFeature(C_PORT_RESET), 50 ms recovery; `udev` is then at address 0 in the
-    DEFAULT state (NOTATTACHED on failure).  0 or -errno.  May sleep."""
+    DEFAULT state (NOTATTACHED on failure).  0 or -errno.  Context: may sleep."""
     port, hdev, status = hub.port(port1), hub.hdev, 0
     for i in range(PORT_RESET_TRIES):
         status = await set_port_feature(hdev, port1, PortFeature.RESET)
@@ -1313,7 +1321,7 @@ async def get_bMaxPacketSize0(udev: UsbDevice, size: int, first_time: bool,
                               timeout_ms: int) -> int:
     """get_bMaxPacketSize0(): GET_DESCRIPTOR(DEVICE, `size`) on ep0 at the device's current
     address, up to 3 tries; bMaxPacketSize0 when the reply is a device descriptor with a
-    legal value (8, 16, 32, 64, or 9), else -EPROTO / -errno.  May sleep."""
+    legal value (8, 16, 32, 64, or 9), else -EPROTO / -errno.  Context: may sleep."""
     buf = bytearray(GET_DESCRIPTOR_BUFSIZE)
     rc = 0
     for _ in range(GET_MAXPACKET0_TRIES):
@@ -1584,7 +1592,7 @@ async def _read_descriptors(init: _Init) -> tuple[int, DeviceDescriptor | None]:
 async def hub_port_connect(hub: UsbHub, port1: int, portstatus: int, portchange: int) -> None:
     """hub_port_connect(): disconnect what was there, debounce, then up to four attempts
     to enumerate the new device ("unable to enumerate USB device" when all fail).
-    May sleep."""
+    Context: may sleep."""
     port, bit = hub.port(port1), 1 << port1
     if port.child is not None:
         await usb_disconnect(port.child)
@@ -1727,7 +1735,8 @@ async def _check_bus_powered_hub(udev: UsbDevice) -> int:
 
 async def check_highspeed(udev: UsbDevice) -> None:
     """check_highspeed(): a full-speed USB 2.0 device that has a device qualifier could
-    run at high speed ("not running at top speed; connect to a high speed hub").  May sleep."""
+    run at high speed ("not running at top speed; connect to a high speed hub").
+    Context: may sleep."""
     buf = bytearray(DescriptorSize.DEVICE_QUALIFIER)
     status = await usb_get_descriptor(udev, DescriptorType.DEVICE_QUALIFIER, 0, buf,
                                       DescriptorSize.DEVICE_QUALIFIER)
@@ -1761,7 +1770,7 @@ def hub_power_remaining(hub: UsbHub) -> int:
 
 async def usb_enumerate_device(udev: UsbDevice) -> int:
     """usb_enumerate_device(): read the configurations (unless cached), then the product,
-    manufacturer and serial-number strings, in that order.  0 or -errno.  May sleep."""
+    manufacturer and serial-number strings, in that order.  0 or -errno.  Context: may sleep."""
     if not udev.config:
         err = await usb_get_configuration(udev)
         if err < 0:
@@ -1993,7 +2002,7 @@ async def _verify_and_restore(udev: UsbDevice, descriptor: DeviceDescriptor,
 async def descriptors_changed(udev: UsbDevice, new: DeviceDescriptor,
                               old_bos: BosDescriptor | None) -> bool:
     """descriptors_changed(): device descriptor, BOS, every configuration (re-read) and
-    the serial number compared with what was cached.  May sleep."""
+    the serial number compared with what was cached.  Context: may sleep."""
     log, desc = _log(udev), _descriptor(udev)
     if desc.to_bytes() != new.to_bytes():
         return True
@@ -2083,17 +2092,17 @@ class HubDriver(UsbDriver):
         self.unreliable_port = -1
 
     async def probe(self, intf: UsbInterface, id: UsbDeviceId) -> int:
-        """hub_probe().  May sleep."""
+        """hub_probe().  Context: may sleep."""
         return await hub_probe(self, intf, id)
 
     async def disconnect(self, intf: UsbInterface) -> None:
-        """hub_disconnect().  May sleep."""
+        """hub_disconnect().  Context: may sleep."""
         await hub_disconnect(intf)
 
     async def suspend(self, intf: UsbInterface, message: str) -> int:
         """hub_suspend(): refuse (-EBUSY) while a child is not suspended ("device %s not
-        suspended yet"), else stop the status URB; children stay connected.  Context: may
-        sleep."""
+        suspended yet"), else stop the status URB; children stay connected.
+        Context: may sleep."""
         hub = intf.driver_data
         if not isinstance(hub, UsbHub):
             return 0
@@ -2105,15 +2114,15 @@ class HubDriver(UsbDriver):
         return 0
 
     async def resume(self, intf: UsbInterface) -> int:
-        """hub_resume(): hub_activate(HUB_RESUME).  May sleep."""
+        """hub_resume(): hub_activate(HUB_RESUME).  Context: may sleep."""
         return await self._activate(intf, HubActivation.RESUME)
 
     async def reset_resume(self, intf: UsbInterface) -> int:
-        """hub_reset_resume(): hub_activate(HUB_RESET_RESUME).  May sleep."""
+        """hub_reset_resume(): hub_activate(HUB_RESET_RESUME).  Context: may sleep."""
         return await self._activate(intf, HubActivation.RESET_RESUME)
 
     async def pre_reset(self, intf: UsbInterface) -> int:
-        """hub_pre_reset(): quiesce the hub and disconnect its children.  May sleep."""
+        """hub_pre_reset(): quiesce the hub and disconnect its children.  Context: may sleep."""
         hub = intf.driver_data
         if isinstance(hub, UsbHub):
             await hub_quiesce(hub, _Quiesce.PRE_RESET)
@@ -2121,7 +2130,7 @@ class HubDriver(UsbDriver):
         return 0
 
     async def post_reset(self, intf: UsbInterface) -> int:
-        """hub_post_reset(): hub_activate(HUB_POST_RESET).  May sleep."""
+        """hub_post_reset(): hub_activate(HUB_POST_RESET).  Context: may sleep."""
         hub = intf.driver_data
         if isinstance(hub, UsbHub):
             hub.in_reset = False

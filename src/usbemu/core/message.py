@@ -18,7 +18,6 @@ the device model code in `driver.py`/`generic.py`; they use these helpers.
 from __future__ import annotations
 
 import asyncio
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import Errno, usb_error
@@ -53,7 +52,7 @@ if TYPE_CHECKING:
     from ..spec.descriptors import InterfaceAssociation
     from .usb import UsbDevice, UsbHostConfig, UsbInterface
 
-_XFER_INT: Final = EndpointType.INT
+_XFER_INT: Final = int(EndpointType.INT)
 USB_CTRL_GET_TIMEOUT: Final = 5000
 USB_CTRL_SET_TIMEOUT: Final = 5000
 
@@ -63,7 +62,7 @@ USB_CTRL_SET_TIMEOUT: Final = 5000
 
 def check(result: int, actual_length: int = 0) -> int:
     """Turn a kernel-style result into a value: returns `result` when ≥ 0, else raises the
-    UsbError subclass for that errno (carrying `actual_length`)."""
+    UsbError subclass for that errno (carrying `actual_length`).  Context: atomic."""
     if result >= 0:
         return result
     raise usb_error(result, actual_length)
@@ -83,27 +82,31 @@ def _expire(fut: asyncio.Future[None]) -> None:
         fut.set_exception(TimeoutError())
 
 
-#: Synchronous messages one task may complete in a row without suspending; then it yields
-#: to the loop once, so that concurrent streams interleave and timers and other tasks run.
+#: Synchronous messages that may complete in a row without their caller suspending; the
+#: caller that reaches the budget yields to the loop once, so that concurrent streams
+#: interleave (each gets the budget in turn) and timers and other tasks run.
 SYNC_INLINE_BUDGET: Final = 32
-_inline_streak: ContextVar[int] = ContextVar("usbemu_inline_streak", default=0)
 
 
-def _yield_due() -> bool:
-    """Count one message that completed without suspending the calling task; True when
-    the task has now used its budget and must yield.  Atomic."""
-    streak = _inline_streak.get() + 1
-    if streak < SYNC_INLINE_BUDGET:
-        _inline_streak.set(streak)
-        return False
-    _inline_streak.set(0)
-    return True
+#: Messages completed without suspending their caller since a caller last suspended (one
+#: count for all callers: a caller that suspends for any reason starts it over).
+_inline_streak = 0
+
+
+async def _yield_now() -> None:
+    """The budget is used up: start the count over and let the loop run once.
+    Context: may sleep."""
+    global _inline_streak
+    _inline_streak = 0
+    await asyncio.sleep(0)
 
 
 def _submit_sync(urb: Urb) -> tuple[int, int] | None:
     """The first half of usb_start_wait_urb(): submit with the synchronous completion.
-    (status, actual_length) when the submission failed or the URB completed at once;
-    None when it is queued and must be waited for.  Atomic."""
+    (status, actual_length) when the submission failed or the URB completed at once
+    (counted in the streak of inline completions); None when it is queued and must be
+    waited for.  Context: atomic."""
+    global _inline_streak
     urb.complete = _sync_complete
     urb.complete_inline = True
     urb.context = None
@@ -111,25 +114,27 @@ def _submit_sync(urb: Urb) -> tuple[int, int] | None:
     if rc:
         return rc, 0
     if urb.use_count == 0:  # completed inline
+        _inline_streak += 1
         return urb.status, urb.actual_length
     return None
 
 
 async def start_wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
     """usb_start_wait_urb(): submit, wait, kill on timeout.  Returns (status,
-    actual_length); status is -ETIMEDOUT when the timeout killed the URB.  May sleep."""
+    actual_length); status is -ETIMEDOUT when the timeout killed the URB.  Context: may sleep."""
     done = _submit_sync(urb)
     if done is None:
         return await _wait_urb(urb, timeout_ms)
-    if _yield_due():
-        await asyncio.sleep(0)
+    if _inline_streak >= SYNC_INLINE_BUDGET:
+        await _yield_now()
     return done
 
 
 async def _wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
     """The sleeping half of usb_start_wait_urb(), for a URB that did not complete at
-    submission.  May sleep."""
-    _inline_streak.set(0)
+    submission.  Context: may sleep."""
+    global _inline_streak
+    _inline_streak = 0
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[None] = loop.create_future()
     urb.context = fut
@@ -161,7 +166,7 @@ def _buffer(data: Any, size: int, is_in: bool) -> Any:
 async def usb_control_msg(dev: UsbDevice, pipe: int, request: int, requesttype: int,
                           value: int, index: int, data: Any, size: int,
                           timeout_ms: int) -> int:
-    """usb_control_msg(): bytes transferred, or a negative errno.  May sleep.
+    """usb_control_msg(): bytes transferred, or a negative errno.  Context: may sleep.
 
     For IN requests `data` must be writable (a bytearray of at least `size` bytes).
     """
@@ -175,7 +180,7 @@ async def usb_control_msg(dev: UsbDevice, pipe: int, request: int, requesttype: 
 async def control_transfer(dev: UsbDevice, setup: SetupPacket, data: bytes | None = None,
                            timeout_ms: int = USB_CTRL_GET_TIMEOUT) -> bytes:
     """Pythonic control transfer: returns the IN data (b"" for OUT); raises UsbError.
-    May sleep."""
+    Context: may sleep."""
     is_in = setup.is_in
     pipe = make_pipe(dev, PIPE_CONTROL, 0, is_in)
     buf: Any = bytearray(setup.wLength) if is_in else (data or b"")
@@ -195,7 +200,7 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
                        timeout_ms: int) -> tuple[int, int]:
     """usb_bulk_msg(): (0 or -errno, actual_length) — C's `*actual_length` is the second
     element, always valid.  An interrupt endpoint gets an interrupt URB with its bInterval.
-    -EINVAL when the endpoint does not exist or `length` < 0.  May sleep."""
+    -EINVAL when the endpoint does not exist or `length` < 0.  Context: may sleep."""
     if length < 0:
         return -Errno.EINVAL, 0
     hep = usb_pipe_endpoint(dev, pipe)
@@ -211,8 +216,8 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
     done = _submit_sync(urb)
     if done is None:
         return await _wait_urb(urb, timeout_ms)
-    if _yield_due():
-        await asyncio.sleep(0)
+    if _inline_streak >= SYNC_INLINE_BUDGET:
+        await _yield_now()
     return done
 
 
@@ -231,7 +236,7 @@ async def bulk_transfer(dev: UsbDevice, endpoint: int, data: Any, *,
     writable buffer (its length is the request), for OUT the bytes to send.  Returns the
     bytes moved; raises UsbError (UsbTimeout, UsbStall …) with `actual_length`, UsbNoDevice
     for a device that is gone, ValueError for an endpoint the active configuration lacks.
-    May sleep."""
+    Context: may sleep."""
     is_in = bool(endpoint & 0x80)
     pipe = make_pipe(dev, PIPE_BULK, endpoint & 0xF, is_in)
     table = dev.ep_in if is_in else dev.ep_out
@@ -263,7 +268,7 @@ _GET_DESCRIPTOR_IN: Final = Direction.IN | RequestType.STANDARD | Recipient.DEVI
 async def usb_get_descriptor(dev: UsbDevice, dtype: int, index: int, buf: bytearray,
                              size: int) -> int:
     """usb_get_descriptor(): up to 3 tries (retrying results ≤ 0 other than -ETIMEDOUT,
-    and replies of the wrong type → -ENODATA); bytes read or -errno.  May sleep."""
+    and replies of the wrong type → -ENODATA); bytes read or -errno.  Context: may sleep."""
     if size <= 0:
         return -Errno.EINVAL
     buf[:size] = bytes(size)  # parse only what was really received
@@ -285,7 +290,7 @@ async def usb_get_descriptor(dev: UsbDevice, dtype: int, index: int, buf: bytear
 async def usb_get_string(dev: UsbDevice, langid: int, index: int, buf: bytearray,
                          size: int) -> int:
     """usb_get_string(): GET_DESCRIPTOR(STRING), 3 tries (retrying empty replies and
-    -EPIPE); bytes read or -errno.  May sleep."""
+    -EPIPE); bytes read or -errno.  Context: may sleep."""
     if size <= 0:
         return -Errno.EINVAL
     result = 0
@@ -305,7 +310,7 @@ async def usb_get_string(dev: UsbDevice, langid: int, index: int, buf: bytearray
 
 async def usb_clear_halt(dev: UsbDevice, pipe: int) -> int:
     """usb_clear_halt(): CLEAR_FEATURE(ENDPOINT_HALT) on the pipe's endpoint, then reset
-    the host side's toggle; 0 or -errno.  May sleep."""
+    the host side's toggle; 0 or -errno.  Context: may sleep."""
     endp = usb_pipeendpoint(pipe) | (0x80 if usb_pipein(pipe) else 0)
     result = await usb_control_msg(dev, make_pipe(dev, PIPE_CONTROL, 0, False),
                                    Request.CLEAR_FEATURE, Recipient.ENDPOINT,
@@ -389,7 +394,7 @@ def _utf16_to_utf8(data: bytes, limit: int) -> str:
 async def usb_string(dev: UsbDevice, index: int,
                      size: int = MAX_USB_STRING_SIZE) -> str | int:
     """usb_string(): string `index` in the device's first language as text, or -errno
-    (-EINVAL for an index outside 1..255, -EHOSTUNREACH while suspended).  May sleep."""
+    (-EINVAL for an index outside 1..255, -EHOSTUNREACH while suspended).  Context: may sleep."""
     if dev.state is DeviceState.SUSPENDED:
         return -Errno.EHOSTUNREACH
     if size <= 0 or not 0 < index < 256:
@@ -409,7 +414,8 @@ async def usb_string(dev: UsbDevice, index: int,
 
 
 async def usb_cache_string(dev: UsbDevice, index: int) -> str | None:
-    """usb_cache_string(): the text of string `index`, or None (no string, or it failed)."""
+    """usb_cache_string(): the text of string `index`, or None (no string, or it failed).
+    Context: may sleep."""
     if index <= 0:
         return None
     text = await usb_string(dev, index)
@@ -434,7 +440,7 @@ async def usb_disable_endpoint(udev: UsbDevice, address: int,
     """usb_disable_endpoint(): the endpoint refuses new URBs (-ENOENT) and its queued ones
     are flushed (-ESHUTDOWN).  With `reset_hardware` it also leaves the device's tables
     (endpoint 0 excepted, which comes back enabled) and the controller forgets it.
-    May sleep."""
+    Context: may sleep."""
     table = udev.ep_in if address & 0x80 else udev.ep_out
     hep = table[address & 0xF]
     if hep is None:
@@ -453,7 +459,8 @@ async def usb_disable_endpoint(udev: UsbDevice, address: int,
 
 async def usb_disable_interface(udev: UsbDevice, intf: UsbInterface,
                                 reset_hardware: bool) -> None:
-    """usb_disable_interface(): disable every endpoint of the current altsetting."""
+    """usb_disable_interface(): disable every endpoint of the current altsetting.
+    Context: may sleep."""
     for hep in intf.cur_altsetting.endpoint:
         if udev.endpoint(hep.address) is hep:
             await usb_disable_endpoint(udev, hep.address, reset_hardware)
@@ -461,7 +468,7 @@ async def usb_disable_interface(udev: UsbDevice, intf: UsbInterface,
 
 async def usb_disable_device(udev: UsbDevice, skip_ep0: bool) -> None:
     """usb_disable_device(): unregister every interface (disconnecting its driver), drop
-    the active configuration, and flush every endpoint's URBs.  May sleep."""
+    the active configuration, and flush every endpoint's URBs.  Context: may sleep."""
     driver_core = udev.usb_bus.core.driver_core
     config = udev.actconfig
     if config is not None:
@@ -560,7 +567,7 @@ async def usb_set_interface(udev: UsbDevice, ifnum: int, alternate: int) -> int:
     Linux 6.12 the old altsetting's endpoints are disabled and their URBs flushed
     (-ESHUTDOWN) before SET_INTERFACE goes out; on success the new altsetting's endpoints
     replace them (toggles reset).  0 or -errno (-EINVAL for an unknown interface or
-    altsetting; a refused request leaves the old endpoints disabled).  May sleep."""
+    altsetting; a refused request leaves the old endpoints disabled).  Context: may sleep."""
     log = udev.usb_bus.core.log
     if udev.state is DeviceState.SUSPENDED:
         return -Errno.EHOSTUNREACH

@@ -13,7 +13,7 @@ The controller side — queueing, giveback, the root hub — is `hcd.py`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntFlag
 from typing import TYPE_CHECKING, Any, Final
@@ -38,41 +38,51 @@ PIPE_TO_XFER: Final = (EndpointType.ISOC, EndpointType.INT, EndpointType.CONTROL
 
 
 def create_pipe(devnum: int, endpoint: int) -> int:
+    """__create_pipe(): the device and endpoint bits of a pipe (no type, no direction).
+    Context: atomic."""
     return (devnum << 8) | (endpoint << 15)
 
 
 def usb_pipein(pipe: int) -> bool:
+    """usb_pipein(): whether `pipe` is an IN (device-to-host) pipe.  Context: atomic."""
     return bool(pipe & USB_DIR_IN)
 
 
 def usb_pipeout(pipe: int) -> bool:
+    """usb_pipeout(): whether `pipe` is an OUT (host-to-device) pipe.  Context: atomic."""
     return not pipe & USB_DIR_IN
 
 
 def usb_pipedevice(pipe: int) -> int:
+    """usb_pipedevice(): the device address (0..127) of `pipe`.  Context: atomic."""
     return (pipe >> 8) & 0x7F
 
 
 def usb_pipeendpoint(pipe: int) -> int:
+    """usb_pipeendpoint(): the endpoint number (0..15) of `pipe`.  Context: atomic."""
     return (pipe >> 15) & 0xF
 
 
 def usb_pipetype(pipe: int) -> int:
+    """usb_pipetype(): the PIPE_* transfer type of `pipe`.  Context: atomic."""
     return (pipe >> 30) & 3
 
 
 def usb_pipe_endpoint(dev: UsbDevice, pipe: int) -> UsbHostEndpoint | None:
-    """usb_pipe_endpoint(): the device's host endpoint that `pipe` addresses, or None."""
+    """usb_pipe_endpoint(): the device's host endpoint that `pipe` addresses, or None.
+    Context: atomic."""
     return (dev.ep_in if pipe & USB_DIR_IN else dev.ep_out)[(pipe >> 15) & 0xF]
 
 
 def make_pipe(dev: UsbDevice, ptype: int, endpoint: int, is_in: bool) -> int:
-    """A pipe for `endpoint` (number, 0..15) of `dev`, of PIPE_* type `ptype`."""
+    """A pipe for `endpoint` (number, 0..15) of `dev`, of PIPE_* type `ptype`.
+    Context: atomic."""
     return (ptype << 30) | create_pipe(dev.devnum, endpoint & 0xF) | (USB_DIR_IN if is_in else 0)
 
 
 def pipe_for_endpoint(dev: UsbDevice, address: int, etype: EndpointType) -> int:
-    """The pipe of the endpoint with bEndpointAddress `address` and the given type."""
+    """The pipe of the endpoint with bEndpointAddress `address` and the given type.
+    Context: atomic."""
     ptype = PIPE_TO_XFER.index(etype)
     return make_pipe(dev, ptype, address & 0xF, bool(address & 0x80))
 
@@ -106,6 +116,7 @@ class IsoPacket:
 
 
 Complete = Callable[["Urb"], None]
+_NO_PACKETS: Final[tuple[IsoPacket, ...]] = ()
 
 
 class Urb:
@@ -122,9 +133,14 @@ class Urb:
                  "unlinked", "use_count")
 
     def __init__(self, iso_packets: int = 0) -> None:
-        """usb_alloc_urb(iso_packets)."""
-        if iso_packets < 0:
-            raise ValueError(f"iso_packets={iso_packets} must be ≥ 0")
+        """usb_alloc_urb(iso_packets).  Raises ValueError for a negative count."""
+        if iso_packets:
+            if iso_packets < 0:
+                raise ValueError(f"iso_packets={iso_packets} must be ≥ 0")
+            self.iso_frame_desc: Sequence[IsoPacket] = [IsoPacket()
+                                                        for _ in range(iso_packets)]
+        else:
+            self.iso_frame_desc = _NO_PACKETS
         self.dev: UsbDevice | None = None
         self.ep: UsbHostEndpoint | None = None
         self.pipe = 0
@@ -141,7 +157,6 @@ class Urb:
         self.error_count = 0
         self.context: Any = None
         self.complete: Complete | None = None
-        self.iso_frame_desc = [IsoPacket() for _ in range(iso_packets)] if iso_packets else []
         self.hcpriv: Any = None
         self.unlinked = 0
         self.use_count = 0
@@ -161,14 +176,14 @@ class Urb:
 
     def fill_control(self, dev: UsbDevice, pipe: int, setup: SetupPacket | bytes,
                      buffer: Any, length: int, complete: Complete, context: Any = None) -> Urb:
-        """usb_fill_control_urb()."""
+        """usb_fill_control_urb().  Context: atomic."""
         self._fill(dev, pipe, buffer, length, complete, context)
         self.setup_packet = bytes(setup)
         return self
 
     def fill_bulk(self, dev: UsbDevice, pipe: int, buffer: Any, length: int,
                   complete: Complete, context: Any = None) -> Urb:
-        """usb_fill_bulk_urb()."""
+        """usb_fill_bulk_urb().  Context: atomic."""
         self.dev, self.pipe, self.transfer_buffer = dev, pipe, buffer
         self.transfer_buffer_length, self.complete, self.context = length, complete, context
         return self
@@ -176,7 +191,7 @@ class Urb:
     def fill_int(self, dev: UsbDevice, pipe: int, buffer: Any, length: int,
                  complete: Complete, context: Any, interval: int) -> Urb:
         """usb_fill_int_urb(): `interval` is bInterval; at high and SuperSpeed it is the
-        exponent of a (micro)frame count, as Linux converts it."""
+        exponent of a (micro)frame count, as Linux converts it.  Context: atomic."""
         self._fill(dev, pipe, buffer, length, complete, context)
         if dev.speed in (Speed.HIGH, Speed.SUPER, Speed.SUPER_PLUS):
             self.interval = 1 << (min(max(interval, 1), 16) - 1)
@@ -196,12 +211,13 @@ class Urb:
         return bool(self.transfer_flags & UrbFlag.DIR_IN)
 
     def buffer_view(self) -> memoryview:
-        """The transfer buffer as bytes, cut to transfer_buffer_length."""
+        """The transfer buffer as bytes, cut to transfer_buffer_length.  Context: atomic."""
         buf = self.transfer_buffer
         view = memoryview(buf if buf is not None else b"")
         if view.format != "B" or view.ndim != 1:
             view = view.cast("B")
-        return view[: self.transfer_buffer_length]
+        length = self.transfer_buffer_length
+        return view if view.nbytes == length else view[:length]
 
 
 # -- submit ---------------------------------------------------------------------------------
@@ -331,8 +347,8 @@ def usb_submit_urb(urb: Urb | None) -> int:
     if not 0 <= urb.transfer_buffer_length <= INT_MAX:
         return -Errno.EMSGSIZE
     if _PIPE_XFER[usb_pipetype(pipe)] != xfertype or flags & ~_ALLOWED[xfertype][is_in]:
-        _warn_bogus(urb, dev, xfertype, is_in)
-    if xfertype in _PERIODIC and (rc := _check_interval(urb, dev, xfertype)):
+        _warn_bogus(urb, dev, EndpointType(xfertype), is_in)
+    if xfertype in _PERIODIC and (rc := _check_interval(urb, dev, EndpointType(xfertype))):
         return rc
     if is_in and urb.transfer_buffer_length and isinstance(urb.transfer_buffer, bytes):
         raise TypeError("an IN URB needs a writable transfer_buffer (bytearray, memoryview "
@@ -403,12 +419,15 @@ async def usb_poison_urb(urb: Urb | None) -> None:
 
 
 def usb_unpoison_urb(urb: Urb | None) -> None:
+    """usb_unpoison_urb(): undo one usb_poison_urb (or usb_block_urb); the URB is accepted
+    again once every one is undone.  Context: atomic."""
     if urb is not None and urb.reject > 0:
         urb.reject -= 1
 
 
 def usb_block_urb(urb: Urb | None) -> None:
-    """Refuse submissions from now on without cancelling what is queued."""
+    """Refuse submissions from now on without cancelling what is queued.
+    Context: atomic."""
     if urb is not None:
         urb.reject += 1
 
@@ -429,7 +448,7 @@ class UsbAnchor:
         return len(self.urb_list)
 
     def anchor(self, urb: Urb) -> None:
-        """usb_anchor_urb()."""
+        """usb_anchor_urb().  Context: atomic."""
         if urb.anchor is not None:
             urb.anchor.unanchor(urb)
         self.urb_list.append(urb)
@@ -438,7 +457,7 @@ class UsbAnchor:
             urb.reject += 1
 
     def unanchor(self, urb: Urb) -> None:
-        """usb_unanchor_urb()."""
+        """usb_unanchor_urb().  Context: atomic."""
         if urb.anchor is self:
             self.urb_list.remove(urb)
             urb.anchor = None
@@ -449,31 +468,35 @@ class UsbAnchor:
                         fut.set_result(None)
 
     async def kill_all(self) -> None:
-        """usb_kill_anchored_urbs(): kill from the newest to the oldest.  May sleep."""
+        """usb_kill_anchored_urbs(): kill from the newest to the oldest.  Context: may sleep."""
         while self.urb_list:
             await usb_kill_urb(self.urb_list[-1])
             if self.urb_list and self.urb_list[-1].hcpriv is None:
                 self.unanchor(self.urb_list[-1])
 
     async def poison_all(self) -> None:
-        """usb_poison_anchored_urbs(): like kill_all, and refuse future submissions."""
+        """usb_poison_anchored_urbs(): like kill_all, and refuse future submissions.
+        Context: may sleep."""
         self.poisoned = True
         for urb in list(reversed(self.urb_list)):
             await usb_poison_urb(urb)
 
     def unpoison_all(self) -> None:
+        """usb_unpoison_anchored_urbs(): undo poison_all for the anchor and every URB in it.
+        Context: atomic."""
         self.poisoned = False
         for urb in self.urb_list:
             usb_unpoison_urb(urb)
 
     def unlink_all(self) -> None:
         """usb_unlink_anchored_urbs(): take every URB out of the anchor (oldest first)
-        and unlink it asynchronously; their completions see -ECONNRESET.  Atomic."""
+        and unlink it asynchronously; their completions see -ECONNRESET.  Context: atomic."""
         while (urb := self.get_urb()) is not None:
             usb_unlink_urb(urb)
 
     async def wait_empty(self, timeout_ms: int) -> bool:
-        """usb_wait_anchor_empty_timeout(): True when the anchor emptied in time."""
+        """usb_wait_anchor_empty_timeout(): True when the anchor emptied in time.
+        Context: may sleep."""
         if not self.urb_list:
             return True
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -488,7 +511,8 @@ class UsbAnchor:
         return True
 
     def get_urb(self) -> Urb | None:
-        """usb_get_from_anchor(): take the oldest URB out of the anchor."""
+        """usb_get_from_anchor(): take the oldest URB out of the anchor, or None when it is
+        empty.  Context: atomic."""
         if not self.urb_list:
             return None
         urb = self.urb_list[0]
@@ -496,6 +520,7 @@ class UsbAnchor:
         return urb
 
     def scuttle(self) -> None:
-        """usb_scuttle_anchored_urbs(): forget every URB (they must be idle)."""
+        """usb_scuttle_anchored_urbs(): forget every URB (they must be idle).
+        Context: atomic."""
         for urb in list(self.urb_list):
             self.unanchor(urb)

@@ -44,9 +44,10 @@ EP0_DESC: Final = EndpointDescriptor(0x00, EndpointType.CONTROL, 64)
 class UsbHostEndpoint:
     """struct usb_host_endpoint: an endpoint's descriptor and the queue of its URBs.
 
-    `address` (bEndpointAddress), `type` (the transfer type) and `maxp` (usb_endpoint_maxp,
-    the packet size without the high-bandwidth bits) are read from the descriptor when it
-    is set, so that the URB path reads plain attributes.
+    `address` (bEndpointAddress), `type` (usb_endpoint_type: the USB_ENDPOINT_XFER_*
+    number, equal to the `EndpointType` member) and `maxp` (usb_endpoint_maxp, the packet
+    size without the high-bandwidth bits) are read from the descriptor when it is set, so
+    that the URB path reads plain integers.
     """
 
     __slots__ = ("_desc", "address", "enabled", "hcpriv", "maxp", "type", "urb_list")
@@ -65,7 +66,7 @@ class UsbHostEndpoint:
     def desc(self, desc: EndpointDescriptor) -> None:
         self._desc = desc
         self.address: int = desc.bEndpointAddress
-        self.type: EndpointType = desc.type
+        self.type: int = int(desc.type)
         self.maxp: int = desc.maxpacket
 
     def __repr__(self) -> str:
@@ -145,17 +146,20 @@ class UsbInterface(Device):
 
     def set_condition(self, new: InterfaceCondition) -> None:
         """The one transition function of the binding state machine; raises
-        IllegalStateTransition on an illegal change."""
+        IllegalStateTransition on an illegal change.  Context: atomic."""
         if new not in _CONDITION_NEXT[self.condition]:
             raise IllegalStateTransition(
                 f"interface {self.name}: {self.condition.value} -> {new.value}")
         self.condition = new
 
     def altsetting_by_number(self, alt: int) -> UsbHostInterface | None:
-        """usb_altnum_to_altsetting()."""
+        """usb_altnum_to_altsetting(): the altsetting with that bAlternateSetting, or None.
+        Context: atomic."""
         return next((a for a in self.altsetting if a.desc.bAlternateSetting == alt), None)
 
     def find_endpoint(self, address: int) -> UsbHostEndpoint | None:
+        """The endpoint with bEndpointAddress `address` in the current altsetting, or None.
+        Context: atomic."""
         return next((e for e in self.cur_altsetting.endpoint if e.address == address), None)
 
 
@@ -265,11 +269,13 @@ class UsbDevice(Device):
         return f"bus/usb/{self.busnum:03d}/{self.devnum:03d}"
 
     def driver_string(self) -> str:
+        """dev_driver_string(): the bound driver's name, else the bus's ("usb").
+        Context: atomic."""
         return self.driver.name if self.driver is not None else "usb"
 
     def set_state(self, new: DeviceState) -> None:
         """usb_set_device_state(): a NOTATTACHED device never comes back, and its children
-        follow it there."""
+        follow it there.  Context: atomic."""
         if self.state is DeviceState.NOTATTACHED:
             return
         self.state = new
@@ -278,25 +284,32 @@ class UsbDevice(Device):
                 child.set_state(DeviceState.NOTATTACHED)
 
     def endpoint(self, address: int) -> UsbHostEndpoint | None:
-        """The host endpoint for bEndpointAddress `address` in the active altsettings."""
+        """The host endpoint for bEndpointAddress `address` in the active altsettings.
+        Context: atomic."""
         table = self.ep_in if address & 0x80 else self.ep_out
         return table[address & 0x0F]
 
     def enable_interface_endpoints(self, alt: UsbHostInterface) -> None:
-        """usb_enable_interface(): make the altsetting's endpoints the device's endpoints."""
+        """usb_enable_interface(): make the altsetting's endpoints the device's endpoints.
+        Context: atomic."""
         for hep in alt.endpoint:
             table = self.ep_in if hep.address & 0x80 else self.ep_out
             table[hep.address & 0x0F] = hep
             hep.enabled = True
 
     def interfaces(self) -> Iterator[UsbInterface]:
+        """The interfaces of the active configuration (none when unconfigured).
+        Context: atomic."""
         return iter(self.actconfig.interface if self.actconfig is not None else ())
 
     def interface(self, number: int) -> UsbInterface | None:
-        """usb_ifnum_to_if(): the interface with that number in the active configuration."""
+        """usb_ifnum_to_if(): the interface with that number in the active configuration.
+        Context: atomic."""
         return next((i for i in self.interfaces() if i.number == number), None)
 
     def uevent_env(self) -> list[tuple[str, str]]:
+        """dev_uevent(): MAJOR, MINOR and DEVNAME of /dev/bus/usb/BBB/DDD, then DEVTYPE and
+        DRIVER.  Context: atomic."""
         return [("MAJOR", str(USB_DEVICE_MAJOR)), ("MINOR", str(self.minor)),
                 ("DEVNAME", self.devnode), *super().uevent_env()]
 

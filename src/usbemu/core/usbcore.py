@@ -38,7 +38,7 @@ def current_usbcore() -> UsbCore:
     """The USB subsystem of the machine whose code is running now (what a kernel-style
     `usb_register(&driver)` registers with): the one whose event loop runs the caller —
     also in callbacks such as URB completions, whoever scheduled them — else the one set
-    for this context.  Raises RuntimeError outside a machine."""
+    for this context.  Raises RuntimeError outside a machine.  Context: atomic."""
     try:
         core = _by_loop.get(asyncio.get_running_loop())
     except RuntimeError:
@@ -53,7 +53,8 @@ def current_usbcore() -> UsbCore:
 
 
 def set_current_usbcore(core: UsbCore) -> object:
-    """Make `core` the current USB subsystem in this context; returns a reset token."""
+    """Make `core` the current USB subsystem in this context; returns a reset token.
+    Context: atomic."""
     return _current.set(core)
 
 
@@ -94,7 +95,7 @@ class UsbCore:
 
     async def init(self) -> None:
         """usb_init(): register usbcore's drivers — usbfs, hub, and the generic device
-        driver "usb" — in Linux's order.  May sleep."""
+        driver "usb" — in Linux's order.  Context: may sleep."""
         from .devio import usbfs_driver
         from .driver import usb_register, usb_register_device_driver
         from .generic import generic_driver
@@ -106,7 +107,7 @@ class UsbCore:
         self.hub_wq.start()
 
     async def shutdown(self) -> None:
-        """usb_exit(): remove every controller, stop hub_wq.  May sleep."""
+        """usb_exit(): remove every controller, stop hub_wq.  Context: may sleep."""
         for bus in sorted(self.buses.values(), key=lambda b: -b.busnum):
             await self.remove_hcd(bus.hcd)
         await self.hub_wq.stop()
@@ -182,7 +183,7 @@ class UsbCore:
 
     async def remove_hcd(self, hcd: HostController) -> None:
         """usb_remove_hcd(): disconnect the root hub and everything below it, stop the
-        controller, free the bus number.  May sleep."""
+        controller, free the bus number.  Context: may sleep."""
         from .hub import usb_disconnect
 
         bus = hcd.bus

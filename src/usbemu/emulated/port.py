@@ -110,13 +110,18 @@ class DownstreamPort:
     is atomic and never blocks.
     """
 
-    __slots__ = ("__weakref__", "change", "device", "indicator", "owner", "port1", "state",
-                 "test_selector")
+    __slots__ = ("__weakref__", "change", "device", "enabled", "hub", "indicator", "owner",
+                 "port1", "state", "test_selector")
 
     def __init__(self, owner: PortOwner, port1: int) -> None:
         self.owner = owner
+        #: The hub model owning the port; None for a root-hub port (`UpstreamPort.hub`).
+        self.hub: DeviceModel | None = owner.hub_model
         self.port1 = port1
         self.state = PortState.POWERED_OFF
+        #: PORT_ENABLE: traffic passes (enabled, or suspended with the device asleep);
+        #: kept by `set_state` for the routing of every transfer (`UpstreamPort.enabled`).
+        self.enabled = False
         self.change = PortChange(0)
         self.device: DeviceModel | None = None
         self.indicator = HubLed.AUTO
@@ -125,18 +130,6 @@ class DownstreamPort:
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} {self.port1} {self.state.value} "
                 f"status={self.status:#06x} change={self.change:#06x}>")
-
-    # -- UpstreamPort -------------------------------------------------------------------------
-
-    @property
-    def enabled(self) -> bool:
-        """PORT_ENABLE: traffic passes (enabled, or suspended with the device asleep)."""
-        return self.state in _ENABLED
-
-    @property
-    def hub(self) -> DeviceModel | None:
-        """The hub model owning the port; None for a root-hub port."""
-        return self.owner.hub_model
 
     # -- state --------------------------------------------------------------------------------
 
@@ -149,6 +142,7 @@ class DownstreamPort:
             raise IllegalPortTransition(
                 f"port {self.port1}: {self.state.value} -> {new.value}")
         self.state = new
+        self.enabled = new in _ENABLED
 
     def can_become(self, new: PortState) -> bool:
         """True when `set_state(new)` would be legal now."""
@@ -223,7 +217,7 @@ class DownstreamPort:
     def disable(self) -> None:
         """ClearPortFeature(PORT_ENABLE): no traffic passes until the next reset; the
         device keeps its state.  C_PORT_ENABLE is not set: only errors set it."""
-        if self.state in _ENABLED:
+        if self.enabled:
             self.set_state(PortState.DISABLED)
 
     def suspend(self) -> None:

@@ -33,7 +33,7 @@ import functools
 from typing import TYPE_CHECKING, Final
 
 from ..core.hcd import HostController
-from ..core.urb import PIPE_CONTROL, PIPE_ISOCHRONOUS, Urb, UrbFlag, usb_pipedevice, usb_pipetype
+from ..core.urb import Urb, UrbFlag, usb_pipedevice
 from ..emulated.device import DeviceModel
 from ..emulated.endpoint import Endpoint, Outcome
 from ..errors import Errno
@@ -54,8 +54,9 @@ _STATUS: Final = {
 FRAME: Final = 0.001
 _DIR_IN: Final = int(UrbFlag.DIR_IN)
 _ZERO_PACKET: Final = int(UrbFlag.ZERO_PACKET)
-_XFER_ISOC: Final = EndpointType.ISOC
-_XFER_INT: Final = EndpointType.INT
+_XFER_CONTROL: Final = int(EndpointType.CONTROL)
+_XFER_ISOC: Final = int(EndpointType.ISOC)
+_XFER_INT: Final = int(EndpointType.INT)
 _EMPTY: Final = memoryview(b"")
 _EPROTO: Final = -Errno.EPROTO
 _DONE: Final = Outcome.DONE
@@ -258,11 +259,12 @@ class InProcessController(HostController):
     def _transfer(self, queue: _EndpointQueue, model: DeviceModel | None,
                   urb: Urb) -> int | None:
         """Run (the rest of) one URB; its status, or None while it waits."""
-        ptype = usb_pipetype(urb.pipe)
-        if ptype == PIPE_CONTROL:
+        hep = queue.hep
+        xfer = hep.type  # the endpoint's type decides the transaction, as its QH's does
+        if xfer == _XFER_CONTROL:
             return -Errno.EPROTO if model is None else self._control(model, urb)
-        ep = None if model is None else model.endpoint(queue.hep.address)
-        if ptype == PIPE_ISOCHRONOUS:
+        ep = None if model is None else model.endpoint(hep.address)
+        if xfer == _XFER_ISOC:
             return self._isochronous(queue, ep, urb)
         if ep is None:
             return -Errno.EPROTO

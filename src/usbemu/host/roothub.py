@@ -86,6 +86,11 @@ class RootHub(PortOwner):
     def asleep(self) -> bool:
         return self.suspended
 
+    def change_pending(self) -> bool:
+        """A port's change bit is set and the bus is awake: the hub driver has yet to take
+        it (a controller may give the status URB back later than at once)."""
+        return not self.suspended and any(port.change for port in self.ports)
+
     def models(self) -> list[DeviceModel]:
         """The models plugged into the root ports."""
         return [model for _, model in self.children()]

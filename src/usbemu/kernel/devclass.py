@@ -16,7 +16,9 @@ sysfs: `/sys/class/<class>/<name>` is a symlink to the device's directory below
 device without a parent) when the machine's sysfs tree shows that directory, else the
 directory itself; it holds `dev` ("%u:%u\\n"), `uevent` (MAJOR, MINOR,
 DEVNAME), and the `device` and `subsystem` links, with relative targets computed as kernfs
-computes them (`kernfs_link`).  Not modelled: the `power/` directory, /sys/dev/char,
+computes them (`kernfs_link`, kernel/sysfs.py, whose attribute tables it uses too); a class
+device's directory below its parent's comes from `sysfs_children`, one of the driver core's
+child providers.  Not modelled: the `power/` directory, /sys/dev/char,
 DEVMODE/uid/gid from devnode callbacks (every node is 0600, owned by root), block device
 nodes (every node is a character node), synthetic uevents other than "change".
 """
@@ -25,12 +27,14 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping
+from typing import Final
 
 from ..errors import Errno, strerror
 from .device import Device, DriverCore, Uevent
 from .fs import dev_major, dev_minor, format_dev
 from .printk import Level
-from .vfs import Attr, DevNode, Node, StaticDir, Symlink, Vfs
+from .sysfs import SysAttr, attr_group, device_path, kernfs_link, ro, sysfs_link
+from .vfs import DevNode, Node, StaticDir, Symlink, Vfs
 
 Devnode = Callable[["ClassDevice"], "str | None"]
 
@@ -86,23 +90,21 @@ class ClassDevice(Device):
 
     def sysfs_dir(self, location: str) -> StaticDir:
         """The device's sysfs directory as seen at `location` (an absolute /sys path):
-        dev, uevent, and the device and subsystem links relative to it."""
-        children: dict[str, Node] = {
-            "dev": Attr(lambda: f"{format_dev(self.devt)}\n"),
-            "uevent": Attr(self._show_uevent, self._store_uevent, mode=0o644),
-            "subsystem": Symlink(kernfs_link(location, f"/sys/class/{self.cls.name}")),
-        }
+        dev, uevent, and the device and subsystem links relative to it.  Context: atomic."""
+        children = attr_group(self, CLASS_DEVICE_ATTRS)
+        children["subsystem"] = sysfs_link(location, f"/sys/class/{self.cls.name}")
         if self.parent is not None:
-            children["device"] = Symlink(kernfs_link(location,
-                                                     f"/sys{self.parent.sysfs_path()}"))
+            children["device"] = sysfs_link(location, device_path(self.parent))
         return StaticDir(children)
 
     def _show_uevent(self) -> str:
+        """The `uevent` file: MAJOR, MINOR and DEVNAME.  Context: atomic."""
         env = [(k, v) for k, v in self.uevent_env() if k in ("MAJOR", "MINOR", "DEVNAME")]
         return "".join(f"{k}={v}\n" for k, v in env)
 
     async def _store_uevent(self, data: bytes) -> int:
-        """Writing "change" synthesizes a change uevent; other actions are -EINVAL here."""
+        """Writing "change" synthesizes a change uevent; other actions are -EINVAL here.
+        Context: may sleep."""
         action = data.decode(errors="replace").strip().split(" ")[0]
         if action != "change" or self._classes is None or not self.registered:
             return -Errno.EINVAL
@@ -110,17 +112,11 @@ class ClassDevice(Device):
         return len(data)
 
 
-def kernfs_link(link_dir: str, target: str) -> str:
-    """The relative target sysfs gives a symlink in directory `link_dir` pointing at
-    `target` (both absolute /sys paths), as kernfs_get_target_path() computes it: up from
-    the link's directory until reaching an ancestor of the target's parent, then down."""
-    base = [p for p in link_dir.split("/") if p][1:]      # below /sys
-    dest = [p for p in target.split("/") if p][1:]
-    up = 0
-    while base and dest[:-1][:len(base)] != base:
-        base = base[:-1]
-        up += 1
-    return "../" * up + "/".join(dest[len(base):])
+CLASS_DEVICE_ATTRS: Final[tuple[SysAttr[ClassDevice], ...]] = (
+    ro("dev", lambda dev: f"{format_dev(dev.devt)}\n"),
+    SysAttr("uevent", ClassDevice._show_uevent, ClassDevice._store_uevent, 0o644),
+)
+"""Files of a class device's directory besides its links (core.c dev_attr_dev, uevent)."""
 
 
 class DeviceClasses:

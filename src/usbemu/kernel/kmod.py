@@ -3,14 +3,15 @@ lsmod, and of the module directory they search, /lib/modules/<release>.
 
 Modules come from a table of modules installed with usbemu, from the `usbemu.drivers`
 entry-point group of installed packages (imported lazily), from `install()`, or from a
-file given to insmod by path (as insmod takes a .ko file); the examples shipped with usbemu
-are found by insmod by name, as insmod finds ./pen_driver.ko in the build directory, but
-are not installed.  The tools ask the kernel side (kernel/module_loader.py: load_module,
-delete_module) to do the work; modprobe loads the modules a module depends on first and
-finds modules by alias through depmod (kernel/depmod.py), whose output it keeps until a
-module is installed; udev's autoload (kernel/udev.py) is modprobe of a MODALIAS.  Messages
-of the user-space tools are the `str()` of the `ModuleError` they raise; the kernel's own
-messages go to the log.  Not modelled: modprobe.d configuration and blacklists.
+file given to insmod by path (as insmod takes a .ko file); the out-of-tree examples shipped
+with usbemu (usbemu.drivers.usb.misc.pen_driver) are found by insmod by name, through their
+import path, as insmod finds ./pen_driver.ko in the build directory, but are not installed.
+The tools ask the kernel side (kernel/module_loader.py: load_module, delete_module) to do
+the work; modprobe loads the modules a module depends on first and finds modules by alias
+through depmod (kernel/depmod.py), whose output it keeps until a module is installed;
+udev's autoload (kernel/udev.py) is modprobe of a MODALIAS.  Messages of the user-space
+tools are the `str()` of the `ModuleError` they raise; the kernel's own messages go to the
+log.  Not modelled: modprobe.d configuration and blacklists.
 """
 
 from __future__ import annotations
@@ -57,16 +58,13 @@ INSTALLED_MODULES: Final[dict[str, str]] = {}
 #: at each load, so they take only its import path from here.
 DRIVER_MODULES: Final = PluginRegistry("driver module", ENTRY_POINT_GROUP, INSTALLED_MODULES)
 
-#: Out-of-tree example modules shipped with usbemu: module name → file, relative to the
-#: package or the source tree.  `insmod NAME` finds them as insmod finds ./pen_driver.ko in
+#: Out-of-tree example modules shipped with usbemu: module name → import path, resolved
+#: as installed modules are.  `insmod NAME` finds them as insmod finds ./pen_driver.ko in
 #: the build directory; they are not installed, so modprobe, depmod and autoload do not
 #: see them (until `KernelModules.install`).
-EXAMPLE_MODULES: Final[dict[str, str]] = {"pen_driver": "examples/pen_driver.py"}
-
-
-def _examples_dirs() -> list[Path]:
-    here = Path(__file__).resolve()
-    return [here.parents[1], here.parents[3]]
+EXAMPLE_MODULES: Final[dict[str, str]] = {
+    "pen_driver": "usbemu.drivers.usb.misc.pen_driver",
+}
 
 
 class KernelModules:
@@ -136,14 +134,10 @@ class KernelModules:
         return found
 
     def _find_example(self, name: str) -> ModuleSource | None:
-        relative = EXAMPLE_MODULES.get(name)
-        if relative is None:
+        target = EXAMPLE_MODULES.get(name)
+        if target is None:
             return None
-        for base in _examples_dirs():
-            candidate = base / relative
-            if candidate.is_file():
-                return ModuleSource(name, str(candidate), "example", installed=False)
-        return None
+        return ModuleSource(name, target, "example", installed=False)
 
     def resolve(self, path_or_name: str | os.PathLike[str]) -> ModuleSource | None:
         """What insmod loads for its argument: a file (a path, or anything ending in .py),

@@ -2,9 +2,11 @@
 
 In the manner of `trio.testing`: a host double that records what a device model tells its
 host (`RecordingHost`), helpers that drive a model exactly as a host would — raw setup
-packets on endpoint 0, transfers on data endpoints — and `virtual_machine()`, an emulated
-machine on virtual time with a controller, ready for `plug()`.  Nothing under `usbemu`
-imports this package.
+packets on endpoint 0, transfers on data endpoints — `virtual_machine()`, an emulated
+machine on virtual time with a controller, ready for `plug()`; `UrbRecorder`, a usbmon
+reader that records every URB a machine's controllers see (`monitor.py`); and the host
+controller conformance suite, `check_host_controller(kind)` (`conformance.py`), which every
+controller kind must pass.  Nothing under `usbemu` imports this package.
 
     model = enumerate_model(MyDevice())                  # reset, SET_ADDRESS, SET_CONFIGURATION
     assert get_descriptor(model, DescriptorType.DEVICE)[:2] == b"\\x12\\x01"
@@ -22,15 +24,28 @@ from ..emulated.device import DeviceModel
 from ..emulated.endpoint import Endpoint, Outcome
 from ..spec.ch9 import Request, SetupPacket
 from ..system import System
+from .conformance import (
+    ConformanceError,
+    ConformanceReport,
+    check_host_controller,
+    run_conformance,
+)
+from .monitor import UrbEvent, UrbRecorder
 
 __all__ = [
+    "ConformanceError",
+    "ConformanceReport",
     "RecordingHost",
+    "UrbEvent",
+    "UrbRecorder",
+    "check_host_controller",
     "control_in",
     "control_out",
     "enumerate_model",
     "get_descriptor",
     "pull",
     "push",
+    "run_conformance",
     "virtual_machine",
 ]
 
@@ -105,9 +120,11 @@ def push(ep: Endpoint | None, data: bytes, zlp: bool = False) -> tuple[Outcome, 
 
 
 @contextmanager
-def virtual_machine(nports: int = 6, *, has_tt: bool = True) -> Iterator[System]:
-    """An emulated machine on virtual time with one in-process EHCI-like controller
-    (bus 1), booted; closed on exit."""
+def virtual_machine(nports: int = 6, *, kind: str = "inproc",
+                    **options: object) -> Iterator[System]:
+    """An emulated machine on virtual time with one controller of `kind` (the in-process
+    EHCI-like one by default; `options` such as has_tt=False go to it) as bus 1, booted;
+    closed on exit."""
     with System() as system:
-        system.add_controller(nports=nports, has_tt=has_tt)
+        system.add_controller(kind, nports=nports, **options)
         yield system

@@ -541,8 +541,9 @@ def _run_one(kind: Kind, options: dict[str, Any], check: Check) -> str | None:
         return f"raised {type(exc).__name__}: {exc}"
     finally:
         system.close()
-    oopses = [line for line in system.log.lines() if "BUG:" in line]
-    return f"the machine logged an oops: {oopses[0]}" if oopses else None
+    trouble = [line for line in system.log.lines()
+               if "BUG:" in line or "shutdown did not finish" in line]
+    return f"the machine logged: {trouble[0]}" if trouble else None
 
 
 def run_conformance(kind: Kind, **options: Any) -> ConformanceReport:

@@ -1,16 +1,18 @@
-"""pen_driver — the pen drive driver of the "USB drivers in Linux" articles, ported line by
-line from C with usbemu's kernel spellings (`usbemu.linux`).
+"""drivers/usb/misc/pen_driver — the pen drive driver of the "USB drivers in Linux" articles,
+ported line by line from C with usbemu's kernel spellings (`usbemu.linux`).
 
 The C original (Linux Device Drivers for Your Girl Friend, parts 11–13) registers a
 `usb_driver` for 058f:6387.  Its probe registers a USB class driver "usb/pen%d" with
 usb_register_dev, so /dev/pen0 appears and "Minor obtained: 0" is logged; the file
 operations of that node move data with `usb_bulk_msg` on endpoints 0x01 (OUT) and 0x82
 (IN) with a 5000 ms timeout; disconnect gives the minor back and the node goes.  The
-"plugged" and "removed" messages are part 11's.
+"plugged" and "removed" messages are part 11's.  It stays an out-of-tree module, as in the
+articles: `insmod pen_driver` loads it by name, but it is not installed, so modprobe, depmod
+and autoload do not see it (it would take every pen drive plugged in).
 
     with System() as system:
         system.add_controller()
-        system.insmod("examples/pen_driver.py")   # or system.run(pen_init())
+        system.insmod("pen_driver")   # insmod pen_driver.ko
         system.plug(PenDrive(), "1-1")
         system.settle()
         with system.open("/dev/pen0", "rb+") as pen:
@@ -72,6 +74,7 @@ async def pen_close(i: inode, f: file) -> int:
 
 
 async def pen_read(f: file, buf: memoryview, cnt: int, off: loff_t) -> int:
+    assert device is not None  # pen_probe set it before /dev/pen0 existed
     # Read the data from the bulk endpoint
     retval, read_cnt = await usb_bulk_msg(device, usb_rcvbulkpipe(device, BULK_EP_IN),
                                           bulk_buf, MAX_PKT_SIZE, 5000)
@@ -84,6 +87,7 @@ async def pen_read(f: file, buf: memoryview, cnt: int, off: loff_t) -> int:
 
 
 async def pen_write(f: file, buf: memoryview, cnt: int, off: loff_t) -> int:
+    assert device is not None  # pen_probe set it before /dev/pen0 existed
     wrote_cnt = min(cnt, MAX_PKT_SIZE)
     if copy_from_user(bulk_buf, buf, min(cnt, MAX_PKT_SIZE)):
         return -EFAULT

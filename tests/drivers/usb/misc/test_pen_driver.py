@@ -1,9 +1,10 @@
-"""The pen drive driver of the "USB drivers in Linux" articles (examples/pen_driver.py) in
-the articles' own scenario: insmod, plug, probe with "Minor obtained: 0", /dev/pen0 and
-/sys/class/usbmisc/pen0, write and read back through the node, unplug, the node gone,
-rmmod — then what happens to a file still open at disconnect, a driver that claimed the
-interface first, and the error paths (a wrong endpoint, a halted endpoint, a pen that
-never answers), with the kernel log Linux would show.  Everything runs on virtual time.
+"""The pen drive driver of the "USB drivers in Linux" articles
+(usbemu.drivers.usb.misc.pen_driver) in the articles' own scenario: insmod, plug, probe
+with "Minor obtained: 0", /dev/pen0 and /sys/class/usbmisc/pen0, write and read back
+through the node, unplug, the node gone, rmmod — then what happens to a file still open at
+disconnect, a driver that claimed the interface first, and the error paths (a wrong
+endpoint, a halted endpoint, a pen that never answers), with the kernel log Linux would
+show.  Everything runs on virtual time.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from usbemu.cli.demo import example_path, load_example
+import usbemu.drivers.usb.misc.pen_driver as pen_code
 from usbemu.core.devtable import usb_device
 from usbemu.core.driver import UsbDriver, usb_register
 from usbemu.core.usb import UsbInterface
@@ -31,16 +32,23 @@ def system() -> Iterator[System]:
         yield machine
 
 
+def insmod_pen(system: System) -> ModuleType:
+    """insmod pen_driver: the module's own copy of the code (its globals start over at each
+    load), as the test sees it."""
+    module = system.insmod("pen_driver")
+    assert module.pymodule is not None
+    return module.pymodule
+
+
 @pytest.fixture
-def pen() -> ModuleType:
-    """A fresh copy of the module for each test (its globals start over, as after insmod)."""
-    return load_example("pen_driver")
+def pen(system: System) -> ModuleType:
+    """The article's `insmod pen_driver.ko`: the driver is registered, no device yet."""
+    return insmod_pen(system)
 
 
 @pytest.fixture
 def drive(system: System, pen: ModuleType) -> PenDrive:
-    """pen_init, then the pen drive plugged in at 1-1 and probed: /dev/pen0 exists."""
-    assert system.run(pen.pen_init()) == 0
+    """The pen drive plugged in at 1-1 and probed: /dev/pen0 exists."""
     model = PenDrive()
     system.plug(model, "1-1")
     system.settle()
@@ -56,7 +64,6 @@ def errno_of(call: object) -> int:
 
 
 def test_the_articles_scenario(system: System, pen: ModuleType) -> None:
-    assert system.run(pen.pen_init()) == 0
     assert not system.vfs.exists("/dev/pen0")
     system.plug(PenDrive(), "1-1")
     system.settle()
@@ -95,7 +102,7 @@ def test_the_articles_scenario(system: System, pen: ModuleType) -> None:
     assert not system.vfs.exists("/dev/bus/usb/001/002")
     assert pen.device is None and intf.driver is None and intf.minor == -1
 
-    system.run(pen.pen_exit())
+    system.rmmod("pen_driver")
     assert system.log.lines()[-1] == "usbcore: deregistering interface driver pen_driver"
     assert pen.pen_driver not in system.usb.bus_type.drivers
     assert not [line for line in system.log.lines(Level.ERR)]
@@ -122,7 +129,7 @@ def test_insmod_and_rmmod_refused_while_dev_pen0_is_open(system: System) -> None
     """The article's commands: insmod pen_driver.ko, plug, use /dev/pen0; rmmod while the
     file is open fails with EBUSY (the open file holds a reference on the module through
     its file operations) and changes nothing; after close, unplug and rmmod succeed."""
-    system.insmod(example_path("pen_driver"))
+    system.insmod("pen_driver")
     system.plug(PenDrive(), "1-1")
     system.settle()
     f = system.open("/dev/pen0", "rb+")
@@ -138,13 +145,15 @@ def test_insmod_and_rmmod_refused_while_dev_pen0_is_open(system: System) -> None
     assert system.log.lines()[-1] == "usbcore: deregistering interface driver pen_driver"
 
 
-def test_deregistering_the_driver_with_a_file_open(system: System, pen: ModuleType,
-                                                   drive: PenDrive) -> None:
-    """pen_exit's usb_deregister with /dev/pen0 open (the driver was not loaded as a
-    module, so nothing holds it): disconnect removes the node, and the file still open is
-    revoked — -ENODEV, never a crash."""
+def test_deregistering_the_driver_with_a_file_open(system: System) -> None:
+    """pen_exit's usb_deregister with /dev/pen0 open (the driver's code is imported and its
+    init and exit called, not loaded as a module, so nothing holds it): disconnect removes
+    the node, and the file still open is revoked — -ENODEV, never a crash."""
+    assert system.run(pen_code.pen_init()) == 0
+    system.plug(PenDrive(), "1-1")
+    system.settle()
     f = system.open("/dev/pen0", "rb+")
-    system.run(pen.pen_exit())
+    system.run(pen_code.pen_exit())
     assert not system.vfs.exists("/dev/pen0")
     assert errno_of(lambda: f.read(16)) == Errno.ENODEV
     f.close()
@@ -164,11 +173,10 @@ class FirstClaim(UsbDriver):
         return 0
 
 
-def test_a_driver_that_claimed_the_interface_first_wins(system: System,
-                                                        pen: ModuleType) -> None:
+def test_a_driver_that_claimed_the_interface_first_wins(system: System) -> None:
     first = FirstClaim()
     system.run(usb_register(system.usb, first))
-    assert system.run(pen.pen_init()) == 0
+    pen = insmod_pen(system)
     system.plug(PenDrive(), "1-1")
     system.settle()
     assert first.probed == ["1-1:1.0"]
@@ -179,7 +187,6 @@ def test_a_driver_that_claimed_the_interface_first_wins(system: System,
 
 
 def test_two_pens_get_minors_0_and_1(system: System, pen: ModuleType) -> None:
-    assert system.run(pen.pen_init()) == 0
     system.plug(Hub(ports=4), "1-1")
     system.settle()
     system.plug(PenDrive(), "1-1.1")
@@ -234,10 +241,11 @@ def test_pen_that_never_answers_times_out_after_5000_ms(system: System, pen: Mod
 
 
 def test_loading_twice_fails_as_linux_does(system: System, pen: ModuleType) -> None:
-    assert system.run(pen.pen_init()) == 0
-    again = load_example("pen_driver")
-    assert system.run(again.pen_init()) == -Errno.EBUSY
+    """A second copy of the code, imported rather than loaded (insmod would refuse the name
+    with EEXIST before its init ran), registers a driver of the same name."""
+    assert pen_code is not pen
+    assert system.run(pen_code.pen_init()) == -Errno.EBUSY
     assert system.log.lines(Level.ERR)[-2:] == [
         "Error: Driver 'pen_driver' is already registered, aborting...",
         "pen_driver: usb_register failed. Error number -16"]
-    system.run(pen.pen_exit())
+    system.rmmod("pen_driver")
