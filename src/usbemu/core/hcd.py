@@ -156,11 +156,6 @@ class UsbBus:
     def bus_type(self) -> UsbBusType:
         return self.core.bus_type
 
-    @property
-    def monitored(self) -> bool:
-        """A usbmon reader is attached to this bus (bus->monitored)."""
-        return self.hcd.monitor is not None
-
     def choose_devnum(self) -> int:
         """choose_devnum(): the first free address from devnum_next up, wrapping to 1;
         0 when all 127 are taken.  Context: atomic."""
