@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit fuzz bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("usbemu needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -27,6 +27,11 @@ typecheck: $(BIN)/.installed
 
 unit: $(BIN)/.installed
 	$(BIN)/pytest
+
+# Long fuzz runs, new random input each time (make test runs a fixed, short set).
+fuzz: $(BIN)/.installed
+	USBEMU_HYPOTHESIS=fuzz USBEMU_FUZZ_EXAMPLES=$${USBEMU_FUZZ_EXAMPLES:-3000} \
+		$(BIN)/pytest tests/test_fuzz.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py

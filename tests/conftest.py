@@ -1,15 +1,27 @@
-"""Fixtures shared by the test directories: the machine of the reference capture."""
+"""Fixtures shared by the test directories: the machine of the reference capture, and a
+wall-clock bound for tests whose failure would be a hang; hypothesis' profiles.
+
+Property tests are repeatable by default (`make test`: derandomized, no deadline, so CI
+gives the same answer every run); `USBEMU_HYPOTHESIS=fuzz` (`make fuzz`) draws new
+examples each run and `USBEMU_FUZZ_EXAMPLES` sets how many the fuzz tests try."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from usbemu.system import System
+
+settings.register_profile("repeatable", derandomize=True, deadline=None)
+settings.register_profile("fuzz", deadline=None)
+settings.load_profile(os.environ.get("USBEMU_HYPOTHESIS", "repeatable"))
 
 
 def _load_capture_module() -> object:
@@ -35,3 +47,37 @@ def capture() -> Iterator[System]:
         yield system
     finally:
         system.close()
+
+
+#: Wall-clock seconds a test that uses `hang_guard` may run before it fails.
+HANG_GUARD_S = 30.0
+
+
+class Hung(SystemExit):
+    """Raised by `hang_guard` in a test still running after HANG_GUARD_S seconds.  A
+    SystemExit, because asyncio hands any Exception raised in a callback or a task to its
+    exception handler: only SystemExit and KeyboardInterrupt get out of a spinning loop, and
+    pytest reports a SystemExit as the test's failure (KeyboardInterrupt ends the session)."""
+
+
+@pytest.fixture
+def hang_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail instead of hanging: SIGALRM raises `Hung` in the main thread after HANG_GUARD_S
+    seconds of wall-clock time, then every second until the test and the fixtures set up
+    after this one are torn down (a machine whose clock is stuck also hangs in close()).
+    Put it first among a test's fixtures (`@pytest.mark.usefixtures("hang_guard")`);
+    `@pytest.mark.hang_guard_s(SECONDS)` sets another bound."""
+    marker = request.node.get_closest_marker("hang_guard_s")
+    bound = float(marker.args[0]) if marker is not None else HANG_GUARD_S
+
+    def expired(signum: int, frame: object) -> None:
+        raise Hung(f"still running after {bound:g} s of wall-clock time: the "
+                   "machine's clock is stuck")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, bound, 1.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,4 +1,5 @@
-"""The README's code examples run as shown."""
+"""What the README's code examples produce, checked beyond running (tests/test_docs.py runs
+every Python block and shell session of the README and docs/ as written)."""
 
 from __future__ import annotations
 

@@ -39,12 +39,13 @@ from .kernel.module import Module
 from .kernel.printk import Level, Printk
 from .kernel.syscalls import AsyncFile, SyncFile
 from .kernel.vfs import Vfs
-from .kernel.vtime import new_event_loop
+from .kernel.vtime import new_event_loop, sleep_duration_ns, sleep_ns
 
 T = TypeVar("T")
 
-#: How many times `settle()` polls before it gives up.
-SETTLE_ROUNDS: Final = 1000
+#: Machine time `settle()` waits before it gives up and says what is pending: longer than
+#: the hung-task timeout, so that a blocked probe has been reported by then.
+SETTLE_TIMEOUT_S: Final = 180.0
 #: Machine time a shutdown may take before `close()` cuts it short.
 SHUTDOWN_TIMEOUT_S: Final = 30.0
 
@@ -90,6 +91,7 @@ class System:
         self._pci_slot = 0x1D
         self._booted = False
         self._closed = False
+        self._foreground: asyncio.Task[Any] | None = None
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -136,8 +138,33 @@ class System:
     # -- running code on the machine ----------------------------------------------------------
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the machine's loop until it finishes (from outside the loop)."""
-        return self.loop.run_until_complete(self._on_machine(coro))
+        """Run a coroutine on the machine's loop until it finishes (from outside the loop)
+        and return its result.  It is the machine's foreground work while it runs:
+        `interrupt()` cancels it.  A KeyboardInterrupt that arrives while the loop runs
+        (Python's default SIGINT handler) cancels it too, and lets it unwind — a read
+        waiting for a device gives up, a sleep ends — before propagating."""
+        task = self.loop.create_task(self._on_machine(coro))
+        self._foreground = task
+        try:
+            return self.loop.run_until_complete(task)
+        except KeyboardInterrupt:
+            task.cancel()
+            self.loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+            raise
+        finally:
+            self._foreground = None
+
+    def interrupt(self) -> bool:
+        """Cancel the foreground work that `run()` is running, as Ctrl-C cancels a process's
+        system call; `run()` then raises CancelledError.  Returns whether there was one.
+        Context: atomic; may be called from a signal handler in the thread that runs the
+        machine."""
+        task = self._foreground
+        if task is None or task.done():
+            return False
+        task.cancel()
+        self.loop.call_soon_threadsafe(lambda: None)    # wake a loop waiting for I/O
+        return True
 
     async def _on_machine(self, coro: Coroutine[Any, Any, T]) -> T:
         set_current_usbcore(self.usb)
@@ -153,8 +180,11 @@ class System:
         return self.loop.time()
 
     def sleep(self, ms: float) -> None:
-        """Let `ms` milliseconds of machine time pass (instantly on virtual time)."""
-        self.run(asyncio.sleep(ms / 1000))
+        """Let `ms` milliseconds of machine time pass (instantly on virtual time, where the
+        clock then reads exactly `ms` later, to the nanosecond: see `kernel.vtime.sleep_ns`),
+        from 0 to `kernel.vtime.MAX_SLEEP_MS` (30 days).  Raises ValueError, naming the
+        limit, for a longer, negative, infinite or NaN duration.  Context: outside the loop."""
+        self.run(sleep_ns(sleep_duration_ns(ms)))
 
     # -- hardware -----------------------------------------------------------------------------
 
@@ -269,12 +299,22 @@ class System:
         return [where for where, owner in roots + hubs
                 if isinstance(owner, PortOwner) and owner.change_pending()]
 
-    async def asettle(self, *, rounds: int = SETTLE_ROUNDS) -> None:
+    async def asettle(self, *, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
         """Wait until every port change has been seen and handled: hub_wq and uevent
         consumers idle and no hub model waiting to be polled (like `udevadm settle`).
-        Raises SettleTimeout naming what is still pending when that does not happen within
-        `rounds` polls (10 ms of machine time each, at most).  Context: may sleep."""
-        for _ in range(rounds):
+        Raises SettleTimeout naming what is still pending (a probe that never returns, a
+        hub whose event is stuck) when that does not happen within `timeout_s` seconds of
+        machine time; the machine goes on running.  Context: may sleep."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(loop.time() + timeout_s):
+                await self._settle()
+        except TimeoutError:
+            raise SettleTimeout(f"the machine did not settle within {timeout_s:g} s: "
+                                f"{self._pending_work(loop.time())}") from None
+
+    async def _settle(self) -> None:
+        while True:
             for _ in range(3):
                 await asyncio.sleep(0)
             await self.usb.hub_wq.wait_idle()
@@ -285,14 +325,12 @@ class System:
                 continue
             if self.usb.hub_wq.idle and not self.driver_core.pending:
                 return
-        raise SettleTimeout(f"the machine did not settle after {rounds} rounds: "
-                            f"{self._pending_work()}")
 
-    def _pending_work(self) -> str:
+    def _pending_work(self, now: float) -> str:
         what = [f"a port change of {where} not yet taken by the hub driver"
                 for where in self._hub_changes_pending()]
-        if not self.usb.hub_wq.idle:
-            what.append("hub_wq is busy")
+        what += [f"hub_wq is handling hub {hub}" for hub in self.usb.hub_wq.busy()]
+        what += self.driver_core.hung_tasks.busy(now)
         if self.driver_core.pending:
             what.append(f"{len(self.driver_core.pending)} driver-core task(s) "
                         "(probes, module loads) still running")

@@ -8,7 +8,9 @@ used (no /dev/fuse, no libfuse, no mfusepy) or the kernel refuses the mount.
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import logging
 import os
 import shutil
 import signal
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +36,7 @@ REASON = unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"FUSE cannot be used: {REASON}")
 
 ECHO_MAJOR = 240  # "local/experimental use" in devices.txt
+BLOCK_MAJOR = 242  # a driver whose read never returns
 BIG_UNIT = 8  # bytes per counter value in the big attribute
 BIG_COUNT = 40_000  # 320 KB: more than one FUSE read request (128 KiB at most)
 
@@ -94,6 +98,22 @@ class Tree:
         system.chrdev.register_chrdev(ECHO_MAJOR, "echo", FileOperations(
             open=echo_open, release=echo_release, read=echo_read, write=echo_write,
             llseek=noop_llseek))
+
+        # a driver whose read sleeps until the machine shuts down
+        vfs.mount("/dev/block0", DevNode(BLOCK_MAJOR, 0, 0o666))
+        self.block_reads = self.block_releases = 0
+
+        async def block_read(file: File, buf: memoryview, count: int, ppos: Loff) -> int:
+            self.block_reads += 1
+            await asyncio.Event().wait()
+            return 0
+
+        def block_release(inode: Inode, file: File) -> int:
+            self.block_releases += 1
+            return 0
+
+        system.chrdev.register_chrdev(BLOCK_MAJOR, "block", FileOperations(
+            read=block_read, release=block_release))
 
 
 def open_close(path: Path, flags: int) -> None:
@@ -323,7 +343,7 @@ def test_unmount_from_outside(machine: tuple[System, Tree], tmp_path: Path) -> N
         fm = mount(system, tmp_path)
     except FuseUnavailable as exc:
         pytest.skip(f"the kernel refused the FUSE mount: {exc}")
-    assert fm.mounted
+    assert not fm.wait(0)  # mounted and served
     subprocess.run([tool, "-u", str(tmp_path)], check=True)
     assert fm.wait(30)
     assert not fm.mounted
@@ -456,3 +476,143 @@ def test_the_pen_drivers_story_through_the_mount(tmp_path: Path) -> None:
         finally:
             fm.unmount()
         assert "Pen drive removed" in system.dmesg()
+
+
+def test_a_drivers_etimedout_is_the_drivers(tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A read of /dev/pen0 with nothing written: pen_read's usb_bulk_msg gives up after its
+    5000 ms timeout — of machine time, so at once on virtual time — and read(2) gets the
+    driver's -ETIMEDOUT.  The bridge must not take that OSError(ETIMEDOUT), a TimeoutError
+    in Python, for its own wait for the machine running out."""
+    with System() as system:
+        system.add_controller()
+        system.insmod("pen_driver")
+        system.plug(PenDrive(), "1-1")
+        system.settle()
+        try:
+            fm = mount(system, tmp_path)
+        except FuseUnavailable as exc:
+            pytest.skip(f"the kernel refused the FUSE mount: {exc}")
+        try:
+            fd = os.open(tmp_path / "dev/pen0", os.O_RDONLY)
+            try:
+                with caplog.at_level(logging.INFO, logger="usbemu.bridges.fuse"), \
+                        pytest.raises(OSError) as err:
+                    os.read(fd, 512)
+            finally:
+                os.close(fd)
+        finally:
+            fm.unmount()
+        assert (err.value.errno, err.value.strerror) == (errno.ETIMEDOUT,
+                                                         "Connection timed out")
+        assert "Bulk message returned -110" in system.dmesg()
+        assert [r.getMessage() for r in caplog.records] == []  # no "did not answer"
+
+
+@pytest.mark.usefixtures("hang_guard")
+@pytest.mark.hang_guard_s(20)           # less than UNMOUNT_TIMEOUT (30 s)
+def test_unmount_ends_a_read_blocked_in_a_driver(tmp_path: Path) -> None:
+    """A read that sleeps in its driver for as long as the machine runs does not hold the
+    unmount up: it ends with ENODEV at once.  The driver's call is left to the machine, so
+    release runs when that call ends — at the machine's shutdown, which cancels it — as
+    fput defers release until the calls in flight return."""
+    with System() as system:
+        system.add_controller()
+        tree = Tree(system)
+        try:
+            fm = mount(system, tmp_path)
+        except FuseUnavailable as exc:
+            pytest.skip(f"the kernel refused the FUSE mount: {exc}")
+        outcome: list[int | None] = []
+
+        def reader() -> None:
+            fd = os.open(tmp_path / "dev/block0", os.O_RDONLY)
+            try:
+                os.read(fd, 100)
+                outcome.append(None)
+            except OSError as exc:
+                outcome.append(exc.errno)
+            finally:
+                os.close(fd)
+
+        thread = threading.Thread(target=reader, name="test-reader", daemon=True)
+        try:
+            thread.start()
+            for _ in range(200):
+                if tree.block_reads:
+                    break
+                threading.Event().wait(0.01)
+            assert tree.block_reads == 1 and thread.is_alive()
+            fm.unmount()
+            thread.join(10)
+        finally:
+            fm.unmount()
+        assert not thread.is_alive() and outcome == [errno.ENODEV]
+        assert not os.path.ismount(tmp_path) and our_threads() == []
+        assert tree.block_releases == 0  # the read is still in flight on the machine
+    assert tree.block_releases == 1
+
+
+def mounted_at(path: Path) -> bool:
+    """Whether the mount table has `path` (without a stat(2), which a dead FUSE mount
+    fails)."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        where = line.split()[4].replace("\\040", " ").replace("\\011", "\t")
+        if where == str(path):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_unmounts_while_a_read_is_blocked(tmp_path: Path, sig: int) -> None:
+    """``usbemu mount`` (a machine on real time) with a `cat`-like reader blocked in
+    pen_read, whose usb_bulk_msg waits 5 s for a drive that has nothing: Ctrl-C or SIGTERM
+    unmounts at once, the reader gets ENODEV, and both processes end within seconds."""
+    mnt = tmp_path / "emu"
+    mnt.mkdir()
+    marker = tmp_path / "reading"
+    reader_script = textwrap.dedent("""
+        import os, sys
+        fd = os.open(sys.argv[1], os.O_RDONLY)
+        open(sys.argv[2], "w").close()
+        try:
+            os.read(fd, 512)
+            print("read")
+        except OSError as exc:
+            print(exc.errno)
+    """)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "usbemu", "mount", str(mnt), "--load", "pen_driver",
+         "--plug", "pendrive"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader: subprocess.Popen[str] | None = None
+    try:
+        deadline = time.monotonic() + 30
+        while not mounted_at(mnt) and daemon.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not mounted_at(mnt):
+            daemon.kill()
+            out, err = daemon.communicate()
+            if "mounting" in err:  # the kernel refused it (FuseUnavailable)
+                pytest.skip(f"the FUSE mount failed: {err}")
+            pytest.fail(f"usbemu mount did not mount: {out}{err}")
+        assert (mnt / "dev/pen0").exists()
+        reader = subprocess.Popen([sys.executable, "-c", reader_script, str(mnt / "dev/pen0"),
+                                   str(marker)], stdout=subprocess.PIPE, text=True)
+        while not marker.exists() and reader.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), "the reader did not open /dev/pen0"
+        time.sleep(0.5)  # the read is in pen_read now, for 5 s of real time
+        assert reader.poll() is None
+        daemon.send_signal(sig)
+        out, err = daemon.communicate(timeout=15)
+        reader_out, _ = reader.communicate(timeout=15)
+    finally:
+        for proc in (daemon, reader):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        if mounted_at(mnt):
+            subprocess.run(["fusermount3", "-uz", str(mnt)], check=False)
+    assert reader_out == f"{errno.ENODEV}\n"  # not 110 (ETIMEDOUT): the read did not wait
+    assert (daemon.returncode, out, err) == (0, "", "")
+    assert not mounted_at(mnt)

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from usbemu.bridges.lsusb import NO_USB_IDS, UsbIds, lsusb, lsusb_t, lsusb_v
+from usbemu.bridges.lsusb import (
+    NEGOTIATED_SPEEDS,
+    NO_USB_IDS,
+    DeviceFilter,
+    UsbIds,
+    lsusb,
+    lsusb_t,
+    lsusb_v,
+)
+from usbemu.emulated.models import load_model
 from usbemu.emulated.models.hub import Hub
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.system import System
@@ -131,6 +140,7 @@ def test_lsusb_t_with_a_hub_and_an_unbound_interface() -> None:
 
 KEYBOARD_V = """
 Bus 001 Device 002: ID 0627:0001 QEMU QEMU USB Keyboard
+Negotiated speed: High Speed (480Mbps)
 Device Descriptor:
   bLength                18
   bDescriptorType         1
@@ -202,6 +212,65 @@ def test_lsusb_v(capture: System, usb_ids: Path) -> None:
     assert "      bInterfaceClass         8 Mass Storage\n" \
            "      bInterfaceSubClass      6 SCSI\n" \
            "      bInterfaceProtocol     80 Bulk-Only\n" in named
+
+
+def test_lsusb_v_negotiated_speed_follows_the_bus_line() -> None:
+    """usbutils 018's dump_device() prints it first, from libusb_get_device_speed() (the
+    sysfs `speed` attribute), then "Device Descriptor:"."""
+    with System() as system:
+        system.add_controller(nports=4)
+        system.plug(Hub(4), "1-1")
+        system.settle()
+        system.plug(load_model("mouse")(), "1-1.1")
+        system.plug(load_model("serial")(), "1-2")
+        system.settle()
+        text = lsusb_v(system, usb_ids=NO_USB_IDS)
+    speeds = [line for line in text.splitlines() if line.startswith("Negotiated speed: ")]
+    assert speeds == ["Negotiated speed: High Speed (480Mbps)",      # the root hub
+                      "Negotiated speed: High Speed (480Mbps)",      # the hub, device 2
+                      "Negotiated speed: Low Speed (1Mbps)",         # the mouse behind it
+                      "Negotiated speed: Full Speed (12Mbps)"]       # serial at 1-2
+    for block in text.split("\nBus ")[1:]:
+        assert block.splitlines()[1].startswith("Negotiated speed: ")
+        assert block.splitlines()[2] == "Device Descriptor:"
+    assert NEGOTIATED_SPEEDS["5000"] == "SuperSpeed (5Gbps)"
+    assert NEGOTIATED_SPEEDS["10000"] == "SuperSpeed+ (10Gbps)"
+    assert NEGOTIATED_SPEEDS["20000"] == "SuperSpeed++ (20Gbps)"
+
+
+def test_lsusb_and_lsusb_v_filter_as_s_and_d_do(capture: System) -> None:
+    only = DeviceFilter.parse("1:2", "0627:")
+    assert lsusb(capture, usb_ids=NO_USB_IDS, only=only) == \
+        "Bus 001 Device 002: ID 0627:0001 QEMU QEMU USB Keyboard\n"
+    assert lsusb_v(capture, usb_ids=NO_USB_IDS, only=only) == KEYBOARD_V
+    assert lsusb(capture, only=DeviceFilter.parse(None, "1234:")) == ""
+    assert lsusb_v(capture, only=DeviceFilter.parse("2:")) == ""
+
+
+@pytest.mark.parametrize(("select", "ids", "expected"), [
+    ("", None, DeviceFilter()), (":", None, DeviceFilter()), ("3", None, DeviceFilter(None, 3)),
+    ("1:", None, DeviceFilter(1)), ("001:002", None, DeviceFilter(1, 2)),
+    (None, ":", DeviceFilter()), (None, "58F:", DeviceFilter(vendor=0x58F)),
+    (None, ":6387", DeviceFilter(product=0x6387)),
+])
+def test_device_filter_parses_s_and_d_as_usbutils(select: str | None, ids: str | None,
+                                                  expected: DeviceFilter) -> None:
+    assert DeviceFilter.parse(select, ids) == expected
+
+
+@pytest.mark.parametrize(("select", "ids", "message"), [
+    ("x", None, "invalid -s argument 'x': expected [[bus]:][devnum] in decimal"),
+    ("-1", None, "invalid -s argument '-1': expected [[bus]:][devnum] in decimal"),
+    (" 1", None, "invalid -s argument ' 1': expected [[bus]:][devnum] in decimal"),
+    (None, "058f", "invalid -d argument '058f': expected [vendor]:[product] in hexadecimal"),
+    (None, "1:2:3", "invalid -d argument '1:2:3': expected [vendor]:[product] in hexadecimal"),
+    (None, "0x1:", "invalid -d argument '0x1:': expected [vendor]:[product] in hexadecimal"),
+])
+def test_device_filter_rejects_what_it_cannot_read(select: str | None, ids: str | None,
+                                                   message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        DeviceFilter.parse(select, ids)
+    assert str(info.value) == message
 
 
 def test_lsusb_v_composite_device() -> None:

@@ -57,7 +57,8 @@ def test_clone_of_a_broken_file_names_it(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("speed = 'high'\n")
     code, out = invoke("clone", str(path))
-    assert code == 1 and f"{path}: descriptors = '''hex bytes''' is required" in out
+    assert (code, out) == (2, f"usbemu: error: Invalid value for SOURCE: {path}: descriptors "
+                              "= '''hex bytes''' is required\n")
 
 
 def test_demo_tells_the_whole_story() -> None:

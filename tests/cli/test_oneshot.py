@@ -135,6 +135,7 @@ needs_fuse = pytest.mark.skipif(unavailable_reason() is not None,
 @needs_fuse
 def test_mount_serves_the_machine_until_sigterm(tmp_path: Path) -> None:
     mnt = tmp_path / "emu"
+    mnt.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "usbemu", "mount", "--load", "pen_driver", "--plug", "pendrive",
          str(mnt)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -167,9 +168,9 @@ def test_mount_without_fuse_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
     import usbemu.bridges.fuse as fuse
 
     monkeypatch.setattr(fuse, "unavailable_reason", lambda: "libfuse cannot be loaded")
-    code, out = invoke("mount", str(tmp_path / "m"))
+    code, out = invoke("mount", str(tmp_path))
     assert code == 1
-    assert out == "Error: libfuse cannot be loaded\n"
+    assert out == "usbemu: error: libfuse cannot be loaded\n"
 
 
 PLUGIN_DRIVER = '''"""plugdrv: a driver module of an installed plugin package."""

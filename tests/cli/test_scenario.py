@@ -8,6 +8,8 @@ import errno
 import io
 import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -220,6 +222,38 @@ def test_bridges_fuse_needs_real_time_and_types_are_listed() -> None:
         "6: bridge 2: unknown bridge type 'usbipd'; accepted: fuse"]
 
 
+NO_STEPS = ("scenario: no steps; a scenario needs at least one [[step]] (an action and/or "
+            "expectations), or it checks nothing")
+
+
+def test_a_file_without_steps_is_a_mistake_not_a_pass() -> None:
+    assert fixture_errors("no_steps.toml") == [f"1: {NO_STEPS}"]
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "[machine]\nports = 2\n",
+                                  "step = []\n[[module]]\nname = 'pen_driver'\n"])
+def test_an_empty_file_fails_with_no_steps_and_its_name(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "empty.toml"
+    path.write_text(text)
+    code, out, err = invoke("run", str(path))
+    assert (code, out, err) == (2, "", f"{path}:1: {NO_STEPS}\n")
+
+
+def test_no_steps_is_reported_only_when_nothing_else_is_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("[[device]]\nmodel = 'toaster'\n")
+    assert len(errors_of(path)) == 1 and "toaster" in errors_of(path)[0]
+    path.write_text("step = []\n")
+    assert errors_of(path) == [f"{path}:1: {NO_STEPS}"]
+
+
+def test_load_scenario_takes_a_str_or_a_path() -> None:
+    example = ROOT / "examples" / "pen_driver.toml"
+    assert load_scenario(str(example)).path == load_scenario(example).path == example
+    with pytest.raises(ScenarioError, match=r"no_steps\.toml:1: scenario: no steps"):
+        load_scenario(str(FIXTURES / "no_steps.toml"))
+
+
 def test_expectation_tables_are_checked_field_by_field() -> None:
     assert fixture_errors("expectations.toml") == [
         "2: step 1: expect_event: unknown field 'devpth'; did you mean 'devpath'? accepted: "
@@ -261,9 +295,20 @@ def test_expectation_tables_are_checked_field_by_field() -> None:
     ("[[step]]\nwrite = '/dev/pen0'\ndata = 'a'\nhex = '00'\n",
      "4: step 1: give exactly one of data, hex, random (what to write); got data and hex"),
     ("[[step]]\nsleep = -1\n", "2: step 1: 'sleep': -1 is negative; expected milliseconds of "
-                               "machine time (0 or more)"),
+                               "machine time from 0 to 2592000000 (30 days)"),
     ("[[step]]\nsleep = true\n", "2: step 1: 'sleep' must be milliseconds of machine time "
-                                 "(0 or more) (got boolean)"),
+                                 "from 0 to 2592000000 (30 days) (got boolean)"),
+    ("[[step]]\nsleep = 2592000001\n", "2: step 1: 'sleep': 2592000001 is out of range; "
+                                       "expected milliseconds of machine time from 0 to "
+                                       "2592000000 (30 days)"),
+    ("[[step]]\nsleep = 1e300\n", "2: step 1: 'sleep': 1e+300 is out of range; expected "
+                                  "milliseconds of machine time from 0 to 2592000000 (30 days)"),
+    ("[[step]]\nsleep = inf\n", "2: step 1: 'sleep': inf is out of range; expected "
+                                "milliseconds of machine time from 0 to 2592000000 (30 days)"),
+    ("[[step]]\nsleep = -inf\n", "2: step 1: 'sleep': -inf is negative; expected "
+                                 "milliseconds of machine time from 0 to 2592000000 (30 days)"),
+    ("[[step]]\nsleep = nan\n", "2: step 1: 'sleep': nan is not a number; expected "
+                                "milliseconds of machine time from 0 to 2592000000 (30 days)"),
     ("[[step]]\nrun = ' '\n", "2: step 1: the command line is empty"),
     ("[[step]]\nexpect_dmesg = []\n", "2: step 1: 'expect_dmesg' must be a text, or an array "
                                       "of texts, of kernel log lines (got array)"),
@@ -288,6 +333,21 @@ def test_each_mistake_is_named(tmp_path: Path, text: str, message: str) -> None:
     path.write_text(text)
     found = [line.removeprefix(f"{path}:") for line in errors_of(path)]
     assert len(found) == 1 and found[0].startswith(message), found
+
+
+def test_an_absurd_sleep_fails_validation_before_the_machine_runs(tmp_path: Path) -> None:
+    """`usbemu run` in a real process: both absurd sleeps are named with their lines and
+    the limit, and nothing runs.  (Before the limit, these froze virtual time.)"""
+    path = tmp_path / "s.toml"
+    path.write_text("[[step]]\nsleep = 1e300\n[[step]]\nsleep = inf\n"
+                    "[[step]]\nsleep = 2592000000\n")
+    proc = subprocess.run([sys.executable, "-m", "usbemu", "run", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    expected = "is out of range; expected milliseconds of machine time from 0 to 2592000000 " \
+               "(30 days)"
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (f"{path}:2: step 1: 'sleep': 1e+300 {expected}\n"
+                           f"{path}:4: step 2: 'sleep': inf {expected}\n")
 
 
 def test_an_unreadable_file_is_a_scenario_error(tmp_path: Path) -> None:
@@ -323,7 +383,7 @@ def test_the_documented_mistakes_are_the_fixtures_messages(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     documented = _documented("Mistakes in the file")
-    assert len(documented) == 20
+    assert len(documented) == 21
     for line in documented:
         relative = Path("tests/cli/scenarios") / line.split(":", 1)[0]
         assert line in [e.removeprefix("tests/cli/scenarios/") for e in errors_of(relative)]
@@ -676,7 +736,8 @@ def test_module_parameters_are_given_as_insmod_takes_them(
         scenario: Callable[[str], tuple[bool, str]]) -> None:
     gizmo = ROOT / "tests" / "kernel" / "fixtures" / "gizmo.py"
     passed, report = scenario(f"[[module]]\nname = '{gizmo}'\n"
-                              "params = { ids = [1, 2], tag = 'a b', on = false }\n")
+                              "params = { ids = [1, 2], tag = 'a b', on = false }\n"
+                              "[[step]]\nexpect_dmesg = 'gizmo'\n")
     assert passed, report  # unknown parameters are ignored with a warning, as Linux does
     assert "ok module 1: load gizmo.py ids=1,2 tag=a b on=N" in report
 
@@ -686,7 +747,7 @@ def test_a_setup_failure_names_the_entry(scenario: Callable[[str], tuple[bool, s
     assert not passed
     assert ("s.toml:1: device 1: '1-4.1': no hub is plugged in at 1-4" in report)
     assert "step 1" not in report
-    passed, report = scenario("[[module]]\nname = 'no_such_driver'\n")
+    passed, report = scenario("[[module]]\nname = 'no_such_driver'\n[[step]]\nsleep = 1\n")
     assert not passed
     assert "s.toml:1: module 1: modprobe: FATAL: Module no_such_driver not found" in report
 

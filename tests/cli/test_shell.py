@@ -5,6 +5,7 @@ interactive mode under a pty is in test_shell_pty.py."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from usbemu.cli.shell.frontend import banner, history_path
 from usbemu.cli.shell.hexdump import hexdump_canonical, hexdump_words
 from usbemu.cli.shell.syntax import parse_line
 from usbemu.kernel.vfs import Attr
+from usbemu.kernel.vtime import VirtualTimeLoop
 from usbemu.system import System
 
 FIXTURES = Path(__file__).parents[1] / "kernel" / "fixtures"
@@ -408,6 +410,25 @@ def test_sleep_lets_machine_time_pass(machine: System, sh: Session) -> None:
     assert status == 1 and err.endswith("Usage: sleep MILLISECONDS | sleep SECONDSs\n")
 
 
+@pytest.mark.usefixtures("hang_guard")
+def test_sleep_up_to_the_limit_and_not_beyond(machine: System, sh: Session) -> None:
+    """30 days of machine time is the longest sleep; more is one line of error (status 1,
+    as coreutils' sleep for an invalid interval) and no time passes; what is not a
+    duration at all (inf, nan, -1) is a usage error that names the limit."""
+    assert isinstance(machine.loop, VirtualTimeLoop)
+    start = machine.loop.time_ns()
+    assert sh("sleep 2592000000") == (0, "", "")
+    assert sh("sleep 0.000001") == (0, "", "")
+    assert machine.loop.time_ns() - start == 2_592_000_000_000_001
+    limit = "the longest sleep is 2592000000 ms (30 days) of machine time\n"
+    for word in ("100000000000", "2592000000.001", "2592001s", "9" * 400):
+        assert sh(f"sleep {word}") == (1, "", f"sleep: invalid time interval '{word}': {limit}")
+    for word in ("inf", "nan", "-1", "1e300"):
+        status, out, err = sh(f"sleep {word}")
+        assert (status, out) == (1, "") and "of at most 2592000000 ms (30 days)\n" in err
+    assert machine.loop.time_ns() - start == 2_592_000_000_000_001
+
+
 def test_ctrl_c_cancels_what_the_command_was_doing(machine: System, sh: Session) -> None:
     def interrupt() -> None:
         raise KeyboardInterrupt
@@ -423,6 +444,54 @@ def test_ctrl_c_cancels_what_the_command_was_doing(machine: System, sh: Session)
     # the read was cancelled, not left to time out later, and the file was closed
     assert "Bulk message returned" not in sh("dmesg")[1]
     assert sh("rmmod pen_driver") == (0, "", "")
+
+
+def _register_pen_probe(machine: System, probe: object) -> None:
+    from usbemu.core.devtable import usb_device
+    from usbemu.core.driver import UsbDriver, usb_register
+
+    machine.run(usb_register(machine.usb, UsbDriver(
+        "misfit", id_table=[usb_device(0x0525, 0xA4A0)], probe=probe)))
+
+
+@pytest.mark.usefixtures("hang_guard")
+def test_ctrl_c_during_a_probe_cancels_the_command_and_not_the_probe(machine: System,
+                                                                      sh: Session) -> None:
+    """A real SIGINT while `plug` waits for the hub driver: the wait is cancelled; the probe
+    it arrived in finishes undisturbed (no oops) and the machine stays usable."""
+    import signal
+
+    from usbemu.kernel.vtime import sleep_ns
+
+    async def probe(intf: object, id: object) -> int:
+        signal.raise_signal(signal.SIGINT)      # the user presses Ctrl-C now
+        await sleep_ns(1_000_000)
+        return 0
+
+    _register_pen_probe(machine, probe)
+    with pytest.raises(KeyboardInterrupt):
+        sh("plug zero at 1-2")
+    assert sh("sleep 100") == (0, "", "")
+    dmesg = sh("dmesg")[1]
+    assert "Traceback" not in dmesg and "KeyboardInterrupt" not in dmesg
+    assert "\nDRIVER=misfit\n" in sh("cat /sys/bus/usb/devices/1-2:3.0/uevent")[1]
+    assert sh("plug pendrive at 1-3") == (0, "plugged pendrive at 1-3\n", "")
+
+
+@pytest.mark.usefixtures("hang_guard")
+def test_a_plug_whose_probe_never_returns_is_reported_and_ctrl_c_still_works(
+        machine: System, sh: Session) -> None:
+    async def probe(intf: object, id: object) -> int:
+        await asyncio.Event().wait()
+        return 0
+
+    _register_pen_probe(machine, probe)
+    status, _, err = sh("plug zero at 1-2")
+    assert status == 1
+    assert err.startswith("plug: the machine did not settle within 180 s: ")
+    assert "probe of 1-2:3.0 by driver misfit" in err
+    assert "INFO: task hub_wq blocked for more than 120 seconds." in sh("dmesg")[1]
+    assert sh("cat /sys/bus/usb/devices/1-1/idVendor") == (0, "058f\n", "")
 
 
 # -- the shell: help, exit, syntax, errors --------------------------------------------------------
@@ -515,6 +584,9 @@ def test_error_prefix_starts_every_error_line(sh: Session) -> None:
     ("plug hub at 1-", ["1-2", "1-3", "1-4", "1-5", "1-6"]),
     ("insmod pen", ["pen_driver"]),
     ("rmmod ", ["pen_driver"]),
+    ("rmmod pen_driver ", []),             # named already: rmmod removes each once
+    ("rmmod pen_driver p", []),
+    ("modprobe -r pen_driver ", []),
     ("modprobe -r p", ["pen_driver"]),
     ("unplug ", ["1-1"]),
     ("help ls", ["ls", "lsmod", "lsusb"]),
@@ -594,6 +666,21 @@ def test_shell_in_a_real_process_stops_at_the_first_failure() -> None:
                         capture_output=True, text=True, timeout=120)
     assert (ok.returncode, ok.stderr) == (0, "")
     assert ok.stdout.startswith("Bus 001 Device 001: ID 1d6b:0002 ")
+
+
+def test_a_piped_shell_refuses_an_absurd_sleep_at_once() -> None:
+    """The error, and nothing after it runs: a piped shell stops at the first failure.
+    (Before the limit, this sleep froze virtual time and the process never ended.)"""
+    proc = subprocess.run([sys.executable, "-m", "usbemu", "shell"],
+                          input="sleep 100000000000\necho ok\n", capture_output=True,
+                          text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == ("usbemu: line 1: sleep: invalid time interval '100000000000': "
+                           "the longest sleep is 2592000000 ms (30 days) of machine time\n")
+    ok = subprocess.run([sys.executable, "-m", "usbemu", "shell"],
+                        input="sleep 2592000000\necho ok\n", capture_output=True, text=True,
+                        timeout=60)
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "ok\n", "")
 
 
 def test_banner_names_the_buses_and_the_clock(machine: System) -> None:

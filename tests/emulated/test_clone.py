@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from usbemu.emulated.clone import (
+    MAX_CLONE_SOURCE_SIZE,
+    MAX_DESCRIPTORS_SIZE,
     ClonedDevice,
     CloneError,
     clone_from_sysfs,
@@ -14,6 +16,7 @@ from usbemu.emulated.clone import (
     dump_clone,
     load_clone,
     parse_hex,
+    read_limited,
 )
 from usbemu.emulated.endpoint import Outcome
 from usbemu.emulated.models import BUILTIN_MODELS, load_model
@@ -117,6 +120,56 @@ def test_broken_clone_files_name_the_field(text: str, message: str) -> None:
         clone_from_toml(text, "kbd.toml")
     assert str(info.value).startswith("kbd.toml: ")
     assert message in str(info.value)
+
+
+def test_the_size_limits_cover_any_real_dump() -> None:
+    # bNumConfigurations is a byte, wTotalLength 16 bits
+    assert MAX_DESCRIPTORS_SIZE == 18 + 255 * 65535 == 16_711_443
+    largest_as_hex = 3 * MAX_DESCRIPTORS_SIZE + MAX_DESCRIPTORS_SIZE // 16 + 1
+    assert largest_as_hex < MAX_CLONE_SOURCE_SIZE == 64 * 1024 * 1024
+
+
+def test_an_endless_file_is_read_up_to_the_limit_only() -> None:
+    with pytest.raises(CloneError) as info:
+        read_limited(Path("/dev/zero"), 1000, "why 1000")
+    assert str(info.value) == "/dev/zero: more than 1000 bytes; why 1000"
+    assert read_limited(Path("/dev/null"), 1000, "why") == b""
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "empty; expected a clone file (usbemu clone) or a descriptors dump"),
+    (b" \n\t\n", "empty; expected a clone file (usbemu clone) or a descriptors dump"),
+    (b"\x00\xff\xfe", "not a clone file or descriptors dump: binary data that does not start "
+                       "with a device descriptor (12 01)"),
+    (b"root:x:0:0::/root:/bin/sh\n", "not a clone file or descriptors dump: invalid TOML: "
+                                     "Expected '=' after a key in a key/value pair (at line "
+                                     "1, column 5)"),
+    (b"abc\n", "expected hex bytes separated by whitespace"),
+    (b"12 01 00", "descriptors file: device descriptor needs 18 bytes, got 3"),
+])
+def test_files_that_are_not_clones_say_what_they_are(tmp_path: Path, content: bytes,
+                                                     message: str) -> None:
+    path = tmp_path / "source"
+    path.write_bytes(content)
+    with pytest.raises(CloneError) as info:
+        load_clone(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_a_dump_larger_than_any_device_has_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "descriptors"
+    path.write_bytes(KEYBOARD_DUMP[:18] + bytes(MAX_DESCRIPTORS_SIZE))
+    with pytest.raises(CloneError) as info:
+        load_clone(path)
+    assert str(info.value) == (f"{path}: {MAX_DESCRIPTORS_SIZE + 18} bytes; a descriptors "
+                               "dump is at most 16711443 bytes (18 + 255 × 65535)")
+
+
+def test_a_directory_without_descriptors_is_not_a_device(tmp_path: Path) -> None:
+    with pytest.raises(CloneError) as info:
+        clone_from_sysfs(tmp_path)
+    assert str(info.value) == (f"{tmp_path}: no descriptors file, so not a USB device's "
+                               "sysfs directory (like /sys/bus/usb/devices/1-1)")
 
 
 def test_hostile_clone_reports_what_linux_would_log() -> None:

@@ -11,23 +11,36 @@ object: each one is a small coroutine handed to the machine's loop through `Syst
 (`run_coroutine_threadsafe`), the one thread-safe bridge of the design.  So while a tree is
 mounted the machine's loop must be running in some thread: `mount` starts a *machine
 thread* running `loop.run_forever()` unless the loop is already running elsewhere, and the
-FUSE loop runs in a *FUSE thread* (or, with ``foreground=True``, in the calling thread until
-the tree is unmounted).  While mounted, drive the machine with `system.call(coro)` — not
+FUSE loop runs in a *FUSE thread*; with ``foreground=True`` the calling thread waits until
+the tree is unmounted.  While mounted, drive the machine with `system.call(coro)` — not
 `system.run()`, whose loop is busy in the machine thread.  `FuseMount.unmount()` (or leaving
-its ``with`` block) unmounts with ``fusermount3 -u``, joins the FUSE thread, then stops and
-joins the machine thread it started; the machine is then usable with `run()` again.  A
-machine on virtual time keeps its clock's rules in the machine thread: idle, it waits for
-the next request; with timers pending it jumps to them at once, so a machine that polls a
-device runs its clock ahead of the wall clock.  Outside programs usually want real time
+its ``with`` block) first ends the device calls still waiting for their driver with ENODEV
+(a read blocked in a driver would otherwise hold the unmount up for as long as the driver
+sleeps; the driver's call itself goes on, on the machine), unmounts with ``fusermount3 -u``,
+joins the FUSE thread, then stops and joins the machine thread it started; the machine is
+then usable with `run()` again.  A machine on virtual time keeps its clock's rules in the
+machine thread: idle, it waits for the next request; with timers pending it jumps to them
+at once, so a machine that polls a device runs its clock ahead of the wall clock (and a
+driver's 5000 ms timeout passes at once).  Outside programs usually want real time
 (``System(virtual=False)``, as `run_mount` uses); tests are deterministic either way.
+
+Errors.  What the driver or the attribute returns reaches the program as its errno — a
+driver's -ETIMEDOUT as ETIMEDOUT ("Connection timed out"), as on Linux.  The bridge's own
+failures are told apart at their cause: a request other than device I/O that the machine
+does not answer within the mount's `timeout` (`DEFAULT_TIMEOUT`, 60 s) fails with
+ETIMEDOUT too, and is logged as such; device I/O ended by the unmount fails with ENODEV; an
+exception without an errno is logged and gives EIO.
 
 The process around it.  libfuse's fuse_daemonize() moves the process to "/" even in the
 foreground; the working directory is put back as soon as the mount is live.  libfuse also
 takes SIGINT, SIGTERM and SIGHUP where they have their default action and turns them into
-"unmount and return": `serve_forever` (foreground, as ``usbemu mount`` runs) wants exactly
-that, while a background mount started from the main thread leaves them as they were, so
-SIGTERM still ends a test run.  An exit handler unmounts whatever is still mounted, so a
-crash in the caller leaves no dead mount ("Transport endpoint is not connected") behind.
+"leave the FUSE loop" — which waits for the requests in progress, however long a driver
+keeps one.  So neither kind of mount leaves them to libfuse: `serve_forever` (the
+foreground, as ``usbemu mount`` runs), in the main thread, catches all three itself and
+unmounts as above, so Ctrl-C takes effect at once even while a read is blocked; a
+background mount started from the main thread leaves them as they were, so SIGTERM still
+ends a test run.  An exit handler unmounts whatever is still mounted, so a crash in the
+caller leaves no dead mount ("Transport endpoint is not connected") behind.
 
 What a program sees, and where it differs from Linux's sysfs:
 
@@ -67,6 +80,7 @@ or None.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import concurrent.futures
 import importlib
@@ -81,7 +95,7 @@ import stat as stat_mod
 import subprocess
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TypeVar
@@ -96,7 +110,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: How long a FUSE request waits for the machine before it fails with ETIMEDOUT.
+#: How long a FUSE request other than device I/O waits for the machine before it fails
+#: with ETIMEDOUT (device I/O waits as long as its driver).
 DEFAULT_TIMEOUT = 60.0
 #: How long `FuseMount.start` waits for the kernel's INIT request after mounting.
 MOUNT_TIMEOUT = 10.0
@@ -187,6 +202,13 @@ def unavailable_reason() -> str | None:
 # -- the operations, run in libfuse's threads --------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Raised:
+    """What a call on the machine raised, carried back as a value (see `_await`)."""
+
+    error: Exception
+
+
 @dataclass
 class _OpenFile:
     """One open(2) through the mount: an attribute (its canonical path and the content of
@@ -217,6 +239,12 @@ class VfsOperations:
         self._files: dict[int, _OpenFile] = {}
         self._files_guard = threading.Lock()
         self._next_fh = itertools.count(1)
+        self._aborted = threading.Event()
+        # the machine's loop only: the waits abort() cancels, and every call in progress
+        # (asyncio keeps only a weak reference to a task, and a call abort() left behind
+        # has no other owner until it ends)
+        self._waits: set[asyncio.Task[Any]] = set()
+        self._calls: set[asyncio.Task[Any]] = set()
         self.ready = threading.Event()
         self.on_init: Callable[[], None] | None = None
 
@@ -234,28 +262,91 @@ class VfsOperations:
 
         return self._await(on_loop())
 
-    def _await(self, coro: Coroutine[Any, Any, T], *, wait: bool = False) -> T:
+    def _await(self, coro: Coroutine[Any, Any, T], *, wait: bool = False,
+               abortable: bool = False) -> T:
         """Run `coro` on the machine's loop.  `wait`: no time limit (device I/O blocks as
-        long as the driver makes it, as read(2) on a device does)."""
+        long as the driver makes it, as read(2) on a device does).  `abortable`: `abort()`
+        ends the wait with ENODEV (a device's open, read and write: not its close, which
+        the machine must see to drop its references)."""
         loop = self._system.loop
-        if loop.is_closed() or not loop.is_running():
+        if loop.is_closed() or not loop.is_running() or (abortable and self.aborted):
             coro.close()  # the machine is not running (a file kept open after unmount)
             raise self._error(Errno.ENODEV)
+
+        async def boxed() -> T | _Raised:
+            # On the machine's loop.  The call runs as a task of its own, shielded: abort()
+            # cancels only this wait, never a driver half-way (the machine finishes or
+            # shuts down what it started).  Whatever the call raises comes back as a value,
+            # so an exception out of System.call is the bridge's own: the wait timed out
+            # (TimeoutError), or abort() or the machine's shutdown cancelled it.
+            task = asyncio.current_task()
+            if abortable and task is not None:
+                if self.aborted:
+                    coro.close()
+                    return _Raised(OSError(Errno.ENODEV, "No such device"))
+                self._waits.add(task)
+            call = asyncio.ensure_future(coro)
+            self._calls.add(call)
+            call.add_done_callback(self._call_done)
+            try:
+                return await asyncio.shield(call)
+            except Exception as exc:
+                return _Raised(exc)
+            finally:
+                if task is not None:
+                    self._waits.discard(task)
+
         try:
-            result: T = self._system.call(coro, None if wait else self._timeout)
-        except concurrent.futures.TimeoutError:
-            # the machine did not answer in time; the coroutine goes on there regardless
+            result = self._system.call(boxed(), None if wait else self._timeout)
+        except TimeoutError:
+            # The wait for the machine, not the call: an OSError(ETIMEDOUT) of a driver is
+            # a TimeoutError too, but boxed() returned it.  The call goes on regardless.
             log.error("usbemu FUSE: the machine did not answer within %s s", self._timeout)
             raise self._error(Errno.ETIMEDOUT) from None
-        except OSError as exc:
+        except concurrent.futures.CancelledError:
+            raise self._error(Errno.ENODEV) from None  # aborted: the machine is going away
+        except Exception:
+            log.exception("usbemu FUSE: the machine could not be reached")
+            raise self._error(Errno.EIO) from None
+        if not isinstance(result, _Raised):
+            return result
+        exc = result.error
+        if isinstance(exc, OSError):
             if isinstance(exc.errno, int) and exc.errno > 0:
                 raise self._error(exc.errno) from None
-            log.exception("usbemu FUSE: error without an errno")
+            log.error("usbemu FUSE: error without an errno", exc_info=exc)
             raise self._error(Errno.EIO) from None
-        except Exception:
-            log.exception("usbemu FUSE: operation failed on the machine")
-            raise self._error(Errno.EIO) from None
-        return result
+        log.error("usbemu FUSE: operation failed on the machine", exc_info=exc)
+        raise self._error(Errno.EIO) from None
+
+    def _call_done(self, call: asyncio.Task[Any]) -> None:
+        """A call ended (on the machine's loop).  Its exception is marked as seen: the
+        outcome of a call that abort() left behind goes nowhere."""
+        self._calls.discard(call)
+        if not call.cancelled() and call.exception() is not None:
+            log.debug("usbemu FUSE: a call ended with %r", call.exception())
+
+    @property
+    def aborted(self) -> bool:
+        """`abort()` was called: device files' open, read and write fail with ENODEV."""
+        return self._aborted.is_set()
+
+    def abort(self) -> None:
+        """End every open, read and write of a device file that waits for its driver now,
+        and refuse those that follow, with ENODEV — the machine is going away (the mount is
+        being taken down), and a read blocked in a driver must not hold the unmount up.
+        The driver's call itself is not interrupted: the machine finishes it, or cancels
+        it when it shuts down.  Attribute calls (bounded by the timeout) and closes go on
+        while the machine runs.  Thread-safe; idempotent."""
+        self._aborted.set()
+        loop = self._system.loop
+
+        def cancel_waits() -> None:
+            for task in list(self._waits):
+                task.cancel()
+
+        with suppress(RuntimeError):  # a closed loop: nothing waits on it
+            loop.call_soon_threadsafe(cancel_waits)
 
     # -- attributes ----------------------------------------------------------------------------
 
@@ -365,7 +456,7 @@ class VfsOperations:
                 raise OSError(Errno.EACCES, "Permission denied", path)
             return _OpenFile(canonical)
 
-        opened = self._await(do_open(), wait=True)  # a driver's open may sleep
+        opened = self._await(do_open(), wait=True, abortable=True)  # a driver's open may sleep
         fh = next(self._next_fh)
         with self._files_guard:
             self._files[fh] = opened
@@ -397,7 +488,7 @@ class VfsOperations:
                 raise OSError(-count, os.strerror(-count), file.f_path)
             return bytes(buf[:count])
 
-        return self._await(do_read(), wait=True)
+        return self._await(do_read(), wait=True, abortable=True)
 
     def _write_device(self, file: File, data: bytes, offset: int) -> int:
         async def do_write() -> int:
@@ -408,7 +499,7 @@ class VfsOperations:
                 raise OSError(-count, os.strerror(-count), file.f_path)
             return count
 
-        return self._await(do_write(), wait=True)
+        return self._await(do_write(), wait=True, abortable=True)
 
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
         handle = self._open_file(fh)
@@ -444,17 +535,23 @@ class VfsOperations:
     def release(self, path: str, fh: int) -> int:
         with self._files_guard:
             handle = self._files.pop(fh, None)
-        if handle is not None and handle.device is not None and self._chrdev is not None:
-            chrdev, file = self._chrdev, handle.device
-
-            async def do_close() -> None:
-                await chrdev.close(file)
-
-            try:
-                self._await(do_close(), wait=True)
-            except OSError:
-                log.warning("usbemu FUSE: %s was not closed on the machine", handle.path)
+        if handle is not None:
+            self._close_on_machine(handle, wait=True)
         return 0
+
+    def _close_on_machine(self, handle: _OpenFile, *, wait: bool) -> None:
+        """The close of a device file, on the machine (its driver's release)."""
+        if handle.device is None or self._chrdev is None:
+            return
+        chrdev, file = self._chrdev, handle.device
+
+        async def do_close() -> None:
+            await chrdev.close(file)
+
+        try:
+            self._await(do_close(), wait=wait)
+        except OSError:
+            log.warning("usbemu FUSE: %s was not closed on the machine", handle.path)
 
     def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
         self._call(lambda: self._vfs.resolve(path, follow=False))
@@ -501,8 +598,14 @@ class VfsOperations:
         self.ready.set()
 
     def destroy(self, path: str) -> None:
+        """The session ends (unmounted).  Device files whose RELEASE the host kernel did not
+        send — a file closed as the tree was unmounted — are closed on the machine now, so
+        the driver's release runs and its module is not held."""
         with self._files_guard:
+            handles = list(self._files.values())
             self._files.clear()
+        for handle in handles:
+            self._close_on_machine(handle, wait=False)
 
 
 # -- mounting ----------------------------------------------------------------------------------
@@ -595,6 +698,34 @@ def _signals_left_alone() -> Iterator[None]:
                 signal.signal(sig, signal.SIG_DFL)
 
 
+#: Seconds between two looks at a stop signal while `serve_forever` waits.
+_SIGNAL_POLL = 0.05
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _stop_signals_caught() -> Iterator[list[int]]:
+    """Catch SIGINT, SIGTERM and SIGHUP for the time of the block: each only records its
+    number in the list yielded, which the caller polls; the previous handlers are put back
+    at the end.  Having handlers installed also keeps libfuse from taking these signals.
+    Only in the main thread (Python's rule for signal handlers): elsewhere the list stays
+    empty and the signals keep whatever action they have."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)  # the waiting loop sees it within _SIGNAL_POLL
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
 _active: set[FuseMount] = set()
 _active_guard = threading.Lock()
 
@@ -629,7 +760,7 @@ class FuseMount:
         self._served_out = False
         self._operations: VfsOperations | None = None
         self._mounted = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held for the whole of unmount()
 
     def __enter__(self) -> FuseMount:
         self.start()
@@ -731,43 +862,40 @@ class FuseMount:
         return self
 
     def serve_forever(self) -> None:
-        """Mount and run the FUSE loop in the calling thread until the tree is unmounted
-        (``fusermount3 -u DIR``) or, in the main thread, SIGINT/SIGTERM/SIGHUP arrive
-        (libfuse handles them and unmounts).  The machine's loop runs in its own thread
-        meanwhile."""
-        binding, operations, options = self._prepare()
-        self._machine.start()
-        self._mounted = True
-        with _active_guard:
-            _active.add(self)
-        cwd = operations.on_init = _Cwd().restore
-        try:
-            binding.serve(operations, self.mountpoint, options)
-        except RuntimeError as exc:
-            if operations.ready.is_set():
-                # served, then stopped by SIGINT/SIGTERM/SIGHUP: libfuse reports that as
-                # a failure of its loop, but for us it is the way out
-                log.debug("usbemu FUSE: loop ended with %s", exc)
-                return
-            raise FuseUnavailable(f"mounting {self.mountpoint} failed ({exc}); "
-                                  "libfuse printed the reason on stderr") from None
-        finally:
-            cwd()
-            self._mounted = False
-            with _active_guard:
-                _active.discard(self)
-            self._machine.stop()
+        """Mount and serve until the tree is unmounted (``fusermount3 -u DIR``, or
+        `unmount()` from another thread) or, when called in the main thread, SIGINT,
+        SIGTERM or SIGHUP arrives; then unmount and return.  The FUSE loop runs in a
+        thread of its own (as with `start`) and the calling thread waits for either, so a
+        signal takes effect at once even while a request is blocked in a driver: the
+        unmount ends such waits with ENODEV first (`VfsOperations.abort`)."""
+        with _stop_signals_caught() as received:
+            self.start()
+            try:
+                while not received and not self.wait(_SIGNAL_POLL):
+                    pass
+            finally:
+                self.unmount()
+        if received:
+            log.debug("usbemu FUSE: %s: unmounted", signal.Signals(received[0]).name)
 
     def unmount(self) -> None:
         """Unmount, join the FUSE thread, stop the machine thread if this mount started it.
-        Idempotent.  (For a mount served in the foreground, called from another thread: it
-        unmounts, and `serve_forever` returns and cleans up in its own thread.)"""
+        Calls still waiting for the machine (a read blocked in a driver) end first, with
+        ENODEV, so they do not hold the unmount up.  Idempotent; a second caller returns
+        once the first is done.  (For a mount served by `serve_forever`, called from
+        another thread: it unmounts, and `serve_forever` returns.)"""
         with self._lock:
             if not self._mounted:
                 return
             self._mounted = False
-        with _active_guard:
-            _active.discard(self)
+            with _active_guard:
+                _active.discard(self)
+            if self._operations is not None:
+                self._operations.abort()
+            self._take_down()
+
+    def _take_down(self) -> None:
+        """fusermount3 -u (lazily if busy), join the FUSE thread, stop the machine's."""
         command = _unmount_command()
         thread = self._fuse_thread
         if command is not None and (thread is None or thread.is_alive()):
@@ -798,9 +926,11 @@ def mount(system: System, mountpoint: str | os.PathLike[str], *, foreground: boo
 
     In the background (default) it returns a started `FuseMount` — use it as a context
     manager or call `unmount()`; meanwhile reach the machine with `system.call()`.  With
-    ``foreground=True`` it serves in the calling thread and returns (the unmounted
-    `FuseMount`) once the tree is unmounted.  Either way the machine's loop runs in a thread
-    of its own while mounted, unless it is already running in another one.
+    ``foreground=True`` the calling thread waits while the tree is served and `mount`
+    returns (the unmounted `FuseMount`) once it is unmounted — in the main thread also on
+    SIGINT, SIGTERM or SIGHUP, at once, even while a read is blocked in a driver.  Either
+    way the machine's loop runs in a thread of its own while mounted, unless it is already
+    running in another one.
     `device_files`: device nodes are files whose I/O reaches their drivers (False:
     character-device entries that cannot be opened through the mount).  `allow_other`:
     let other users in (FUSE's allow_other; needs user_allow_other in /etc/fuse.conf for
@@ -818,8 +948,9 @@ def run_mount(mountpoint: str, setup: Callable[[System], None] | None = None) ->
     """What ``usbemu mount DIR`` does: boot a machine on real time (outside programs read
     it), let `setup` populate it (default: one EHCI controller, bus 1, six ports), mount
     its tree at `mountpoint` and serve in the foreground until the tree is unmounted
-    (``fusermount3 -u DIR``) or the process gets SIGINT/SIGTERM; then shut the machine
-    down.  Raises FuseUnavailable (print its message) when FUSE cannot be used here."""
+    (``fusermount3 -u DIR``) or the process gets SIGINT/SIGTERM/SIGHUP — at once, a read
+    blocked in a driver ending with ENODEV; then shut the machine down.  Raises
+    FuseUnavailable (print its message) when FUSE cannot be used here."""
     reason = unavailable_reason()
     if reason is not None:
         raise FuseUnavailable(reason)

@@ -10,6 +10,11 @@ lookups are the same): vendor and product names, falling back to the device's ow
 `manufacturer` and `product` strings and then "[unknown]"; class names, "[unknown]"
 without a database.
 
+`DeviceFilter` is lsusb's `-s [[bus]:][devnum]` and `-d [vendor]:[product]` (parsed and
+matched as lsusb.c's main() and list_devices() do; `lsusb` and `lsusb_v` take one): the
+shell's `lsusb` and `usbemu lsusb` share it.  As in usbutils, a list with nothing in it is
+lsusb's exit status 1, and `lsusb -t` shows the whole tree whatever the filter.
+
 `lsusb_v` prints what lsusb -v prints for a user who cannot open the device nodes
 (libusb_open fails without write access to /dev/bus/usb): every descriptor from the
 `descriptors` file, string descriptors other than the three sysfs strings left empty, HID
@@ -22,6 +27,7 @@ are printed as lsusb prints descriptors it does not recognise.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +36,11 @@ from typing import Final, Protocol
 from ..kernel.vfs import Vfs
 
 __all__ = [
+    "EVERY_DEVICE",
+    "NEGOTIATED_SPEEDS",
     "NO_USB_IDS",
     "USB_IDS_PATHS",
+    "DeviceFilter",
     "UsbIds",
     "lsusb",
     "lsusb_t",
@@ -240,11 +249,77 @@ def _bus_line(vfs: Vfs, names: UsbIds, dev: _Device) -> str:
             f"{dev.product_id:04x} {vendor} {product}\n")
 
 
-def lsusb(system: _Machine, *, usb_ids: str | Path | UsbIds | None = None) -> str:
-    """`lsusb`: one line per device, by bus and device number.  `usb_ids` is a usb.ids
-    path or database (None: the first of USB_IDS_PATHS on this host; NO_USB_IDS: none)."""
+# -- lsusb -s and -d ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceFilter:
+    """Which devices lsusb lists: `-s [[bus]:][devnum]` (decimal) and `-d [vendor]:[product]`
+    (hexadecimal); None matches any.  The default filter matches every device."""
+
+    busnum: int | None = None
+    devnum: int | None = None
+    vendor: int | None = None
+    product: int | None = None
+
+    @classmethod
+    def parse(cls, select: str | None = None, ids: str | None = None) -> DeviceFilter:
+        """The filter of `-s select` and `-d ids` (either may be None).  Raises ValueError
+        whose message says which argument is wrong and what is accepted ("invalid -s
+        argument 'x': expected [[bus]:][devnum] in decimal")."""
+        busnum = devnum = vendor = product = None
+        if select is not None:
+            busnum, devnum = _parse_bus_devnum(select)
+        if ids is not None:
+            vendor, product = _parse_vendor_product(ids)
+        return cls(busnum, devnum, vendor, product)
+
+    def matches(self, busnum: int, devnum: int, vendor: int, product: int) -> bool:
+        """list_devices()'s test: every number given is equal."""
+        wanted = (self.busnum, self.devnum, self.vendor, self.product)
+        found = (busnum, devnum, vendor, product)
+        return all(w is None or w == f for w, f in zip(wanted, found, strict=True))
+
+
+EVERY_DEVICE: Final = DeviceFilter()
+"""lsusb without -s and -d."""
+
+
+_SELECT: Final = re.compile(r"(?:(\d*):)?(\d*)")
+_IDS: Final = re.compile(r"([0-9a-fA-F]*):([0-9a-fA-F]*)")
+
+
+def _parse_bus_devnum(value: str) -> tuple[int | None, int | None]:
+    """-s [[bus]:][devnum], decimal; either part may be empty."""
+    found = _SELECT.fullmatch(value)
+    if found is None:
+        raise ValueError(f"invalid -s argument '{value}': expected [[bus]:][devnum] "
+                         "in decimal")
+    return (int(found[1]) if found[1] else None), (int(found[2]) if found[2] else None)
+
+
+def _parse_vendor_product(value: str) -> tuple[int | None, int | None]:
+    """-d [vendor]:[product], hexadecimal; the colon is required, as lsusb requires it."""
+    found = _IDS.fullmatch(value)
+    numbers = [int(part, 16) if part else None for part in found.groups()] if found else []
+    if not numbers or any(n is not None and n > 0xFFFF for n in numbers):
+        raise ValueError(f"invalid -d argument '{value}': expected [vendor]:[product] "
+                         "in hexadecimal")
+    return numbers[0], numbers[1]
+
+
+def _wanted(only: DeviceFilter, dev: _Device) -> bool:
+    return only.matches(dev.busnum, dev.devnum, dev.vendor_id, dev.product_id)
+
+
+def lsusb(system: _Machine, *, usb_ids: str | Path | UsbIds | None = None,
+          only: DeviceFilter = EVERY_DEVICE) -> str:
+    """`lsusb`: one line per device that `only` matches, by bus and device number (empty
+    when none does: lsusb's exit status 1).  `usb_ids` is a usb.ids path or database
+    (None: the first of USB_IDS_PATHS on this host; NO_USB_IDS: none)."""
     names = _names(usb_ids)
-    return "".join(_bus_line(system.vfs, names, dev) for dev in _devices(system.vfs))
+    return "".join(_bus_line(system.vfs, names, dev) for dev in _devices(system.vfs)
+                   if _wanted(only, dev))
 
 
 # -- lsusb -t ----------------------------------------------------------------------------------
@@ -526,6 +601,15 @@ def _pad(data: bytes, size: int) -> bytes:
     return data + bytes(max(0, size - len(data)))
 
 
+NEGOTIATED_SPEEDS: Final = {
+    "1.5": "Low Speed (1Mbps)", "12": "Full Speed (12Mbps)", "480": "High Speed (480Mbps)",
+    "5000": "SuperSpeed (5Gbps)", "10000": "SuperSpeed+ (10Gbps)",
+    "20000": "SuperSpeed++ (20Gbps)",
+}
+"""dump_device()'s "Negotiated speed:" per sysfs `speed` value (libusb_get_device_speed()
+reads that attribute on Linux); any other value is "Unknown"."""
+
+
 class _VerboseDump:
     """lsusb -v's dump functions, writing into a list of strings."""
 
@@ -541,10 +625,13 @@ class _VerboseDump:
         return (names.class_name(cls), names.subclass_name(cls, sub),
                 names.protocol_name(cls, sub, proto))
 
-    def device(self, raw: bytes, vendor: str, product: str, strings: Sequence[str]) -> None:
-        """dump_device(): the three strings are the sysfs manufacturer/product/serial."""
+    def device(self, raw: bytes, vendor: str, product: str, strings: Sequence[str],
+               speed: str) -> None:
+        """dump_device(): the three strings are the sysfs manufacturer/product/serial,
+        `speed` the sysfs speed attribute."""
         d = raw
         cls, sub, proto = self.classes(d[4], d[5], d[6])
+        self.emit(f"Negotiated speed: {NEGOTIATED_SPEEDS.get(speed, 'Unknown')}\n")
         self.emit("Device Descriptor:\n"
                   f"  bLength             {d[0]:5d}\n"
                   f"  bDescriptorType     {d[1]:5d}\n"
@@ -786,20 +873,25 @@ class _VerboseDump:
             self.emit("        INTERFACE CLASS: " + _hex_bytes(desc))
 
 
-def lsusb_v(system: _Machine, *, usb_ids: str | Path | UsbIds | None = None) -> str:
+def lsusb_v(system: _Machine, *, usb_ids: str | Path | UsbIds | None = None,
+            only: DeviceFilter = EVERY_DEVICE) -> str:
     """`lsusb -v` as an unprivileged user sees it (see the module docstring): for each
-    device a blank line, its `lsusb` line, then its descriptors."""
+    device that `only` matches a blank line, its `lsusb` line, "Negotiated speed:", then
+    its descriptors (empty when no device matches)."""
     vfs = system.vfs
     names = _names(usb_ids)
     dump = _VerboseDump(names)
     for dev in _devices(vfs):
+        if not _wanted(only, dev):
+            continue
         dump.emit("\n")
         dump.emit(_bus_line(vfs, names, dev))
         vendor, product = _vendor_product(vfs, names, dev)
         base = f"{SYS_BUS_USB_DEVICES}/{dev.name}"
         strings = [_read(vfs, f"{base}/{attr}") or ""
                    for attr in ("manufacturer", "product", "serial")]
-        dump.device(dev.raw[:18], vendor, product, strings)
+        dump.device(dev.raw[:18], vendor, product, strings,
+                    _read(vfs, f"{base}/speed") or "")
         bcd_usb = dev.raw[2] | dev.raw[3] << 8
         for config in _parse_configs(dev.raw)[:dev.raw[17]]:
             dump.config(config, bcd_usb)

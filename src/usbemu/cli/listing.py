@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..bridges import available_bridges, describe_bridge
+from ..bridges.lsusb import EVERY_DEVICE, DeviceFilter
 from ..core.devtable import is_terminator
 from ..core.driver import UsbDeviceDriver
 from ..core.usb import UsbDevice
@@ -122,7 +123,10 @@ def _device_row(dev: UsbDevice) -> Row:
     }
 
 
-def device_rows(system: System) -> list[Row]:
-    """One row per USB device of `system` in tree order (root hubs included), as
-    `lsusb --json` prints them.  Atomic."""
-    return [_device_row(dev) for dev in system.usb_devices()]
+def device_rows(system: System, *, only: DeviceFilter = EVERY_DEVICE) -> list[Row]:
+    """One row per USB device of `system` that `only` (lsusb's -s and -d) matches, in tree
+    order (root hubs included), as `lsusb --json` prints them.  Atomic."""
+    rows = [_device_row(dev) for dev in system.usb_devices()]
+    return [row for row in rows if only.matches(row["bus"], row["devnum"],
+                                                int(row["idVendor"], 16),
+                                                int(row["idProduct"], 16))]

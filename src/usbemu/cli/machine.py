@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import inspect
 import re
+import stat
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from ..emulated.clone import CloneError, load_clone
+from ..emulated.clone import CloneError, clone_from_sysfs, load_clone
 from ..emulated.device import DeviceModel
 from ..emulated.models import available_models, load_model
 from ..emulated.port import PortOwner
@@ -25,8 +26,8 @@ from ..errors import PluginNotFound
 from ..system import System
 
 __all__ = ["PORT_PATH", "MachineError", "boot", "build_model", "check_port_path", "free_port",
-           "free_ports", "load_module", "model_options", "parse_assignments", "parse_plug",
-           "parse_value", "plug", "unplug"]
+           "free_ports", "host_kind", "load_module", "model_options", "parse_assignments",
+           "parse_plug", "parse_value", "plug", "unplug"]
 
 #: A port path as Linux names devices: bus, dash, root-hub port, then hub ports with dots.
 PORT_PATH = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*(\.[1-9][0-9]*)*$")
@@ -156,26 +157,55 @@ def _model_class(spec: str) -> type[DeviceModel] | None:
         raise MachineError(str(exc)) from None
 
 
+def host_kind(path: str | Path) -> Literal["directory", "file"] | None:
+    """What is at `path` on the host: a directory, a file (anything else that can be read:
+    a regular file, a device, a pipe), or None when nothing is there or the name cannot
+    be a path (longer than the system's limit, a NUL character).  Never raises."""
+    try:
+        mode = Path(path).stat().st_mode
+    except (OSError, ValueError):
+        return None
+    return "directory" if stat.S_ISDIR(mode) else "file"
+
+
+def _shown(name: str) -> str:
+    """A name as a message quotes it: repr, and one longer than a file name may be (255)
+    cut, with its length."""
+    if len(name) <= 255:
+        return repr(name)
+    return f"{name[:60]!r}… ({len(name)} characters)"
+
+
+def _clone(spec: str, options: Mapping[str, object]) -> DeviceModel:
+    """The device a host path names: a sysfs device directory, or a clone file or
+    descriptors dump (see `build_model`)."""
+    kind = host_kind(spec)
+    if kind is None:
+        known = ", ".join(sorted(available_models()))
+        raise MachineError(f"no device model named {_shown(spec)} and no such file; "
+                           f"known models: {known}")
+    if options:
+        raise MachineError(f"{spec}: a cloned device takes no options "
+                           f"(got {', '.join(sorted(options))})")
+    try:
+        return clone_from_sysfs(spec) if kind == "directory" else load_clone(spec)
+    except CloneError as exc:
+        raise MachineError(str(exc)) from None
+    except OSError as exc:
+        raise MachineError(f"{exc.filename or spec}: {exc.strerror or exc}") from None
+
+
 def build_model(spec: str, options: Mapping[str, object] | None = None) -> DeviceModel:
-    """A device model from `spec`, a model's short name (`usbemu list devices`) or the path
-    of a clone file (TOML clone, hex or binary descriptors dump), with `options` given to
-    the model's constructor after conversion to its annotated types.  Raises MachineError
-    for an unknown model, an unknown option (naming the accepted ones) or a bad value."""
+    """A device model from `spec`: a model's short name (`usbemu list devices`), else the
+    path of a clone file (TOML clone, hex or binary descriptors dump) or of a device's
+    sysfs directory (/sys/bus/usb/devices/1-1), with `options` given to the model's
+    constructor after conversion to its annotated types.  Raises MachineError for an
+    unknown model or a missing, unreadable or broken file (naming the file and what is
+    wrong), an unknown option (naming the accepted ones) or a bad value."""
     options = dict(options or {})
     cls = _model_class(spec)
     if cls is None:
-        path = Path(spec)
-        if not path.is_file():
-            known = ", ".join(sorted(available_models()))
-            raise MachineError(f"no device model named {spec!r} and no such file; "
-                               f"known models: {known}")
-        if options:
-            raise MachineError(f"{spec}: a cloned device takes no options "
-                               f"(got {', '.join(sorted(options))})")
-        try:
-            return load_clone(path)
-        except (CloneError, OSError) as exc:
-            raise MachineError(f"{spec}: {exc}") from None
+        return _clone(spec, options)
     accepted = model_options(cls)
     kwargs: dict[str, object] = {}
     for key, value in options.items():
@@ -189,7 +219,6 @@ def build_model(spec: str, options: Mapping[str, object] | None = None) -> Devic
         return typing.cast(DeviceModel, factory(**kwargs))
     except (TypeError, ValueError) as exc:
         raise MachineError(f"model {spec!r}: {exc}") from None
-
 
 
 def parse_plug(words: Sequence[str]) -> tuple[str, dict[str, str], str | None]:
@@ -219,27 +248,40 @@ def free_ports(system: System) -> list[str]:
             if isinstance(owner, PortOwner) for port in owner.ports if port.device is None]
 
 
+def _listed(paths: Sequence[str], most: int = 8) -> str:
+    shown = ", ".join(paths[:most])
+    return shown + (f" … ({len(paths)} in all)" if len(paths) > most else "")
+
+
 def free_port(system: System) -> str:
     """The first empty root-hub port of the machine ("1-1", then "1-2" …).  Raises
-    MachineError when every root-hub port is taken."""
-    free = [path for path in free_ports(system) if "." not in path]
+    MachineError when every root-hub port is taken, naming the free ports of the hubs
+    plugged in (never a port of a hub that is not there)."""
+    free = free_ports(system)
+    roots = [path for path in free if "." not in path]
+    if roots:
+        return roots[0]
     if not free:
-        raise MachineError("every root-hub port is taken; say where: plug MODEL at 1-4.1")
-    return free[0]
+        raise MachineError("every root-hub port is taken and no hub has a free port; "
+                           "unplug a device first")
+    raise MachineError(f"every root-hub port is taken; say where: plug MODEL at {free[0]} "
+                       f"(free hub ports: {_listed(free)})")
 
 
 def plug(system: System, spec: str, options: Mapping[str, object] | None = None,
          port: str | None = None) -> str:
     """Build the model `spec` with `options`, plug it in at `port` (the first free root-hub
     port when None), let the hub driver enumerate it, and return the port path.  Raises
-    MachineError (bad model, option or port; a port that is taken).  Context: outside the
-    machine's loop; runs it."""
+    MachineError (bad model, option or port; a port that is taken — the message then
+    lists the free ports, `free_ports`).  Context: outside the machine's loop; runs it."""
     model = build_model(spec, options)
     path = check_port_path(port) if port is not None else free_port(system)
     try:
         system.plug(model, path)
     except ValueError as exc:
-        raise MachineError(str(exc)) from None
+        free = free_ports(system)
+        raise MachineError(f"{exc}; free ports: {_listed(free) if free else 'none'}"
+                           ) from None
     system.settle()
     return path
 

@@ -4,17 +4,21 @@
     usbemu shell [--plug …]     an interactive shell on the machine (commands from stdin
                                 when piped)
     usbemu run SCENARIO.toml    a declared machine and timeline, with expectations
-    usbemu lsusb [-t|-v|--json] lsusb of a machine built from the machine options
+    usbemu lsusb [-t|-v|--json] [-s [[bus]:][devnum]] [-d [vendor]:[product]]
+                                lsusb of a machine built from the machine options
     usbemu devices              /sys/kernel/debug/usb/devices of such a machine
     usbemu mount DIR            its /sys, /proc and /dev as a FUSE filesystem
     usbemu list devices|drivers|controllers|bridges
                                 what usbemu knows, built in and from installed plugins
-    usbemu describe [MODEL…]    a device model's descriptors: tree, bytes and strings
+    usbemu describe [MODEL…]    a device model's (or clone file's) descriptors: tree, bytes
+                                and strings
     usbemu clone SOURCE         a clone file from a model name, a sysfs device directory
                                 or a descriptors dump
 
 The machine options (`machine_options`): --plug, --load, --ports, --seed, --real-time.
-Output is rich on a terminal and plain when piped; NO_COLOR turns colour off.
+Output is rich on a terminal and plain when piped; NO_COLOR turns colour off.  A mistake
+is one line, `usbemu: error: …`, with exit status 2 (`cli.usage`); a scenario's mistakes
+are its FILE:LINE lines.
 """
 
 from __future__ import annotations
@@ -31,19 +35,20 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ..bridges.lsusb import DeviceFilter, lsusb_t, lsusb_v
 from ..bridges.lsusb import lsusb as lsusb_list
-from ..bridges.lsusb import lsusb_t, lsusb_v
-from ..emulated.clone import CloneError, clone_from_sysfs, dump_clone, load_clone
+from ..emulated.clone import dump_clone
 from ..emulated.device import DeviceModel
-from ..emulated.models import available_models, load_model
-from ..errors import PluginNotFound
+from ..emulated.models import available_models
+from ..errors import SettleTimeout
 from ..system import System
 from .demo import run_demo
 from .listing import bridge_rows, controller_rows, device_rows, driver_rows, model_rows
-from .machine import MachineError, boot, load_module, parse_plug, plug
+from .machine import MachineError, boot, build_model, load_module, parse_plug, plug
 from .render import descriptor_tree
 from .scenario import ScenarioError, load_scenario, run_scenario
 from .shell import run_shell
+from .usage import CommandError, CommandFailure, UsbemuGroup
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -55,11 +60,13 @@ def _console() -> Console:
     return console
 
 
-def _model(name: str) -> DeviceModel:
+def _model(spec: str, param_hint: str) -> DeviceModel:
+    """The device `spec` names — a model, a clone file or dump, a sysfs device directory —
+    as --plug resolves it (`build_model`); a mistake is a BadParameter naming `param_hint`."""
     try:
-        return load_model(name)()
-    except PluginNotFound as exc:
-        raise click.BadParameter(str(exc), param_hint="MODEL") from None
+        return build_model(spec)
+    except MachineError as exc:
+        raise click.BadParameter(str(exc), param_hint=param_hint) from None
 
 
 _seed_option = click.option("--seed", type=int, default=None,
@@ -129,13 +136,17 @@ def boot_machine(real_time: bool, seed: int | None, ports: int, modules: tuple[s
     system = boot(real_time=real_time, seed=seed, controllers=0)
     try:
         _populate(system, ports, modules, plugs)
+    except SettleTimeout as exc:        # a probe that never returns, say
+        system.close()
+        raise CommandFailure(str(exc)) from None
     except BaseException:
         system.close()
         raise
     return system
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="usbemu", cls=UsbemuGroup,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="usbemu")
 def main() -> None:
     """usbemu: the Linux USB subsystem in Python, with emulated devices."""
@@ -150,14 +161,15 @@ def demo() -> None:
 @main.command()
 @click.argument("models", nargs=-1)
 def describe(models: tuple[str, ...]) -> None:
-    """Show the descriptors of device models (all built-in models by default)."""
+    """Show the descriptors of device models (all built-in models by default), or of
+    clone files, as --plug takes them."""
     console = _console()
     for name in models or tuple(available_models()):
-        model = _model(name)
+        model = _model(name, "MODEL")
         console.print(descriptor_tree(name, model.descriptors))
 
 
-@main.group(name="list")
+@main.group(name="list", cls=UsbemuGroup)
 def list_() -> None:
     """List what usbemu knows about."""
 
@@ -226,21 +238,38 @@ def list_bridges(as_json: bool) -> None:
 
 @main.command()
 @machine_options
-@click.option("-t", "tree", is_flag=True, help="The device hierarchy as a tree.")
+@click.option("-t", "tree", is_flag=True,
+              help="The device hierarchy as a tree (all of it whatever -s and -d say, as "
+                   "usbutils shows it).")
 @click.option("-v", "verbose", is_flag=True, help="Every descriptor, decoded.")
+@click.option("-s", "select", metavar="[[bus]:][devnum]",
+              help="Only devices with this bus and/or device number (decimal).")
+@click.option("-d", "ids", metavar="[vendor]:[product]",
+              help="Only devices with this vendor and/or product id (hexadecimal).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable device list.")
 def lsusb(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
-          plugs: tuple[str, ...], tree: bool, verbose: bool, as_json: bool) -> None:
-    """lsusb of a machine booted with the given modules and devices (usbutils' format)."""
+          plugs: tuple[str, ...], tree: bool, verbose: bool, select: str | None,
+          ids: str | None, as_json: bool) -> None:
+    """lsusb of a machine booted with the given modules and devices (usbutils' format).
+    Exits with status 1 when no device matches -s and -d, as usbutils' lsusb does."""
+    try:
+        only = DeviceFilter.parse(select, ids)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     with boot_machine(real_time, seed, ports, modules, plugs) as system:
         if as_json:
-            click.echo(json.dumps(device_rows(system), indent=2))
+            rows = device_rows(system, only=only)
+            click.echo(json.dumps(rows, indent=2))
+            found = bool(rows)
         elif tree:
             click.echo(lsusb_t(system), nl=False)
-        elif verbose:
-            click.echo(lsusb_v(system), nl=False)
+            found = True
         else:
-            click.echo(lsusb_list(system), nl=False)
+            text = (lsusb_v if verbose else lsusb_list)(system, only=only)
+            click.echo(text, nl=False)
+            found = bool(text)
+    if not found:
+        sys.exit(1)
 
 
 @main.command()
@@ -255,15 +284,14 @@ def devices(real_time: bool, seed: int | None, ports: int, modules: tuple[str, .
 @main.command()
 @_population_options
 @_seed_option
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def mount(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: int | None,
           directory: Path) -> None:
-    """Serve the machine's /sys, /proc and /dev as a FUSE filesystem at DIRECTORY until it
-    is unmounted (fusermount3 -u DIRECTORY) or the command is interrupted (SIGINT,
-    SIGTERM).  The machine runs on real time: outside programs use it."""
+    """Serve the machine's /sys, /proc and /dev as a FUSE filesystem at DIRECTORY (which
+    must exist) until it is unmounted (fusermount3 -u DIRECTORY) or the command is
+    interrupted (SIGINT, SIGTERM).  The machine runs on real time: outside programs use
+    it."""
     from ..bridges.fuse import FuseUnavailable, run_mount
-
-    directory.mkdir(parents=True, exist_ok=True)
 
     def setup(system: System) -> None:
         system.random.seed(seed)
@@ -272,25 +300,15 @@ def mount(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: in
     try:
         run_mount(str(directory), setup)
     except FuseUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandFailure(str(exc)) from None
 
 
 @main.command()
 @click.argument("source")
 def clone(source: str) -> None:
     """Print a clone file for SOURCE: a model name, a sysfs device directory
-    (/sys/bus/usb/devices/1-1) or a descriptors dump file."""
-    path = Path(source)
-    try:
-        if path.is_dir():
-            model: DeviceModel = clone_from_sysfs(path)
-        elif path.exists():
-            model = load_clone(path)
-        else:
-            model = _model(source)
-    except (CloneError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(dump_clone(model), nl=False)
+    (/sys/bus/usb/devices/1-1), a descriptors dump file or a clone file."""
+    click.echo(dump_clone(_model(source, "SOURCE")), nl=False)
 
 
 @main.command(name="run")

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Final
 
 from ..errors import Errno
-from ..kernel.device import Uevent
+from ..kernel.device import Uevent, driver_fault
 from ..kernel.printk import Printk
 from ..spec.ch9 import (
     ClassCode,
@@ -342,14 +341,16 @@ class _DelayedWork:
                  work: Callable[[], Awaitable[None]]) -> None:
         self.worker = worker
         self.started = False
-        self.task = worker.core.loop.create_task(self._run(delay_ms, work))
+        self.task = worker.core.loop.create_task(self._run(delay_ms, work), name="hub_wq")
 
     async def _run(self, delay_ms: int, work: Callable[[], Awaitable[None]]) -> None:
         await msleep(delay_ms)
         self.started = True
         try:
             await work()
-        except Exception as exc:  # a bug in delayed work: oops, the machine goes on
+        except BaseException as exc:  # a bug in delayed work: oops, the machine goes on
+            if not driver_fault(exc):
+                raise
             self.worker.core.driver_core.oops("hub delayed work", exc)
 
     def cancel(self) -> None:
@@ -360,46 +361,50 @@ class _DelayedWork:
 
 
 class HubWorker:
-    """hub_wq: the task that runs `hub_event` for each kicked hub, one hub at a time, in
-    kick order; it also tracks the hub driver's delayed work (hub_activate's power-on and
-    debounce continuations), so that `idle` means "nothing queued, running or due"."""
+    """hub_wq: runs `hub_event` for each kicked hub, as a workqueue runs its work items —
+    different hubs at the same time, one event at a time for each hub (a hub kicked while
+    its event runs is run again afterwards); it also tracks the hub driver's delayed work
+    (hub_activate's power-on and debounce continuations), so that `idle` means "nothing
+    queued, running or due".  A hub whose event blocks (a probe that never returns) holds
+    up that hub only, as in Linux."""
 
     def __init__(self, core: UsbCore) -> None:
         self.core = core
-        self._queue: deque[UsbHub] = deque()
         self._queued: set[UsbHub] = set()
-        self._current: UsbHub | None = None
+        self._running: dict[UsbHub, asyncio.Task[None]] = {}
         self._delayed: set[_DelayedWork] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._started = False
         self._idle = asyncio.Event()
         self._idle.set()
 
     def start(self) -> None:
-        """Start the worker task on the machine's loop (usb_hub_init).  Context: atomic,
-        called from the loop."""
-        if self._task is None or self._task.done():
-            self._task = self.core.loop.create_task(self._run(), name="hub_wq")
+        """Start taking hub events (usb_hub_init).  Context: atomic, called from the loop."""
+        self._started = True
+        for hub in tuple(self._queued):
+            self._run(hub)
 
     async def stop(self) -> None:
-        """Stop the worker and cancel pending delayed work (usb_hub_cleanup).
-        Context: may sleep."""
-        tasks = [work.task for work in self._delayed]
-        if self._task is not None:
-            tasks.append(self._task)
+        """Stop the worker: cancel the events running and pending delayed work
+        (usb_hub_cleanup).  Context: may sleep."""
+        self._started = False
+        tasks = [work.task for work in self._delayed] + list(self._running.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._task = None
-        self._queue.clear()
         self._queued.clear()
+        self._running.clear()
         self._delayed.clear()
         self._update_idle()
 
     @property
     def idle(self) -> bool:
         """No hub event queued or in progress, and no delayed hub work pending."""
-        return not self._queue and self._current is None and not self._delayed
+        return not self._queued and not self._running and not self._delayed
+
+    def busy(self) -> list[str]:
+        """The hubs whose events are queued or running, by interface name.
+        Context: atomic."""
+        return sorted(hub.intf.name for hub in self._queued | set(self._running))
 
     async def wait_idle(self) -> None:
         """Return once `idle` holds.  Context: may sleep."""
@@ -411,10 +416,10 @@ class HubWorker:
         queued (and not yet running).  Context: atomic."""
         if hub.disconnected or hub in self._queued:
             return
-        self._queue.append(hub)
         self._queued.add(hub)
         self._idle.clear()
-        self._wake.set()
+        if self._started and hub not in self._running:
+            self._run(hub)
 
     def defer(self, delay_ms: int, work: Callable[[], Awaitable[None]]) -> _DelayedWork:
         """Run `work` after `delay_ms` ms of machine time, as a tracked delayed work.
@@ -435,22 +440,22 @@ class HubWorker:
         else:
             self._idle.clear()
 
-    async def _run(self) -> None:
-        while True:
-            if not self._queue:
-                self._update_idle()
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            hub = self._queue.popleft()
-            self._queued.discard(hub)
-            self._current = hub
-            try:
-                await hub_event(hub)
-            except Exception as exc:  # a bug in the hub driver: oops, hub_wq goes on
-                self.core.driver_core.oops(f"hub_event of {hub.intf.name}", exc)
-            finally:
-                self._current = None
+    def _run(self, hub: UsbHub) -> None:
+        self._queued.discard(hub)
+        self._running[hub] = self.core.loop.create_task(self._event(hub), name="hub_wq")
+
+    async def _event(self, hub: UsbHub) -> None:
+        try:
+            await hub_event(hub)
+        except BaseException as exc:  # a bug in the hub driver: oops, hub_wq goes on
+            if not driver_fault(exc):
+                raise
+            self.core.driver_core.oops(f"hub_event of {hub.intf.name}", exc)
+        finally:
+            del self._running[hub]
+            if hub in self._queued and self._started:
+                self._run(hub)
+            self._update_idle()
 
 
 def kick_hub_wq(hub: UsbHub) -> None:

@@ -21,6 +21,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import Errno, usb_error
+from ..kernel.vtime import VirtualTimeLoop, sleep_ns
 from ..spec.ch9 import (
     LANGID_EN_US,
     DescriptorType,
@@ -32,6 +33,7 @@ from ..spec.ch9 import (
     Request,
     RequestType,
     SetupPacket,
+    Speed,
 )
 from .hcd import usb_hcd_alloc_bandwidth, usb_hcd_reset_endpoint
 from .urb import (
@@ -82,23 +84,35 @@ def _expire(fut: asyncio.Future[None]) -> None:
         fut.set_exception(TimeoutError())
 
 
-#: Synchronous messages that may complete in a row without their caller suspending; the
-#: caller that reaches the budget yields to the loop once, so that concurrent streams
-#: interleave (each gets the budget in turn) and timers and other tasks run.
+#: Synchronous messages that may complete in a row at one instant of machine time; the
+#: caller that reaches the budget yields to the loop, so that concurrent streams interleave
+#: (each gets the budget in turn) and timers and other tasks run.
 SYNC_INLINE_BUDGET: Final = 32
 
+#: A (micro)frame in nanoseconds: a caller that used up the budget waits, on virtual time,
+#: for the next frame boundary of its device's bus — the controller has nothing more for
+#: it in this one.  Without that, a driver looping on usb_bulk_msg would hold virtual time
+#: still, and nothing waiting for time (an unplug's debounce, a timeout) would ever run.
+_FRAME_NS: Final = {Speed.LOW: 1_000_000, Speed.FULL: 1_000_000}
+_MICROFRAME_NS: Final = 125_000
 
-#: Messages completed without suspending their caller since a caller last suspended (one
-#: count for all callers: a caller that suspends for any reason starts it over).
+#: Messages completed at once since a caller last suspended or the clock last moved (one
+#: count for all callers), and the machine time they completed at.
 _inline_streak = 0
+_streak_at = -1.0
 
 
-async def _yield_now() -> None:
-    """The budget is used up: start the count over and let the loop run once.
-    Context: may sleep."""
+async def _yield_now(dev: UsbDevice | None) -> None:
+    """The budget is used up: start the count over and let the loop run — until the next
+    (micro)frame on virtual time.  Context: may sleep."""
     global _inline_streak
     _inline_streak = 0
-    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    if isinstance(loop, VirtualTimeLoop):
+        frame = _MICROFRAME_NS if dev is None else _FRAME_NS.get(dev.speed, _MICROFRAME_NS)
+        await sleep_ns(frame - loop.time_ns() % frame)
+    else:
+        await asyncio.sleep(0)
 
 
 def _submit_sync(urb: Urb) -> tuple[int, int] | None:
@@ -106,7 +120,7 @@ def _submit_sync(urb: Urb) -> tuple[int, int] | None:
     (status, actual_length) when the submission failed or the URB completed at once
     (counted in the streak of inline completions); None when it is queued and must be
     waited for.  Context: atomic."""
-    global _inline_streak
+    global _inline_streak, _streak_at
     urb.complete = _sync_complete
     urb.complete_inline = True
     urb.context = None
@@ -114,6 +128,9 @@ def _submit_sync(urb: Urb) -> tuple[int, int] | None:
     if rc:
         return rc, 0
     if urb.use_count == 0:  # completed inline
+        now = asyncio.get_running_loop().time()
+        if now != _streak_at:
+            _streak_at, _inline_streak = now, 0
         _inline_streak += 1
         return urb.status, urb.actual_length
     return None
@@ -126,7 +143,7 @@ async def start_wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
     if done is None:
         return await _wait_urb(urb, timeout_ms)
     if _inline_streak >= SYNC_INLINE_BUDGET:
-        await _yield_now()
+        await _yield_now(urb.dev)
     return done
 
 
@@ -217,7 +234,7 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
     if done is None:
         return await _wait_urb(urb, timeout_ms)
     if _inline_streak >= SYNC_INLINE_BUDGET:
-        await _yield_now()
+        await _yield_now(urb.dev)
     return done
 
 

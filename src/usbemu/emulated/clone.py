@@ -6,7 +6,9 @@ by each configuration (see drivers/usb/core/sysfs.c, `descriptors_read`).  This 
 such a dump, plus an optional string table, into a `DeviceModel` that answers GET_DESCRIPTOR
 with the very same bytes — hostile or quirky ones included — so the host stack (ours, or a
 real kernel over USB/IP) sees the original device.  It also reads and writes the clone file
-format (TOML, below) and can build one from a sysfs device directory.
+format (TOML, below) and can build one from a sysfs device directory.  Files are read up
+to a limit that any real dump fits in (`MAX_DESCRIPTORS_SIZE`, `MAX_CLONE_SOURCE_SIZE`), so
+an endless one such as /dev/zero is an error, not a hang.
 
 A clone has the descriptors and chapter 9 behaviour of the original, not its function: its
 data endpoints queue what the host writes and NAK reads until something is queued.
@@ -48,6 +50,22 @@ SYSFS_SPEEDS: Final[Mapping[str, Speed]] = {
     "1.5": Speed.LOW, "12": Speed.FULL, "480": Speed.HIGH, "5000": Speed.SUPER,
     "10000": Speed.SUPER_PLUS, "20000": Speed.SUPER_PLUS,
 }
+
+
+#: The largest `descriptors` file there can be: the 18-byte device descriptor, then 255
+#: configurations (bNumConfigurations is a byte) of 65535 bytes each (wTotalLength is 16
+#: bits) — 16,711,443 bytes.
+MAX_DESCRIPTORS_SIZE: Final = 18 + 255 * 65535
+#: The most `load_clone` reads of a file: room for the largest descriptors dump written as
+#: hex text ("xx " a byte and a line break every 16 bytes: 51.2 MB) and its strings.
+#: Anything longer (/dev/zero) is not a clone file or a dump.
+MAX_CLONE_SOURCE_SIZE: Final = 64 * 1024 * 1024
+#: A sysfs attribute shows at most a page.
+_MAX_ATTRIBUTE_SIZE: Final = 4096
+_DUMP_LIMIT: Final = (f"a descriptors dump is at most {MAX_DESCRIPTORS_SIZE} bytes "
+                      "(18 + 255 × 65535)")
+_SOURCE_LIMIT: Final = ("a clone file or descriptors dump is at most 64 MiB (the largest "
+                        "dump, 18 + 255 × 65535 bytes, as hex text)")
 
 
 class CloneError(ValueError):
@@ -112,6 +130,10 @@ def clone_from_toml(text: str, source: str = "<clone>") -> ClonedDevice:
         doc: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CloneError(f"{source}: {exc}") from exc
+    return _clone_from_doc(doc, source)
+
+
+def _clone_from_doc(doc: dict[str, Any], source: str) -> ClonedDevice:
     unknown = set(doc) - {"speed", "languages", "descriptors", "strings"}
     if unknown:
         raise CloneError(f"{source}: unknown field(s) {', '.join(sorted(unknown))}; expected "
@@ -122,6 +144,8 @@ def clone_from_toml(text: str, source: str = "<clone>") -> ClonedDevice:
         dump = parse_hex(doc["descriptors"])
     except ValueError as exc:
         raise CloneError(f"{source}: descriptors: {exc}") from exc
+    if len(dump) > MAX_DESCRIPTORS_SIZE:
+        raise CloneError(f"{source}: descriptors: {len(dump)} bytes; {_DUMP_LIMIT}")
     languages = doc.get("languages", [LANGID_EN_US])
     if not (isinstance(languages, list) and languages
             and all(isinstance(x, int) and 0 <= x <= 0xFFFF for x in languages)):
@@ -138,37 +162,83 @@ def _make(dump: bytes, strings: Mapping[int, str], speed: Speed, languages: Sequ
         raise CloneError(f"{source}: {exc}") from exc
 
 
+def read_limited(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of the file at `path`, read up to `limit` (an endless file such as
+    /dev/zero ends there).  Raises CloneError, naming the file and saying `what` (the
+    limit and why), when there is more; OSError when it cannot be read."""
+    with path.open("rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise CloneError(f"{path}: more than {limit} bytes; {what}")
+    return data
+
+
 def load_clone(path: str | Path) -> ClonedDevice:
     """Load a clone from a TOML clone file, a hex text dump, or a raw binary
-    `descriptors` file copied from sysfs.  Raises CloneError or OSError."""
+    `descriptors` file copied from sysfs, reading at most MAX_CLONE_SOURCE_SIZE bytes.
+    Raises CloneError naming the file and what is wrong with it (empty, too large, not a
+    clone file or dump, a field at fault), or OSError when it cannot be read."""
     file = Path(path)
-    data = file.read_bytes()
+    data = read_limited(file, MAX_CLONE_SOURCE_SIZE, _SOURCE_LIMIT)
+    if not data.strip():
+        raise CloneError(f"{file}: empty; expected a clone file (usbemu clone) or a "
+                         "descriptors dump")
     if data[:1] == b"\x12" and len(data) >= 18 and data[1] == 1:
+        if len(data) > MAX_DESCRIPTORS_SIZE:
+            raise CloneError(f"{file}: {len(data)} bytes; {_DUMP_LIMIT}")
         return _make(data, {}, Speed.HIGH, (LANGID_EN_US,), str(file))
+    not_a_clone = f"{file}: not a clone file or descriptors dump"
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CloneError(f"{file}: neither a binary descriptors dump nor text") from exc
+    except UnicodeDecodeError:
+        raise CloneError(f"{not_a_clone}: binary data that does not start with a device "
+                         "descriptor (12 01)") from None
     if re.fullmatch(r"[\s0-9a-fA-Fx]*", text):
-        return _make(parse_hex(text), {}, Speed.HIGH, (LANGID_EN_US,), str(file))
-    return clone_from_toml(text, str(file))
+        try:
+            dump = parse_hex(text)
+        except ValueError as exc:
+            raise CloneError(f"{file}: {exc}") from None
+        if len(dump) > MAX_DESCRIPTORS_SIZE:
+            raise CloneError(f"{file}: {len(dump)} bytes; {_DUMP_LIMIT}")
+        return _make(dump, {}, Speed.HIGH, (LANGID_EN_US,), str(file))
+    try:
+        doc: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CloneError(f"{not_a_clone}: invalid TOML: {exc}") from None
+    return _clone_from_doc(doc, str(file))
+
+
+def _attribute(path: Path) -> str | None:
+    """A sysfs attribute's text (at most a page), None when the file is not there."""
+    try:
+        data = read_limited(path, _MAX_ATTRIBUTE_SIZE, "a sysfs attribute shows at most a page")
+    except FileNotFoundError:
+        return None
+    return data.decode("utf-8", errors="replace")
 
 
 def clone_from_sysfs(directory: str | Path) -> ClonedDevice:
     """Clone the device whose sysfs directory is given (e.g. /sys/bus/usb/devices/1-1):
-    its `descriptors`, `speed`, and the manufacturer/product/serial strings."""
+    its `descriptors` (at most MAX_DESCRIPTORS_SIZE bytes), `speed`, and the
+    manufacturer/product/serial strings.  Raises CloneError (no `descriptors` file: not a
+    device's directory; a dump that cannot be used) or OSError."""
     base = Path(directory)
-    dump = (base / "descriptors").read_bytes()
-    speed_file = base / "speed"
-    speed = (SYSFS_SPEEDS.get(speed_file.read_text().strip(), Speed.HIGH)
-             if speed_file.exists() else Speed.HIGH)
+    try:
+        dump = read_limited(base / "descriptors", MAX_DESCRIPTORS_SIZE, _DUMP_LIMIT)
+    except FileNotFoundError:
+        raise CloneError(f"{base}: no descriptors file, so not a USB device's sysfs "
+                         "directory (like /sys/bus/usb/devices/1-1)") from None
+    speed_text = _attribute(base / "speed")
+    speed = (SYSFS_SPEEDS.get(speed_text.strip(), Speed.HIGH)
+             if speed_text is not None else Speed.HIGH)
     if len(dump) < 18:
         raise CloneError(f"{base}/descriptors: {len(dump)} bytes, a device descriptor is 18")
     strings: dict[int, str] = {}
     for offset, name in ((14, "manufacturer"), (15, "product"), (16, "serial")):
-        index, attr = dump[offset], base / name
-        if index and attr.exists():
-            strings[index] = attr.read_text().rstrip("\n")
+        index = dump[offset]
+        text = _attribute(base / name) if index else None
+        if text is not None:
+            strings[index] = text.rstrip("\n")
     return _make(dump, strings, speed, (LANGID_EN_US,), str(base))
 
 

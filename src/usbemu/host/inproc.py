@@ -52,6 +52,10 @@ _STATUS: Final = {
     Outcome.NO_RESPONSE: -Errno.EPROTO,
 }
 FRAME: Final = 0.001
+#: A timer may fire with the clock up to a nanosecond short of its float deadline (asyncio
+#: takes a timer as due when `when < time() + clock_resolution`): a service time that
+#: close counts as come, or the queue would re-arm the same timer for ever.
+_TIMER_SLACK_S: Final = 1e-9
 _DIR_IN: Final = int(UrbFlag.DIR_IN)
 _ZERO_PACKET: Final = int(UrbFlag.ZERO_PACKET)
 _XFER_CONTROL: Final = int(EndpointType.CONTROL)
@@ -233,7 +237,7 @@ class InProcessController(HostController):
             urb = hep.urb_list[0]
             if urb.unlinked:
                 return
-            if queue.next_service and queue.next_service > self.loop.time():
+            if queue.next_service and queue.next_service - self.loop.time() > _TIMER_SLACK_S:
                 self._schedule(queue, 0.0)
                 return
             model = self._route(urb)

@@ -5,11 +5,13 @@ to the bus's drivers in registration order, and the first whose `match` succeeds
 probe returns 0 gets it; a probe error moves on to the next driver (-ENODEV, -ENXIO and
 -EPROBE_DEFER at debug level only, others with "probe with driver %s failed with error
 %d"), and a deferred probe gets the walk retried once it is over; a probe that raises
-anything but an OSError is an oops: logged with its traceback, the device stays unbound and
-the machine goes on.  Registering a driver attaches it to every unbound device it matches
-(a name already on the bus is refused with -EBUSY, as driver_register does); unregistering
-it unbinds them.  Every change emits a uevent (add, remove, bind, unbind) to the listeners
-(udev's role).
+anything but an OSError — CancelledError, KeyboardInterrupt and SystemExit included, when
+the driver raised them itself — is an oops: logged with its traceback, the device stays
+unbound and the machine goes on (`driver_fault` decides).  A probe or remove that blocks is
+reported by the hung-task detector after 120 s of machine time (`hung_task.py`).
+Registering a driver attaches it to every unbound device it matches (a name already on the
+bus is refused with -EBUSY, as driver_register does); unregistering it unbinds them.  Every
+change emits a uevent (add, remove, bind, unbind) to the listeners (udev's role).
 
 Probe and remove are `async def` (process context, may sleep); each device has a lock so
 that binding and unbinding one device never interleave.  Bus types supply match, probe,
@@ -25,8 +27,24 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import Errno, ProbeDeclined
+from .hung_task import HungTaskDetector
 from .module import this_module
 from .printk import Level, Printk
+
+
+def driver_fault(exc: BaseException) -> bool:
+    """Whether an exception that escaped driver code is the driver's fault, to be
+    contained as Linux contains a faulting driver (logged like an oops; the machine goes
+    on): any Exception, and a CancelledError, KeyboardInterrupt or SystemExit the driver
+    raised itself.  The cancellation of the task running the driver is not a fault: it must
+    propagate.  Context: atomic."""
+    if isinstance(exc, asyncio.CancelledError):
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            return True
+        return task is None or not task.cancelling()
+    return isinstance(exc, (Exception, KeyboardInterrupt, SystemExit))
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +173,11 @@ class DriverCore:
     listeners: list[UeventListener] = field(default_factory=list)
     #: Tasks started by uevent consumers (autoload), awaited by `settle()`.
     pending: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: khungtaskd: reports probes and removes that block.
+    hung_tasks: HungTaskDetector = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hung_tasks = HungTaskDetector(self.log)
 
     def add_bus(self, bus: BusType) -> BusType:
         self.buses[bus.name] = bus
@@ -263,15 +286,19 @@ class DriverCore:
         bus = dev.bus
         assert bus is not None
         dev.driver = drv
+        what = f"probe of {dev.name} by driver {drv.name}"
         try:
-            result = await bus.probe(dev, drv)
+            with self.hung_tasks.watch(what):
+                result = await bus.probe(dev, drv)
         except ProbeDeclined:
             result = -Errno.ENODEV
         except OSError as exc:
             result = -(exc.errno or Errno.EIO)
-        except Exception as exc:  # a driver bug: oops, and the machine goes on
+        except BaseException as exc:
             dev.driver = None
-            self.oops(f"probe of {dev.name} by driver {drv.name}", exc)
+            if not driver_fault(exc):
+                raise
+            self.oops(what, exc)  # a driver bug: oops, and the machine goes on
             return None
         if result:
             # call_driver_probe(): logged while dev->driver is still set.
@@ -294,10 +321,14 @@ class DriverCore:
             drv = dev.driver
             if drv is None or dev.bus is None:
                 return
+            what = f"remove of {dev.name} by driver {drv.name}"
             try:
-                await dev.bus.remove(dev, drv)
-            except Exception as exc:
-                self.oops(f"remove of {dev.name} by driver {drv.name}", exc)
+                with self.hung_tasks.watch(what):
+                    await dev.bus.remove(dev, drv)
+            except BaseException as exc:
+                if not driver_fault(exc):
+                    raise
+                self.oops(what, exc)
             dev.driver = None
             dev.driver_data = None
             self.uevent(dev, "unbind")

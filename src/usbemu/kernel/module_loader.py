@@ -31,6 +31,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Final
 
 from ..errors import Errno, strerror
+from .device import driver_fault
 from .module import (
     Module,
     ModuleState,
@@ -263,7 +264,9 @@ class ModuleLoader:
                                         "negative errno")
                 except OSError as exc:
                     ret = -(exc.errno or Errno.EIO)
-                except Exception as exc:
+                except BaseException as exc:
+                    if not driver_fault(exc):
+                        raise
                     self.driver_core.oops(f"init of module {mod.name}", exc)
                     await self._drop_drivers(mod)
                     raise ModuleRefused(-Errno.EFAULT, f"{mod.name}: init raised "
@@ -316,7 +319,9 @@ class ModuleLoader:
                     result = exit_fn()
                     if inspect.isawaitable(result):
                         await result
-                except Exception as exc:
+                except BaseException as exc:
+                    if not driver_fault(exc):
+                        raise
                     self.driver_core.oops(f"exit of module {mod.name}", exc)
         await self._drop_drivers(mod)
         self._free(mod)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from ..errors import Errno
+from .device import driver_fault
 from .fs import (
     ENOIOCTLCMD,
     FIOCLEX,
@@ -129,7 +130,9 @@ class OpenFiles:
                 result = await result
         except OSError as exc:
             return -(exc.errno or Errno.EIO)
-        except Exception as exc:
+        except BaseException as exc:
+            if not driver_fault(exc):
+                raise
             self._driver_core.oops(f"{what} of {_where(file)} by {_name_of(fn)}", exc)
             return -Errno.EIO
         if result is None:
@@ -262,7 +265,9 @@ class OpenFiles:
             return DEFAULT_POLLMASK
         try:
             return Poll(int(op(file, table)) & 0xFFFF)
-        except Exception as exc:
+        except BaseException as exc:
+            if not driver_fault(exc):
+                raise
             self._driver_core.oops(f"poll of {_where(file)} by {_name_of(op)}", exc)
             return Poll.ERR
 

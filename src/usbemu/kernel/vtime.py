@@ -8,21 +8,101 @@ deterministic.  File descriptors still work: ready I/O is always polled first, a
 timer is pending at all the loop waits for real I/O or another thread's
 `call_soon_threadsafe`, like any loop.
 
+The clock is an integer count of nanoseconds (`time_ns()`), so it never loses a tick
+however long a machine runs; `time()` gives asyncio the float nearest to it, in seconds.
+asyncio's deadlines are floats (`call_later` computes `time() + delay`).  Two rules make
+every timer fire at its deadline, whatever the clock reads, with `time() >= when` when it
+runs — so code that re-arms a timer while `when > time()` always sees the clock move:
+
+- When idle, the clock jumps straight to the earliest deadline: to the nanosecond nearest
+  to it, or the next one when that one's `time()` still reads below it.  In one step, not
+  in asyncio's one-day select timeouts, and without a float subtraction that could fall
+  short.
+- asyncio takes a timer as due when `when < time() + _clock_resolution`.  With the standard
+  resolution (1 ns) that sum stops changing once the clock passes 2**24 s (194 days), so a
+  timer due now is never taken and the loop spins; below that, a timer is taken up to a
+  nanosecond early.  Here the resolution is the gap from `time()` to the next float
+  (`math.ulp`), so the sum is that next float and a timer is due exactly when
+  `time() >= when`.
+
+Limits.  The clock is exact at every value; every finite deadline is reached, up to the
+largest float (1.8e308 s), and a deadline of +inf never fires (the loop then waits for real
+I/O, as with no timer).  What the clock value limits is how finely a float deadline can be
+placed: to the nanosecond while it is below 2**23 s (97 days), to about 1 us below 2**33 s
+(272 years), to 0.125 s at 1e15 s.  `sleep_ns` (System.sleep, the shell's sleep) takes its
+deadline from the exact clock, so such a sleep lasts exactly its nanoseconds while the
+clock is below 2**23 s; `asyncio.sleep` adds two floats and can be a nanosecond off sooner.
+User-facing sleeps are capped at `MAX_SLEEP_MS`.
+
 It does not make blocking code fast: code that calls `time.sleep()` or blocks in a syscall
 blocks the whole machine.  Nothing in usbemu does; everything asks the loop for the time.
+The loop leans on two attributes of asyncio's `BaseEventLoop`, the timer heap `_scheduled`
+and `_clock_resolution`, used the same way by `_run_once` in CPython 3.11 to 3.13.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import selectors
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+
+#: Nanoseconds per second.
+NS_PER_S: Final = 1_000_000_000
+
+#: The longest sleep a user may ask for — `System.sleep`, the shell's `sleep` and a
+#: scenario's `sleep` step refuse more, as they refuse NaN, infinities and negative
+#: durations: 30 days of machine time, 2,592,000,000 ms, a whole number of nanoseconds
+#: that the clock holds exactly.  No test needs a longer one.
+MAX_SLEEP_DAYS: Final = 30
+MAX_SLEEP_MS: Final = MAX_SLEEP_DAYS * 24 * 3600 * 1000
+
+
+def to_ns(value: float, unit_ns: int = NS_PER_S) -> int:
+    """`value` units of `unit_ns` nanoseconds each (seconds by default) in whole
+    nanoseconds, rounded to the nearest (half up), computed exactly from the float's binary
+    value.  `value` must be finite."""
+    num, den = value.as_integer_ratio()
+    return (2 * num * unit_ns + den) // (2 * den)
+
+
+def sleep_duration_ns(ms: float) -> int:
+    """A user's sleep of `ms` milliseconds, in whole nanoseconds (the nearest).  Raises
+    ValueError, naming the limit, for NaN, an infinity, a negative duration or one longer
+    than MAX_SLEEP_MS."""
+    if not 0 <= ms <= MAX_SLEEP_MS:          # NaN fails every comparison
+        raise ValueError(f"cannot sleep {ms} ms: a sleep is 0 to {MAX_SLEEP_MS} ms "
+                         f"({MAX_SLEEP_DAYS} days) of machine time")
+    return to_ns(ms, 1_000_000)
+
+
+async def sleep_ns(ns: int) -> None:
+    """Let `ns` (0 or more) nanoseconds of machine time pass on the running loop.  On
+    virtual time the deadline is taken from the exact clock (`time_ns() + ns`, not
+    `time() + seconds`), so the clock then reads exactly `ns` later while it is below
+    2**23 s, and to within the float spacing of the clock beyond (15 ns at 1e8 s).
+    Context: may sleep."""
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, VirtualTimeLoop):
+        await asyncio.sleep(ns / NS_PER_S)
+        return
+    waiter = loop.create_future()
+    timer = loop.call_at((loop.time_ns() + ns) / NS_PER_S, _wake, waiter)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class _AutojumpSelector(selectors.BaseSelector):
     """Wraps the real selector: polls it without blocking, and where the loop would sleep
-    for `timeout` seconds, advances the loop's clock by that much instead."""
+    until its next timer, jumps the loop's clock to that timer's deadline instead."""
 
     def __init__(self, real: selectors.BaseSelector, loop: VirtualTimeLoop) -> None:
         self._real = real
@@ -41,10 +121,11 @@ class _AutojumpSelector(selectors.BaseSelector):
         events = self._real.select(0)
         if events or timeout == 0:
             return events
-        if timeout is None:
-            return self._real.select(None)
-        self._loop.advance(timeout)
-        return []
+        # asyncio passes a timeout only when a timer is pending (capped at one day, and
+        # computed in floats); the loop jumps to the timer itself, not by the timeout.
+        if timeout is not None and self._loop.jump_to_next_timer():
+            return []
+        return self._real.select(None)
 
     def close(self) -> None:
         self._real.close()
@@ -57,22 +138,63 @@ class _AutojumpSelector(selectors.BaseSelector):
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
-    """An event loop on virtual time, starting at `start` seconds."""
+    """An event loop on virtual time, starting at `start` seconds (finite, 0 or more).
+    Context: like any event loop, one thread runs it; `time()`, `time_ns()` and `advance()`
+    are called from that thread."""
+
+    # BaseEventLoop's heap of pending timers (not in typeshed).
+    _scheduled: list[asyncio.TimerHandle]
 
     def __init__(self, start: float = 0.0) -> None:
         super().__init__(selectors.DefaultSelector())
-        self._now_ns = round(start * 1e9)
+        if not 0 <= start < math.inf:
+            self.close()
+            raise ValueError(f"a virtual clock starts at 0 s or later, finite (got {start})")
         self._selector: selectors.BaseSelector = _AutojumpSelector(self._selector, self)
+        self._set_clock(to_ns(start))
 
     def time(self) -> float:
-        return self._now_ns / 1e9
+        """The clock in seconds: the float nearest to `time_ns()`."""
+        return self._now
+
+    def time_ns(self) -> int:
+        """The clock in whole nanoseconds, exact at any value."""
+        return self._now_ns
 
     def advance(self, seconds: float) -> None:
-        """Move the clock forward (never backward), in whole nanoseconds (at least one, so
-        that a pending timer is always reached).  Timers now due run on the next pass."""
-        if seconds < 0:
-            raise ValueError(f"virtual time cannot go backward ({seconds} s)")
-        self._now_ns += max(1, round(seconds * 1e9))
+        """Move the clock forward by `seconds`, rounded to the nearest nanosecond; timers
+        now due run on the next pass.  Raises ValueError for a negative or non-finite
+        duration: virtual time never goes backward."""
+        if not 0 <= seconds < math.inf:
+            raise ValueError(f"virtual time moves forward by a finite duration "
+                             f"(got {seconds} s)")
+        self._set_clock(self._now_ns + to_ns(seconds))
+
+    def jump_to_next_timer(self) -> bool:
+        """The loop is idle: move the clock to the earliest pending deadline — the
+        nanosecond nearest to it, or the next one when that one's `time()` still reads below
+        it — where that timer is due.  Returns False when there is nothing to jump to: no
+        timer, or only deadlines at +inf.  Called by the selector only."""
+        if not self._scheduled:
+            return False
+        when = self._scheduled[0].when()
+        if math.isnan(when):                 # due at once: NaN compares false with all
+            return True
+        if when == math.inf:
+            return False
+        target = to_ns(when)
+        if target / NS_PER_S < when:
+            target += 1
+        if target > self._now_ns:
+            self._set_clock(target)
+        return True
+
+    def _set_clock(self, ns: int) -> None:
+        self._now_ns = ns
+        self._now = ns / NS_PER_S            # int / int: correctly rounded at any size
+        # asyncio takes a timer as due when `when < time() + _clock_resolution`: with the
+        # gap to the next float (an exact sum), that is `when <= time()` at every value.
+        self._clock_resolution = math.ulp(self._now)
 
 
 def new_event_loop(virtual: bool) -> asyncio.AbstractEventLoop:

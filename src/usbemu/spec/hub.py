@@ -304,6 +304,8 @@ class HubDescriptor:
     DeviceRemovable: bytes = b""
     PortPwrCtrlMask: bytes = b""
     bDescLength: int | None = None
+    #: Bytes after the bitmaps, in a descriptor longer than they need.
+    trailing: bytes = b""
 
     bDescriptorType: ClassVar[int] = DescriptorType.HUB
 
@@ -326,7 +328,7 @@ class HubDescriptor:
         """bDescLength: 7 fixed bytes plus both bitmaps unless overridden."""
         if self.bDescLength is not None:
             return self.bDescLength
-        return USB_DT_HUB_NONVAR_SIZE + 2 * hub_bitmap_len(self.bNbrPorts)
+        return USB_DT_HUB_NONVAR_SIZE + 2 * hub_bitmap_len(self.bNbrPorts) + len(self.trailing)
 
     @property
     def characteristics(self) -> HubCharacteristics:
@@ -345,7 +347,7 @@ class HubDescriptor:
         raw = (_HUB_FIXED.pack(length, self.bDescriptorType, self.bNbrPorts,
                                self.wHubCharacteristics, self.bPwrOn2PwrGood,
                                self.bHubContrCurrent)
-               + self.DeviceRemovable + self.PortPwrCtrlMask)
+               + self.DeviceRemovable + self.PortPwrCtrlMask + self.trailing)
         return raw[:length].ljust(length, b"\0")
 
     __bytes__ = to_bytes
@@ -354,9 +356,11 @@ class HubDescriptor:
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> HubDescriptor:
         """Decode a hub descriptor the way hub.c accepts one.
 
-        bDescLength bounds the data; the fixed part and DeviceRemovable must be present,
-        a missing PortPwrCtrlMask takes its default.  Raises DescriptorError on short data
-        or a bDescriptorType other than 0x29.
+        bDescLength bounds the data; the fixed part and DeviceRemovable must be present.
+        What bDescLength covers but the data lacks reads as zeros (hub.c's buffer is
+        zeroed); a PortPwrCtrlMask beyond bDescLength takes its default, and bytes after
+        the bitmaps are kept in `trailing`, so `to_bytes()` gives back the data.  Raises
+        DescriptorError on short data or a bDescriptorType other than 0x29.
         """
         if len(data) < USB_DT_HUB_NONVAR_SIZE:
             raise DescriptorError(f"hub descriptor needs at least {USB_DT_HUB_NONVAR_SIZE} "
@@ -370,10 +374,11 @@ class HubDescriptor:
         if end < USB_DT_HUB_NONVAR_SIZE + size:
             raise DescriptorError(f"hub descriptor of a {nports}-port hub needs "
                                   f"{USB_DT_HUB_NONVAR_SIZE + size} bytes, got {end}")
-        mask_at = USB_DT_HUB_NONVAR_SIZE + size
-        mask = bytes(data[mask_at:mask_at + size]) if end >= mask_at + size else b""
-        return cls(nports, chars, pwr_good, current, bytes(data[USB_DT_HUB_NONVAR_SIZE:mask_at]),
-                   mask, bDescLength=length)
+        mask_at, tail_at = USB_DT_HUB_NONVAR_SIZE + size, USB_DT_HUB_NONVAR_SIZE + 2 * size
+        described = bytes(data[:length]).ljust(length, b"\0")
+        mask = described[mask_at:tail_at].ljust(size, b"\xff") if length > mask_at else b""
+        return cls(nports, chars, pwr_good, current, described[USB_DT_HUB_NONVAR_SIZE:mask_at],
+                   mask, bDescLength=length, trailing=described[tail_at:])
 
 
 # -- GET_STATUS replies -------------------------------------------------------------------------

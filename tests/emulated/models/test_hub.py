@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from usbemu import testing
@@ -364,6 +364,8 @@ def test_hub_descriptor_round_trips(nports: int, chars: int, good: int, current:
 
 
 @given(st.binary(max_size=80))
+@example(b"\n\x29\0\0\0\0\0\0\0\x01")      # a byte after the bitmaps
+@example(b"\x0b\x29\x08\0\0\0\0\0\0\x33")  # half a PortPwrCtrlMask, then nothing
 def test_hub_descriptor_parser_never_crashes(data: bytes) -> None:
     try:
         desc = HubDescriptor.from_bytes(data)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ...errors import Errno
+from ...kernel.vtime import MAX_SLEEP_DAYS, MAX_SLEEP_MS
 from ..machine import load_module, plug, unplug
 from .fields import (
     Entry,
@@ -264,7 +265,8 @@ def _parse_run(e: Entry, key: str) -> Action | None:
 
 
 def _parse_sleep(e: Entry, key: str) -> Action | None:
-    ms = e.get(key, number("milliseconds of machine time (0 or more)"))
+    ms = e.get(key, number(f"milliseconds of machine time from 0 to {MAX_SLEEP_MS} "
+                           f"({MAX_SLEEP_DAYS} days)", hi=MAX_SLEEP_MS))
     return None if ms is None else SleepAction(ms)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -72,12 +73,17 @@ def integer(expected: str = "an integer", lo: int | None = None,
     return conv
 
 
-def number(expected: str) -> Conv[float]:
+def number(expected: str, hi: float = math.inf) -> Conv[float]:
+    """A finite integer or float from 0 to `hi`: TOML's nan and ±inf are refused too."""
     def conv(value: object) -> float:
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise WrongType(expected)
+        if math.isnan(value):
+            raise BadValue(f"{value} is not a number; expected {expected}")
         if value < 0:
             raise BadValue(f"{value} is negative; expected {expected}")
+        if value > hi or math.isinf(value):
+            raise BadValue(f"{value} is out of range; expected {expected}")
         return float(value)
     return conv
 

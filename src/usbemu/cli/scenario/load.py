@@ -10,6 +10,7 @@ a step; see `runner`.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -188,10 +189,22 @@ def _numbered(items: Iterable[T | None]) -> tuple[T, ...]:
     return tuple(item for item in items if item is not None)
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and validate a scenario file.  Raises ScenarioError listing every mistake in
-    the file (in line order, at most one per field), or its TOML syntax error.  Builds each
-    device model once to check its options; boots nothing."""
+def _no_steps(reader: Reader, data: Mapping[str, object]) -> None:
+    """A file without a step would pass having checked nothing: that is a mistake (at
+    `step = []`, or at line 1 when there is no step at all), reported when the file has
+    no other — one still being written gets the mistakes in what it has."""
+    if not reader.errors and data.get("step", []) == []:
+        reader.error(reader.locator.line("step"), "scenario",
+                     "no steps; a scenario needs at least one [[step]] (an action and/or "
+                     "expectations), or it checks nothing")
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Read and validate the scenario file at `path` (a str or a Path).  Raises
+    ScenarioError listing every mistake in the file (in line order, at most one per
+    field; a file without steps when there is no other), or its TOML syntax error.
+    Builds each device model once to check its options; boots nothing."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -216,6 +229,7 @@ def load_scenario(path: Path) -> Scenario:
                   for n, d in enumerate(_entries(reader, data, "bridge"), 1)),
         _numbered(_read_step(reader, n, d)
                   for n, d in enumerate(_entries(reader, data, "step"), 1)))
+    _no_steps(reader, data)
     if reader.errors:
         raise ScenarioError("\n".join(message for _, message in
                                       sorted(reader.errors, key=lambda e: e[0])))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
+from ...errors import SettleTimeout
 from ..machine import MachineError, boot
 from .actions import Action, LoadAction, PlugAction
 from .bridges import BRIDGES, BridgeError, BridgeSpec, Stop
@@ -54,7 +55,7 @@ def _setup(run: Run, scenario: Scenario, report: Report,
     for label, line, action in items:
         try:
             action.perform(run)
-        except (OSError, MachineError, BridgeError) as exc:
+        except (OSError, MachineError, BridgeError, SettleTimeout) as exc:
             report.failed(label, action.describe(), line, error_text(exc))
             return False
         report.passed(label, action.describe())
@@ -75,11 +76,16 @@ def _run_step(run: Run, step: Step) -> None:
             if mismatch is not None:
                 raise Failed(f"expected {action.describe()} to fail with "
                              f"{failure.describe()}, but {mismatch}", "error") from None
+        except SettleTimeout as exc:        # a probe that never returns, say
+            raise Failed(f"{action.describe()}: {exc}") from None
         else:
             if failure is not None:
                 raise Failed(f"expected {action.describe()} to fail with "
                              f"{failure.describe()}, but it succeeded", "error")
-        run.system.settle()
+        try:
+            run.system.settle()
+        except SettleTimeout as exc:
+            raise Failed(f"after {action.describe()}: {exc}") from None
     for check in step.checks:
         check.check(run)
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...emulated.models import available_models
-from ..machine import MachineError, build_model
+from ..machine import MachineError, build_model, host_kind
 from .fields import Entry, Reader, boolean, integer, module_args, port_path, string, table
 
 
@@ -88,7 +88,7 @@ def model_spec(e: Entry, key: str, value: str, *, clone: bool) -> str | None:
     if not clone and value in available_models():
         return value
     path = e.reader.file(value)
-    if path.is_file():
+    if host_kind(path) == "file":
         return str(path)
     if clone:
         e.error(key, f"no clone file {value!r} (looked for {path}; a file is named relative "

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
+import signal
+import threading
 from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any, TextIO, TypeVar
 
-from ...errors import ModuleError
+from ...errors import ModuleError, SettleTimeout
 from ...kernel.syscalls import AsyncFile
 from ...system import System
 from ..machine import MachineError, free_ports
@@ -25,6 +29,32 @@ from .invocation import Invocation, Output, UsageError, abspath, strerror
 from .syntax import WORD_START, ParsedLine, ShellSyntaxError, loose_split, parse_line
 
 T = TypeVar("T")
+
+
+@contextmanager
+def _sigint_interrupts(system: System) -> Iterator[list[bool]]:
+    """While the body runs, the first SIGINT cancels the machine's foreground work
+    (`System.interrupt`) instead of raising KeyboardInterrupt wherever the main thread
+    happens to be — inside hub_wq or a probe, say; the list yielded is non-empty once that
+    has happened.  A SIGINT while nothing runs on the machine, or a second one, raises
+    KeyboardInterrupt at once, as asyncio.run does.  Only in the main thread and when SIGINT
+    has Python's default handler; otherwise nothing changes."""
+    interrupted: list[bool] = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield interrupted
+        return
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if interrupted or not system.interrupt():
+            raise KeyboardInterrupt
+        interrupted.append(True)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class Shell:
@@ -58,9 +88,24 @@ class Shell:
             self.report(str(exc), shell_level=True)
             status = 2
         else:
-            status = 0 if parsed is None else self._dispatch(parsed)
+            status = 0 if parsed is None else self._interruptible(parsed)
         self.last_status = status
         return status
+
+    def _interruptible(self, parsed: ParsedLine) -> int:
+        """Run a command line so that Ctrl-C cancels what it runs on the machine and then
+        raises KeyboardInterrupt; the machine itself (hub_wq, probes, other I/O) is left
+        alone and stays usable."""
+        with _sigint_interrupts(self.system) as interrupted:
+            try:
+                status = self._dispatch(parsed)
+            except asyncio.CancelledError:
+                if not interrupted:
+                    raise
+                raise KeyboardInterrupt from None
+            if interrupted:
+                raise KeyboardInterrupt
+            return status
 
     def _dispatch(self, parsed: ParsedLine) -> int:
         name, args = parsed.words[0], parsed.words[1:]
@@ -103,7 +148,7 @@ class Shell:
         except UsageError as exc:
             call.error(f"{exc}\nUsage: {command.usage}")
             return command.usage_status
-        except (MachineError, ModuleError) as exc:
+        except (MachineError, ModuleError, SettleTimeout) as exc:
             text = str(exc) if str(exc).startswith(f"{call.name}:") else f"{call.name}: {exc}"
             call.error("\n".join([text, *getattr(exc, "__notes__", [])]))
             return 1
@@ -133,25 +178,9 @@ class Shell:
     # -- the machine, as a process sees it ---------------------------------------------------
 
     def run_on_machine(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the machine until it finishes.  On Ctrl-C it is cancelled (a read
-        waiting for a device gives up) before KeyboardInterrupt propagates.  May sleep."""
-        tasks: list[asyncio.Task[Any]] = []
-
-        async def tracked() -> T:
-            task = asyncio.current_task()
-            if task is not None:
-                tasks.append(task)
-            return await coro
-
-        try:
-            return self.system.run(tracked())
-        except KeyboardInterrupt:
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                self.system.loop.run_until_complete(
-                    asyncio.gather(*tasks, return_exceptions=True))
-            raise
+        """Run `coro` on the machine until it finishes; Ctrl-C cancels it (see `execute`).
+        May sleep."""
+        return self.system.run(coro)
 
     def open(self, path: str, mode: str = "rb") -> AsyncFile:
         """open(2) of a path of the machine (relative to /).  Raises OSError.  May sleep."""

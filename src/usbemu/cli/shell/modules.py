@@ -86,11 +86,14 @@ def complete_insmod(shell: Shell, args: list[str], word: str) -> list[str]:
 def complete_modprobe(shell: Shell, args: list[str], word: str) -> list[str]:
     operands = [a for a in args if not a.startswith("-")]
     if "-r" in args:
-        return starting(word, _loaded_names(shell))
+        return starting(word, _loaded_names(shell) - set(operands))
     if operands or word.startswith("-"):
         return []
     return starting(word, _module_names(shell))
 
 
 def complete_rmmod(shell: Shell, args: list[str], word: str) -> list[str]:
-    return starting(word, _loaded_names(shell))
+    """Loaded modules not named already (`rmmod a b` removes each once)."""
+    if word.startswith("-"):
+        return []
+    return starting(word, _loaded_names(shell) - set(args))

@@ -1,0 +1,262 @@
+"""Virtual time (usbemu.kernel.vtime): an integer clock that stays exact at any value,
+timers that fire at their deadline however far the clock has run, jumps that take one step
+however long the wait, and the limit on a user's sleep.
+
+A regression here is a hang (a loop that spins without its clock moving), so every test
+runs under `hang_guard`: it fails after a bounded wall-clock time instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import threading
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from usbemu.kernel.vtime import (
+    MAX_SLEEP_MS,
+    NS_PER_S,
+    VirtualTimeLoop,
+    sleep_duration_ns,
+    sleep_ns,
+    to_ns,
+)
+
+pytestmark = pytest.mark.usefixtures("hang_guard")
+
+MAX_SLEEP_NS = MAX_SLEEP_MS * 1_000_000
+#: Below this clock value (2**23 s, 97 days) a float deadline is placed to the nanosecond.
+FINE_NS = 2**23 * NS_PER_S
+
+
+def run(loop: VirtualTimeLoop, main: Callable[[], object]) -> None:
+    """Run the coroutine function `main` on `loop`, then close the loop."""
+    try:
+        loop.run_until_complete(main())  # type: ignore[arg-type]
+    finally:
+        loop.close()
+
+
+def loop_at(ns: int) -> VirtualTimeLoop:
+    """A loop whose clock reads exactly `ns` nanoseconds (ns < 2**53 s)."""
+    loop = VirtualTimeLoop(float(ns // NS_PER_S))
+    loop.advance(ns % NS_PER_S / NS_PER_S)
+    assert loop.time_ns() == ns
+    return loop
+
+
+# -- timers fire at their deadline at any clock value ----------------------------------------
+
+
+@pytest.mark.parametrize("clock", [0.0, 1e7, 2.0**24, 1e8, 1e9, 1e12, 1e15])
+def test_timers_fire_at_their_deadline_at_any_clock_value(clock: float) -> None:
+    """The clock gets there in one jump (not in asyncio's one-day steps), then a timer due
+    now, one a quarter second later and one a millisecond later each fire exactly at their
+    deadline: at 2**24 s and beyond, `time() + 1e-9` no longer changes the float, and a
+    standard resolution would leave the first one pending forever."""
+    loop = VirtualTimeLoop()
+    fired: dict[str, tuple[float, int]] = {}
+    handles: dict[str, asyncio.TimerHandle] = {}
+
+    def record(name: str) -> None:
+        fired[name] = (loop.time(), loop.time_ns())
+
+    async def main() -> None:
+        await asyncio.sleep(clock)
+        assert (loop.time(), loop.time_ns()) == (clock, int(clock) * NS_PER_S)
+        handles["now"] = loop.call_at(loop.time(), record, "now")
+        handles["quarter"] = loop.call_later(0.25, record, "quarter")
+        handles["ms"] = loop.call_later(0.001, record, "ms")
+        await asyncio.sleep(0.5)
+
+    run(loop, main)
+    clock_ns = int(clock) * NS_PER_S
+    assert fired["now"] == (clock, clock_ns)
+    assert fired["quarter"] == (clock + 0.25, clock_ns + 250_000_000)
+    # a millisecond is rounded to the float grid of the clock (0.125 s at 1e15 s: none);
+    # the timer fires at the nanosecond of that deadline, reading it
+    assert fired["ms"][1] == to_ns(handles["ms"].when())
+    assert fired["ms"][0] == handles["ms"].when()
+
+
+@pytest.mark.parametrize("clock", [1e8, 1e12])
+def test_a_periodic_timer_keeps_ticking_after_years_of_machine_time(clock: float) -> None:
+    """A 1 ms poll (a USB frame) 1000 times over, once the clock is far past 1e8 s."""
+    loop = VirtualTimeLoop(clock)
+    ticks: list[float] = []
+    done = loop.create_future()
+
+    def tick() -> None:
+        ticks.append(loop.time())
+        if len(ticks) == 1000:
+            done.set_result(None)
+        else:
+            loop.call_later(0.001, tick)
+
+    async def main() -> None:
+        loop.call_later(0.001, tick)
+        await done
+
+    run(loop, main)
+    assert all(a < b for a, b in itertools.pairwise(ticks))
+    assert 0.9 < ticks[-1] - clock < 1.1
+
+
+def test_deadlines_one_float_apart_fire_in_order_at_1e15_s() -> None:
+    """At 1e15 s one float spans 0.125 s: deadlines one float apart are distinct instants."""
+    loop = VirtualTimeLoop(1e15)
+    fired: list[tuple[float, int]] = []
+
+    async def main() -> None:
+        for step in (3, 1, 2):
+            loop.call_at(1e15 + step * 0.125, lambda: fired.append(
+                (loop.time(), loop.time_ns())))
+        await asyncio.sleep(1)
+
+    run(loop, main)
+    assert fired == [(1e15 + k * 0.125, 10**24 + k * 125_000_000) for k in (1, 2, 3)]
+
+
+def test_a_timer_never_fires_before_its_deadline() -> None:
+    """Deadlines a fraction of a nanosecond apart (2**-32 s ~ 0.23 ns) after 1 s: each
+    fires at the first nanosecond at which the clock reads it — not before, as asyncio's
+    1 ns slack would have it."""
+    loop = VirtualTimeLoop(1.0)
+    fired: dict[int, int] = {}
+
+    def record(k: int) -> None:
+        fired[k] = loop.time_ns()
+
+    async def main() -> None:
+        for k in range(9):
+            loop.call_at(1.0 + k * 2**-32, record, k)
+        await asyncio.sleep(0.01)
+
+    run(loop, main)
+    assert [fired[k] - NS_PER_S for k in range(9)] == [0, 1, 1, 1, 1, 2, 2, 2, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(clock_ns=st.integers(0, 9 * 10**24), offset=st.integers(-4, 4), unit=st.sampled_from(
+    ["ulp", "ns", "half-ns"]))
+def test_a_timer_is_due_exactly_when_the_clock_reads_its_deadline(clock_ns: int, offset: int,
+                                                                  unit: str) -> None:
+    """For any clock value and a deadline near it: the timer is taken at once exactly when
+    time() reads the deadline or later; otherwise the idle loop jumps to the nanosecond
+    nearest the deadline (the next one if that one reads below it) and fires it there, so
+    that time() >= when whenever a timer runs."""
+    loop = loop_at(clock_ns)
+    now = loop.time()
+    if unit == "ulp":
+        when = now
+        for _ in range(abs(offset)):
+            when = math.nextafter(when, math.copysign(math.inf, offset))
+    elif unit == "ns":
+        when = (clock_ns + offset) / NS_PER_S
+    else:
+        when = (2 * clock_ns + 2 * offset + 1) / (2 * NS_PER_S)
+    due_now = when <= now
+    landing = to_ns(when)
+    if landing / NS_PER_S < when:
+        landing += 1
+    fired: list[tuple[float, int]] = []
+
+    async def main() -> None:
+        done: asyncio.Future[None] = loop.create_future()
+
+        def record() -> None:
+            fired.append((loop.time(), loop.time_ns()))
+            done.set_result(None)
+
+        loop.call_at(when, record)
+        await asyncio.sleep(0)          # the next pass takes what is due, after this task
+        await asyncio.sleep(0)
+        assert [ns for _, ns in fired] == ([clock_ns] if due_now else [])
+        await done                      # idle: the clock jumps
+
+    run(loop, main)
+    assert [ns for _, ns in fired] == [clock_ns if due_now else landing]
+    assert fired[0][0] >= when
+
+
+def test_a_deadline_at_infinity_never_fires_and_the_loop_waits_for_io() -> None:
+    """With only a +inf timer the loop waits for real I/O (here another thread's
+    call_soon_threadsafe) and leaves the clock alone; it does not count days forever."""
+    loop = VirtualTimeLoop()
+    fired: list[bool] = []
+    loop.call_later(math.inf, fired.append, True)
+    waker = threading.Timer(0.05, loop.call_soon_threadsafe, (loop.stop,))
+    waker.start()
+    try:
+        loop.run_forever()
+    finally:
+        waker.join()
+        loop.close()
+    assert fired == [] and loop.time_ns() == 0
+
+
+def test_the_clock_only_moves_forward_by_finite_steps() -> None:
+    for start in (-1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="starts at 0 s or later"):
+            VirtualTimeLoop(start)
+    loop = VirtualTimeLoop()
+    try:
+        for step in (-1e-9, math.nan, math.inf):
+            with pytest.raises(ValueError, match="finite duration"):
+                loop.advance(step)
+        loop.advance(0.1)
+        loop.advance(0)
+        assert (loop.time(), loop.time_ns()) == (0.1, 100_000_000)
+    finally:
+        loop.close()
+
+
+# -- sleeps: exact, and bounded -----------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_sleep_ns_lasts_exactly_its_nanoseconds_below_97_days(data: st.DataObject) -> None:
+    """From any clock below 2**23 s, a sleep of up to the limit that ends below it too
+    leaves the clock exactly that many nanoseconds later (asyncio.sleep would add floats)."""
+    length = data.draw(st.integers(0, MAX_SLEEP_NS), label="sleep")
+    start = data.draw(st.integers(0, FINE_NS - 1 - length), label="clock")
+    loop = loop_at(start)
+    run(loop, lambda: sleep_ns(length))
+    assert loop.time_ns() == start + length
+
+
+def test_sleeps_up_to_the_limit_from_an_odd_clock_are_exact() -> None:
+    """From 1.5 days and some nanoseconds to 91.5 days, where `time() + seconds` in floats
+    would end the third sleep one nanosecond short."""
+    start = 132_762_829_599_804
+    loop = loop_at(start)
+
+    async def main() -> None:
+        for _ in range(2):
+            await sleep_ns(sleep_duration_ns(MAX_SLEEP_MS))
+        await sleep_ns(sleep_duration_ns(MAX_SLEEP_MS - 0.001))
+
+    run(loop, main)
+    assert loop.time_ns() == start + 3 * MAX_SLEEP_NS - 1_000
+
+
+@pytest.mark.parametrize(("ms", "ns"), [
+    (0, 0), (0.000001, 1), (250.5, 250_500_000), (MAX_SLEEP_MS - 0.001, MAX_SLEEP_NS - 1_000),
+    (MAX_SLEEP_MS, 2_592_000_000_000_000)])
+def test_a_sleep_up_to_30_days_is_accepted(ms: float, ns: int) -> None:
+    assert MAX_SLEEP_MS == 30 * 24 * 3600 * 1000
+    assert sleep_duration_ns(ms) == ns
+
+
+@pytest.mark.parametrize("ms", [math.nan, math.inf, -math.inf, -1, -1e-9,
+                                MAX_SLEEP_MS + 0.001, 1e11, 1e300, 10**400])
+def test_an_absurd_sleep_is_refused_naming_the_limit(ms: float) -> None:
+    with pytest.raises(ValueError, match=r"a sleep is 0 to 2592000000 ms \(30 days\) of "
+                                         r"machine time"):
+        sleep_duration_ns(ms)
