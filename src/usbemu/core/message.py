@@ -84,31 +84,34 @@ def _expire(fut: asyncio.Future[None]) -> None:
         fut.set_exception(TimeoutError())
 
 
-#: Synchronous messages that may complete in a row at one instant of machine time; the
-#: caller that reaches the budget yields to the loop, so that concurrent streams interleave
-#: (each gets the budget in turn) and timers and other tasks run.
+#: Synchronous messages that may complete in a row without their caller suspending; the
+#: caller that reaches the budget yields to the loop once, so that concurrent streams
+#: interleave (each gets the budget in turn) and timers and other tasks run.
 SYNC_INLINE_BUDGET: Final = 32
 
-#: A (micro)frame in nanoseconds: a caller that used up the budget waits, on virtual time,
-#: for the next frame boundary of its device's bus — the controller has nothing more for
-#: it in this one.  Without that, a driver looping on usb_bulk_msg would hold virtual time
-#: still, and nothing waiting for time (an unplug's debounce, a timeout) would ever run.
+#: A (micro)frame in nanoseconds.  When a whole budget completed at one instant of virtual
+#: time, the caller waits for the next frame boundary of its device's bus instead — the
+#: controller has nothing more for it in this one.  Without that, a driver looping on
+#: usb_bulk_msg would hold virtual time still, and nothing waiting for time (an unplug's
+#: debounce, a timeout) would ever run.
 _FRAME_NS: Final = {Speed.LOW: 1_000_000, Speed.FULL: 1_000_000}
 _MICROFRAME_NS: Final = 125_000
 
-#: Messages completed at once since a caller last suspended or the clock last moved (one
-#: count for all callers), and the machine time they completed at.
+#: Messages completed without suspending their caller since a caller last suspended (one
+#: count for all callers: a caller that suspends for any reason starts it over), and the
+#: machine time the first of them completed at.
 _inline_streak = 0
 _streak_at = -1.0
 
 
 async def _yield_now(dev: UsbDevice | None) -> None:
-    """The budget is used up: start the count over and let the loop run — until the next
-    (micro)frame on virtual time.  Context: may sleep."""
+    """The budget is used up: start the count over and let the loop run once — until the
+    next (micro)frame when the clock has not moved since the count started, on virtual
+    time.  Context: may sleep."""
     global _inline_streak
     _inline_streak = 0
     loop = asyncio.get_running_loop()
-    if isinstance(loop, VirtualTimeLoop):
+    if isinstance(loop, VirtualTimeLoop) and loop.time() == _streak_at:
         frame = _MICROFRAME_NS if dev is None else _FRAME_NS.get(dev.speed, _MICROFRAME_NS)
         await sleep_ns(frame - loop.time_ns() % frame)
     else:
@@ -128,9 +131,8 @@ def _submit_sync(urb: Urb) -> tuple[int, int] | None:
     if rc:
         return rc, 0
     if urb.use_count == 0:  # completed inline
-        now = asyncio.get_running_loop().time()
-        if now != _streak_at:
-            _streak_at, _inline_streak = now, 0
+        if not _inline_streak:
+            _streak_at = asyncio.get_running_loop().time()
         _inline_streak += 1
         return urb.status, urb.actual_length
     return None
