@@ -12,12 +12,12 @@ import pytest
 
 from usbemu.core.devtable import usb_device
 from usbemu.core.driver import UsbDriver, usb_register
-from usbemu.core.message import usb_bulk_msg
+from usbemu.core.message import usb_bulk_msg, usb_control_msg
 from usbemu.core.urb import PIPE_BULK, make_pipe
 from usbemu.core.usb import UsbDevice, UsbInterface
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.emulated.models.zero import GadgetZero
-from usbemu.errors import SettleTimeout
+from usbemu.errors import Errno, SettleTimeout
 from usbemu.kernel.hung_task import HUNG_TASK_TIMEOUT_S
 from usbemu.system import SETTLE_TIMEOUT_S, System
 
@@ -184,3 +184,34 @@ def test_a_driver_looping_on_usb_bulk_msg_does_not_keep_an_unplug_from_being_han
     assert gone
     system.settle()
     assert system.find_device("1-1") is None
+
+
+@pytest.mark.parametrize("kind", ["bulk", "control"])
+def test_a_driver_looping_on_a_gone_device_lets_machine_time_pass(system: System,
+                                                                   kind: str) -> None:
+    """After the disconnect every message fails at once (a bulk message with -EINVAL: its
+    endpoint is gone; a control message with -ENODEV); a loop that ignores it still yields,
+    and the clock still moves."""
+    system.plug(GadgetZero(loopdefault=True), "1-1")
+    system.settle()
+    udev = system.find_device("1-1")
+    assert udev is not None
+    out_pipe, _ = bulk_pipes(udev)
+    system.unplug("1-1")
+    system.settle()
+    control_pipe = make_pipe(udev, 0, 0, False)
+
+    async def message() -> int:
+        if kind == "bulk":
+            return (await usb_bulk_msg(udev, out_pipe, b"x", 1, 1000))[0]
+        return await usb_control_msg(udev, control_pipe, 0x09, 0, 1, 0, None, 0, 1000)
+
+    async def careless() -> set[int]:
+        statuses: set[int] = set()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while loop.time() < start + 1.0:
+            statuses.add(await message())
+        return statuses
+
+    assert system.run(careless()) == {-Errno.EINVAL if kind == "bulk" else -Errno.ENODEV}

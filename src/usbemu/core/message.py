@@ -97,45 +97,59 @@ SYNC_INLINE_BUDGET: Final = 32
 _FRAME_NS: Final = {Speed.LOW: 1_000_000, Speed.FULL: 1_000_000}
 _MICROFRAME_NS: Final = 125_000
 
-#: Messages completed without suspending their caller since a caller last suspended (one
-#: count for all callers: a caller that suspends for any reason starts it over), and the
-#: machine time the first of them completed at.
+#: Messages that returned without suspending their caller since a caller last suspended
+#: (one count for all callers: a caller that suspends for any reason starts it over), and
+#: the machine time the first of them returned at.
 _inline_streak = 0
 _streak_at = -1.0
 
 
 async def _yield_now(dev: UsbDevice | None) -> None:
-    """The budget is used up: start the count over and let the loop run once — until the
-    next (micro)frame when the clock has not moved since the count started, on virtual
-    time.  Context: may sleep."""
+    """The budget is used up: start the count over and let the loop run once — on virtual
+    time, until the next (micro)frame when the clock has not moved since the count
+    started (the clock moved there at once when nothing else is waiting to run).
+    Context: may sleep."""
     global _inline_streak
     _inline_streak = 0
     loop = asyncio.get_running_loop()
     if isinstance(loop, VirtualTimeLoop) and loop.time() == _streak_at:
         frame = _MICROFRAME_NS if dev is None else _FRAME_NS.get(dev.speed, _MICROFRAME_NS)
-        await sleep_ns(frame - loop.time_ns() % frame)
-    else:
-        await asyncio.sleep(0)
+        wait = frame - loop.time_ns() % frame
+        if not loop.advance_if_idle(wait):
+            await sleep_ns(wait)
+            return
+    await asyncio.sleep(0)                  # the loop polls I/O: bridges, other threads
 
 
 def _submit_sync(urb: Urb) -> tuple[int, int] | None:
     """The first half of usb_start_wait_urb(): submit with the synchronous completion.
-    (status, actual_length) when the submission failed or the URB completed at once
-    (counted in the streak of inline completions); None when it is queued and must be
-    waited for.  Context: atomic."""
+    (status, actual_length) when the submission failed or the URB completed at once —
+    either way counted in the streak of messages that did not suspend their caller (a
+    driver looping on a message that fails at once, -ENODEV after an unplug, must yield
+    too); None when it is queued and must be waited for.  Context: atomic."""
     global _inline_streak, _streak_at
     urb.complete = _sync_complete
     urb.complete_inline = True
     urb.context = None
     rc = usb_submit_urb(urb)
     if rc:
-        return rc, 0
-    if urb.use_count == 0:  # completed inline
-        if not _inline_streak:
-            _streak_at = asyncio.get_running_loop().time()
-        _inline_streak += 1
-        return urb.status, urb.actual_length
-    return None
+        done = rc, 0
+    elif urb.use_count == 0:  # completed inline
+        done = urb.status, urb.actual_length
+    else:
+        return None
+    if not _inline_streak:                  # _count_at_once(), inline: the hot path
+        _streak_at = asyncio.get_running_loop().time()
+    _inline_streak += 1
+    return done
+
+
+def _count_at_once() -> None:
+    """One more message that returned without suspending its caller.  Context: atomic."""
+    global _inline_streak, _streak_at
+    if not _inline_streak:
+        _streak_at = asyncio.get_running_loop().time()
+    _inline_streak += 1
 
 
 async def start_wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
@@ -220,10 +234,11 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
     """usb_bulk_msg(): (0 or -errno, actual_length) — C's `*actual_length` is the second
     element, always valid.  An interrupt endpoint gets an interrupt URB with its bInterval.
     -EINVAL when the endpoint does not exist or `length` < 0.  Context: may sleep."""
-    if length < 0:
-        return -Errno.EINVAL, 0
     hep = usb_pipe_endpoint(dev, pipe)
-    if hep is None:
+    if length < 0 or hep is None:   # a loop on an endpoint gone with its device yields too
+        _count_at_once()
+        if _inline_streak >= SYNC_INLINE_BUDGET:
+            await _yield_now(dev)
         return -Errno.EINVAL, 0
     urb = Urb()
     if hep.type == _XFER_INT:

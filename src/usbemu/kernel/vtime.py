@@ -43,6 +43,7 @@ and `_clock_resolution`, used the same way by `_run_once` in CPython 3.11 to 3.1
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import selectors
 from collections.abc import Mapping
@@ -142,8 +143,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     Context: like any event loop, one thread runs it; `time()`, `time_ns()` and `advance()`
     are called from that thread."""
 
-    # BaseEventLoop's heap of pending timers (not in typeshed).
+    # BaseEventLoop's heap of pending timers and queue of ready callbacks (not in typeshed).
     _scheduled: list[asyncio.TimerHandle]
+    _ready: collections.deque[asyncio.Handle]
 
     def __init__(self, start: float = 0.0) -> None:
         super().__init__(selectors.DefaultSelector())
@@ -169,6 +171,19 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             raise ValueError(f"virtual time moves forward by a finite duration "
                              f"(got {seconds} s)")
         self._set_clock(self._now_ns + to_ns(seconds))
+
+    def advance_if_idle(self, ns: int) -> bool:
+        """What sleeping `ns` nanoseconds would do when nothing else is ready to run and no
+        timer is due before then, done at once: move the clock `ns` forward and return
+        True.  Otherwise leave it and return False (the caller then sleeps, letting the
+        rest run first).  Context: from a task or callback on this loop."""
+        target = self._now_ns + ns
+        # `not >`: a timer due by then, or a NaN deadline (due at once), keeps the loop busy
+        if self._ready or (self._scheduled
+                           and not self._scheduled[0].when() > target / NS_PER_S):
+            return False
+        self._set_clock(target)
+        return True
 
     def jump_to_next_timer(self) -> bool:
         """The loop is idle: move the clock to the earliest pending deadline — the
