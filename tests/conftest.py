@@ -49,7 +49,7 @@ def capture() -> Iterator[System]:
         system.close()
 
 
-#: Wall-clock seconds a test that uses `hang_guard` may run before it fails.
+#: Wall-clock seconds a test may run before it fails (`hang_guard`).
 HANG_GUARD_S = 30.0
 
 
@@ -60,12 +60,13 @@ class Hung(SystemExit):
     pytest reports a SystemExit as the test's failure (KeyboardInterrupt ends the session)."""
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def hang_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail instead of hanging: SIGALRM raises `Hung` in the main thread after HANG_GUARD_S
     seconds of wall-clock time, then every second until the test and the fixtures set up
     after this one are torn down (a machine whose clock is stuck also hangs in close()).
-    Put it first among a test's fixtures (`@pytest.mark.usefixtures("hang_guard")`);
+    Every test has it (autouse); a test that names it (`@pytest.mark.usefixtures(
+    "hang_guard")`) has it set up before its other fixtures.
     `@pytest.mark.hang_guard_s(SECONDS)` sets another bound."""
     marker = request.node.get_closest_marker("hang_guard_s")
     bound = float(marker.args[0]) if marker is not None else HANG_GUARD_S
