@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import Errno
-from ..kernel.device import BusType, Device, Driver, driver_fault
+from ..kernel.device import BusType, Device, Driver
 from ..kernel.file2alias import interface_modalias
 from ..kernel.printk import Level
 from ..spec.ch9 import DeviceState
@@ -494,9 +494,7 @@ async def _suspend_interface(udev: UsbDevice, intf: UsbInterface, msg: str) -> i
     try:
         return _errno_of(await _call(drv.suspend, intf, msg))
     except BaseException as exc:  # a driver bug: oops, the suspend fails
-        if not driver_fault(exc):
-            raise
-        udev.usb_bus.core.driver_core.oops(f"suspend of {intf.name} by driver {drv.name}", exc)
+        udev.usb_bus.core.driver_core.contain(f"suspend of {intf.name} by driver {drv.name}", exc)
         return -Errno.EIO
 
 
@@ -509,9 +507,7 @@ async def _resume_interface(udev: UsbDevice, intf: UsbInterface) -> int:
     try:
         status = _errno_of(await _call(drv.resume, intf))
     except BaseException as exc:
-        if not driver_fault(exc):
-            raise
-        udev.usb_bus.core.driver_core.oops(f"resume of {intf.name} by driver {drv.name}", exc)
+        udev.usb_bus.core.driver_core.contain(f"resume of {intf.name} by driver {drv.name}", exc)
         status = -Errno.EIO
     if status:
         udev.usb_bus.core.log.dev_err(intf, f"resume error {status}")

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
 from ..errors import Errno
-from ..kernel.device import Device, driver_fault
+from ..kernel.device import Device
 from ..spec.ch9 import (
     LANGID_EN_US,
     ConfigAttributes,
@@ -455,9 +455,7 @@ class HostController(ABC):
             if complete is not None:
                 complete(urb)
         except BaseException as exc:  # a driver bug in atomic context: oops, carry on
-            if not driver_fault(exc):
-                raise
-            self.core.driver_core.oops(f"URB completion handler {complete!r}", exc)
+            self.core.driver_core.contain(f"URB completion handler {complete!r}", exc)
         urb.use_count -= 1
         if self._idle_waiters:
             self._wake_idle(urb)

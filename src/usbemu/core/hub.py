@@ -27,7 +27,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Final
 
 from ..errors import Errno
-from ..kernel.device import Uevent, driver_fault
+from ..kernel.device import Uevent
 from ..kernel.printk import Printk
 from ..spec.ch9 import (
     ClassCode,
@@ -349,9 +349,7 @@ class _DelayedWork:
         try:
             await work()
         except BaseException as exc:  # a bug in delayed work: oops, the machine goes on
-            if not driver_fault(exc):
-                raise
-            self.worker.core.driver_core.oops("hub delayed work", exc)
+            self.worker.core.driver_core.contain("hub delayed work", exc)
 
     def cancel(self) -> None:
         """cancel_delayed_work(): only a work that has not started yet is cancelled.
@@ -448,9 +446,7 @@ class HubWorker:
         try:
             await hub_event(hub)
         except BaseException as exc:  # a bug in the hub driver: oops, hub_wq goes on
-            if not driver_fault(exc):
-                raise
-            self.core.driver_core.oops(f"hub_event of {hub.intf.name}", exc)
+            self.core.driver_core.contain(f"hub_event of {hub.intf.name}", exc)
         finally:
             del self._running[hub]
             if hub in self._queued and self._started:

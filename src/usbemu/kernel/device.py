@@ -296,9 +296,7 @@ class DriverCore:
             result = -(exc.errno or Errno.EIO)
         except BaseException as exc:
             dev.driver = None
-            if not driver_fault(exc):
-                raise
-            self.oops(what, exc)  # a driver bug: oops, and the machine goes on
+            self.contain(what, exc)  # a driver bug: oops, and the machine goes on
             return None
         if result:
             # call_driver_probe(): logged while dev->driver is still set.
@@ -326,9 +324,7 @@ class DriverCore:
                 with self.hung_tasks.watch(what):
                     await dev.bus.remove(dev, drv)
             except BaseException as exc:
-                if not driver_fault(exc):
-                    raise
-                self.oops(what, exc)
+                self.contain(what, exc)
             dev.driver = None
             dev.driver_data = None
             self.uevent(dev, "unbind")
@@ -357,6 +353,15 @@ class DriverCore:
             await self.device_release_driver(dev)
         if drv.bus is not None and drv in drv.bus.drivers:
             drv.bus.drivers.remove(drv)
+
+    def contain(self, what: str, exc: BaseException) -> None:
+        """Contain an exception that escaped driver code (`what`: "probe of 1-1:1.0 by
+        driver x"): an oops when it is the driver's fault (`driver_fault`), else raised
+        again — the cancellation of the task running the driver goes on.  Call it from
+        the `except` clause.  Context: atomic."""
+        if not driver_fault(exc):
+            raise exc
+        self.oops(what, exc)
 
     def oops(self, what: str, exc: BaseException) -> None:
         """Log a driver exception the way the kernel logs an oops, with the traceback."""

@@ -31,7 +31,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Final
 
 from ..errors import Errno, strerror
-from .device import driver_fault
 from .module import (
     Module,
     ModuleState,
@@ -265,9 +264,7 @@ class ModuleLoader:
                 except OSError as exc:
                     ret = -(exc.errno or Errno.EIO)
                 except BaseException as exc:
-                    if not driver_fault(exc):
-                        raise
-                    self.driver_core.oops(f"init of module {mod.name}", exc)
+                    self.driver_core.contain(f"init of module {mod.name}", exc)
                     await self._drop_drivers(mod)
                     raise ModuleRefused(-Errno.EFAULT, f"{mod.name}: init raised "
                                                        f"{type(exc).__name__}: {exc}") from exc
@@ -320,9 +317,7 @@ class ModuleLoader:
                     if inspect.isawaitable(result):
                         await result
                 except BaseException as exc:
-                    if not driver_fault(exc):
-                        raise
-                    self.driver_core.oops(f"exit of module {mod.name}", exc)
+                    self.driver_core.contain(f"exit of module {mod.name}", exc)
         await self._drop_drivers(mod)
         self._free(mod)
         return 0

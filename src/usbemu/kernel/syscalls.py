@@ -32,7 +32,6 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from ..errors import Errno
-from .device import driver_fault
 from .fs import (
     ENOIOCTLCMD,
     FIOCLEX,
@@ -131,9 +130,7 @@ class OpenFiles:
         except OSError as exc:
             return -(exc.errno or Errno.EIO)
         except BaseException as exc:
-            if not driver_fault(exc):
-                raise
-            self._driver_core.oops(f"{what} of {_where(file)} by {_name_of(fn)}", exc)
+            self._driver_core.contain(f"{what} of {_where(file)} by {_name_of(fn)}", exc)
             return -Errno.EIO
         if result is None:
             return 0
@@ -266,9 +263,7 @@ class OpenFiles:
         try:
             return Poll(int(op(file, table)) & 0xFFFF)
         except BaseException as exc:
-            if not driver_fault(exc):
-                raise
-            self._driver_core.oops(f"poll of {_where(file)} by {_name_of(op)}", exc)
+            self._driver_core.contain(f"poll of {_where(file)} by {_name_of(op)}", exc)
             return Poll.ERR
 
     async def llseek(self, file: File, offset: int, whence: int = SEEK_SET) -> int:
