@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit fuzz bench clean
+.PHONY: demo test lint typecheck unit slow fuzz bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("usbemu needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -27,6 +27,10 @@ typecheck: $(BIN)/.installed
 
 unit: $(BIN)/.installed
 	$(BIN)/pytest
+
+# Tests too long for make test (10 MB each way through a real pty and the tty layer).
+slow: $(BIN)/.installed
+	$(BIN)/pytest -m slow
 
 # Long fuzz runs, new random input each time (make test runs a fixed, short set).
 fuzz: $(BIN)/.installed

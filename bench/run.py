@@ -2,22 +2,28 @@
 
     make bench            # or: .venv/bin/python bench/run.py [--quick]
 
-Each figure is wall-clock time on this machine for work done on virtual time.  Nothing here
-is asserted; the README quotes the output.
+Each figure is wall-clock time on this machine for work done on virtual time (the pty
+figure: on real time, with a program in another process).  Nothing here is asserted; the
+README quotes the output.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Callable
 
+from usbemu.bridges.pty import PtyBridge
+from usbemu.bridges.pty import unavailable_reason as pty_unavailable
 from usbemu.core.message import usb_bulk_msg
 from usbemu.core.urb import PIPE_BULK, make_pipe
 from usbemu.core.usb import UsbDevice
 from usbemu.emulated.models.hub import Hub
+from usbemu.emulated.models.serial import SerialConverter
 from usbemu.emulated.models.zero import GadgetZero
+from usbemu.kernel.termios import TCSANOW, cfmakeraw, tcgetattr, tcsetattr
 from usbemu.spec.ch9 import SetupPacket
 from usbemu.system import System
 
@@ -171,6 +177,94 @@ def bench_throughput(n: int, size: int = 65536) -> None:
     system.close()
 
 
+def _serial_system(virtual: bool) -> System:
+    """A machine with the generic converter (loopback) on ttyUSB0."""
+    system = System(virtual=virtual)
+    system.boot()
+    system.add_controller()
+    system.modprobe("usbserial", vendor=0xFFFF, product=0xFFF8)
+    system.plug(SerialConverter(loopback=True), "1-1")
+    system.settle()
+    return system
+
+
+def bench_serial_tty(size: int) -> None:
+    """The tty layer in process: `size` bytes written to /dev/ttyUSB0 (raw) and read back
+    at the same time, through n_tty, the generic usb-serial driver's 64-byte URBs and the
+    converter's loopback."""
+    system = _serial_system(virtual=True)
+    chunk = bytes(range(256)) * 16
+
+    async def run() -> int:
+        tty = await system.aopen("/dev/ttyUSB0", "rb+")
+        settings = await tcgetattr(tty)
+        cfmakeraw(settings)
+        await tcsetattr(tty, TCSANOW, settings)
+
+        async def write() -> None:
+            left = size
+            while left > 0:
+                left -= await tty.write(chunk[:min(left, len(chunk))])
+
+        async def read() -> int:
+            got, buf = 0, bytearray(65536)
+            while got < size:
+                got += await tty.readinto(buf)
+            return got
+
+        _, got = await asyncio.gather(write(), read())
+        await tty.close()
+        return got
+
+    got, secs = _timed(lambda: system.run(run()))
+    print(f"{f'serial: {size >> 20} MiB each way through /dev/ttyUSB0 (tty layer)':58} "
+          f"{got / secs / 1e6:14.2f} MB/s")
+    system.close()
+
+
+_PTY_CLIENT = """
+import os, sys, threading, time, tty
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+tty.setraw(fd)
+size = int(sys.argv[2])
+data = bytes(range(256)) * (size // 256 + 1)
+got = 0
+def read():
+    global got
+    while got < size:
+        got += len(os.read(fd, 65536))
+reader = threading.Thread(target=read)
+start = time.perf_counter()
+reader.start()
+sent = 0
+while sent < size:
+    sent += os.write(fd, data[sent:size])
+reader.join()
+print(time.perf_counter() - start)
+"""
+
+
+def bench_serial_pty(size: int) -> None:
+    """The pty bridge: a program in another process writes `size` bytes to the pty of
+    ttyUSB0 and reads them back (both raw), on real time — the figure programs such as
+    pyserial see."""
+    system = _serial_system(virtual=False)
+
+    async def run() -> float:
+        bridge = await PtyBridge.open(system, "ttyUSB0")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _PTY_CLIENT, bridge.slave_path, str(size),
+            stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        await bridge.close()
+        return float(out)
+
+    secs = system.run(run())
+    print(f"{f'serial: {size >> 20} MiB each way through a host pty (pty bridge)':58} "
+          f"{size / secs / 1e6:14.2f} MB/s")
+    system.close()
+
+
 def bench_enumeration(hubs: int) -> None:
     """Plug `hubs` 7-port hubs each with 6 devices behind it, time enumeration."""
     system = System()
@@ -205,6 +299,9 @@ def main() -> None:
     bench_concurrent_streams(16, 250 * scale)
     bench_throughput(400 * scale)
     bench_enumeration(6)
+    bench_serial_tty((1 if args.quick else 4) << 20)
+    if pty_unavailable() is None:
+        bench_serial_pty((1 if args.quick else 4) << 20)
 
 
 if __name__ == "__main__":

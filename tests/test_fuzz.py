@@ -85,7 +85,9 @@ def _allowed(status: int, err: str, shell: Shell) -> bool:
     if shell.exit_requested is not None:
         return 0 <= status <= 255
     if status == 127:
-        return "command not found" in err
+        return "command not found" in err or "timeout: failed to run command" in err
+    if status in (124, 125):           # coreutils timeout: ran out of time, or misused
+        return status == 124 or err.startswith("timeout: ")
     return status in (0, 1, 2)
 
 

@@ -38,6 +38,7 @@ from .kernel.kmod import KernelModules
 from .kernel.module import Module
 from .kernel.printk import Level, Printk
 from .kernel.syscalls import AsyncFile, SyncFile
+from .kernel.tty_io import TtyCore
 from .kernel.vfs import Vfs
 from .kernel.vtime import new_event_loop, sleep_duration_ns, sleep_ns
 
@@ -87,6 +88,7 @@ class System:
         self.classes = DeviceClasses(self.driver_core, self.vfs)  # /sys/class
         sysfs.child_providers.append(self.classes.sysfs_children)
         self.usb_files = UsbFiles(self.usb, self.chrdev, self.classes)  # major 180, usbmisc
+        self.tty = TtyCore(self.driver_core, self.chrdev, self.classes, self.vfs, self.loop)
         self.controllers: list[HostController] = []
         self._pci_slot = 0x1D
         self._booted = False

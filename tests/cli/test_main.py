@@ -77,6 +77,12 @@ def test_demo_tells_the_whole_story() -> None:
                  "usbcore: deregistering interface driver pen_driver",
                  "    |__ Port 004: Dev 005, If 0, Class=",
                  "  1-4     05e3:0608 USB2.0 Hub             1-4:1.0 → hub",
+                 "usb 1-5: FTDI USB Serial Device converter now attached to ttyUSB0",
+                 "crw------- 1 root root 188, 0 /dev/ttyUSB0",
+                 "write(/dev/ttyUSB0) returned 54; read(/dev/ttyUSB0) returned 54",
+                 "the FT232R got divisor 0x001a (115385 baud), 8 data bits, DTR on, RTS on",
+                 "ftdi_sio ttyUSB0: FTDI USB Serial Device converter now disconnected from "
+                 "ttyUSB0",
                  "6 USB devices on the bus"):
         assert line in out
     assert "not as Linux does it" not in out

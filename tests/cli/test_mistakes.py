@@ -19,7 +19,7 @@ from usbemu.cli.main import main
 from usbemu.emulated.clone import dump_clone
 from usbemu.emulated.models import load_model
 
-KNOWN = "known models: hub, mouse, pendrive, serial, serial2, serial8, zero"
+KNOWN = "known models: acm, ft2232h, ftdi, hub, mouse, pendrive, serial, serial2, serial8, zero"
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -53,7 +53,7 @@ COMMANDS = _commands(main)
 def test_every_command_and_subcommand_is_covered() -> None:
     assert {" ".join(c) for c in COMMANDS} >= {
         "clone", "demo", "describe", "devices", "list", "list bridges", "list controllers",
-        "list devices", "list drivers", "lsusb", "mount", "run", "shell"}
+        "list devices", "list drivers", "lsusb", "mount", "run", "serve", "shell"}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -77,7 +77,7 @@ def test_the_options_listed_are_the_commands_own() -> None:
     (("clone", "mouse", "extra"),
      "Got unexpected extra argument (extra). Usage: usbemu clone [OPTIONS] SOURCE"),
     (("nosuch",), "No such command 'nosuch'. Commands of usbemu: clone, demo, describe, "
-                  "devices, list, lsusb, mount, run, shell."),
+                  "devices, list, lsusb, mount, run, serve, shell."),
     (("list", "drivrs"), "No such command 'drivrs'. Did you mean 'drivers'? Commands of "
                          "usbemu list: bridges, controllers, devices, drivers."),
     (("lsusb", "--ports", "x"), "Invalid value for '--ports': 'x' is not a valid integer "

@@ -22,7 +22,16 @@ import pytest
 from usbemu.kernel.device import BusType, Device, Driver, DriverCore, Uevent
 from usbemu.kernel.pci_sysfs import install_pci_sysfs
 from usbemu.kernel.printk import Printk
-from usbemu.kernel.sysfs import Sysfs, install_sysfs, kstrtobool, scan_int, sysfs_link
+from usbemu.kernel.sysfs import (
+    SysAttr,
+    Sysfs,
+    device_create_file,
+    device_remove_file,
+    install_sysfs,
+    kstrtobool,
+    scan_int,
+    sysfs_link,
+)
 from usbemu.kernel.vfs import Attr, StaticDir, Vfs
 from usbemu.kernel.vtime import new_event_loop
 from usbemu.system import System
@@ -222,6 +231,15 @@ def test_child_devices_and_child_providers(machine: Machine) -> None:
     machine.run(machine.core.device_del(child))
     assert machine.vfs.listdir("/sys/devices/gizmo0") == ["driver", "subsystem", "uevent"]
     assert machine.vfs.listdir(f"{BUS}/devices") == ["gizmo0"]
+
+
+def test_device_create_file_adds_a_file_until_it_is_removed(machine: Machine) -> None:
+    shown = SysAttr[Device]("caps", lambda dev: f"{dev.name}:6")
+    assert device_create_file(machine.dev, shown) == 0
+    assert device_create_file(machine.dev, shown) == -errno.EEXIST
+    assert machine.read("/sys/devices/gizmo0/caps") == "gizmo0:6"
+    device_remove_file(machine.dev, shown)
+    assert machine.vfs.listdir("/sys/devices/gizmo0") == ["driver", "subsystem", "uevent"]
 
 
 class Owner:

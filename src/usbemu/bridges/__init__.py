@@ -24,6 +24,7 @@ ENTRY_POINT_GROUP: Final = "usbemu.bridges"
 #: name → module of the bridges shipped with usbemu.
 BUILTIN_BRIDGES: Final[dict[str, str]] = {
     "fuse": "usbemu.bridges.fuse",
+    "pty": "usbemu.bridges.pty",
 }
 
 #: The bridge registry: built-in bridges and those of installed plugins.

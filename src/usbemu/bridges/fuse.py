@@ -63,9 +63,14 @@ What a program sees, and where it differs from Linux's sysfs:
   file* with the node's permissions, and open, read, write and close on it are the
   char-device layer's calls on the emulated driver (``echo hi > DIR/dev/pen0``); the
   host's offset reaches the driver through its llseek, O_TRUNC is ignored as Linux ignores
-  it for a device, and the calls wait as long as the driver makes them wait.  ioctl is
-  not served (FUSE passes a regular file's ioctl only with sizes known in advance) and
-  poll/select always report ready.  With ``device_files=False`` (or a machine without a
+  it for a device, and the calls wait as long as the driver makes them wait (a read of
+  a tty waits for input, as on Linux; `cat DIR/dev/ttyUSB0` and `echo hi >
+  DIR/dev/ttyUSB0` work).  poll, select and epoll get the driver's poll mask — a tty is
+  readable when input is waiting and reports POLLHUP once hung up — and a program
+  sleeping in them is woken when that changes (fuse_notify_poll, sent by a watcher on
+  the machine).  ioctl is not served (FUSE passes a regular file's ioctl only with sizes
+  known in advance), so termios settings are made with the shell's stty or through the
+  pty bridge, not through the mount.  With ``device_files=False`` (or a machine without a
   char-device layer) a node is a character-device entry with its ``st_rdev`` (``ls -l``
   shows ``c 180, 0``) that cannot be opened (EACCES from the host kernel; ENXIO, "No such
   device or address", should the daemon ever be asked);
@@ -83,6 +88,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import ctypes
 import importlib
 import itertools
 import logging
@@ -104,6 +110,7 @@ from ..errors import Errno
 from ..kernel.char_dev import CharDevices
 from ..kernel.fs import SEEK_SET, File, mkdev
 from ..kernel.vfs import Attr, DevNode, Symlink, Vfs
+from ..kernel.wait import DEFAULT_POLLMASK, Poll
 from ..system import System
 
 log = logging.getLogger(__name__)
@@ -142,6 +149,16 @@ class _Binding:
         """mfusepy's FuseOSError for a positive errno."""
         exc: OSError = self._module.FuseOSError(code)
         return exc
+
+    def notify_poll(self, handle: object) -> None:
+        """fuse_notify_poll(): tell the kernel a file polled with `handle` is ready."""
+        self._module._libfuse.fuse_notify_poll(ctypes.c_void_p(handle))  # type: ignore[arg-type]
+
+    def destroy_pollhandle(self, handle: object) -> None:
+        """fuse_pollhandle_destroy(): a poll handle is no longer needed (None: nothing)."""
+        if handle:
+            self._module._libfuse.fuse_pollhandle_destroy(
+                ctypes.c_void_p(handle))  # type: ignore[arg-type]
 
     def serve(self, operations: object, mountpoint: str, options: Mapping[str, object]) -> None:
         """Mount and run the FUSE loop in the calling thread until the tree is unmounted;
@@ -245,6 +262,11 @@ class VfsOperations:
         # has no other owner until it ends)
         self._waits: set[asyncio.Task[Any]] = set()
         self._calls: set[asyncio.Task[Any]] = set()
+        # the machine's loop only: per open device file, the task waiting to tell the
+        # kernel that a poll may be answered again (see `poll`)
+        self._watchers: dict[int, asyncio.Task[None]] = {}
+        # held while a poll notification is sent, so that none is sent after abort()
+        self._notify_guard = threading.Lock()
         self.ready = threading.Event()
         self.on_init: Callable[[], None] | None = None
 
@@ -338,11 +360,12 @@ class VfsOperations:
         The driver's call itself is not interrupted: the machine finishes it, or cancels
         it when it shuts down.  Attribute calls (bounded by the timeout) and closes go on
         while the machine runs.  Thread-safe; idempotent."""
-        self._aborted.set()
+        with self._notify_guard:
+            self._aborted.set()
         loop = self._system.loop
 
         def cancel_waits() -> None:
-            for task in list(self._waits):
+            for task in [*self._waits, *self._watchers.values()]:
                 task.cancel()
 
         with suppress(RuntimeError):  # a closed loop: nothing waits on it
@@ -532,10 +555,80 @@ class VfsOperations:
         self._call(check)
         return 0
 
+    # -- poll ----------------------------------------------------------------------------------
+
+    #: Every event a poll reply may carry.
+    _ALL_EVENTS = (Poll.IN | Poll.PRI | Poll.OUT | Poll.RDNORM | Poll.RDBAND | Poll.WRNORM
+                   | Poll.WRBAND | Poll.MSG | Poll.RDHUP)
+
+    def poll(self, path: str, fh: int, ph: object, reventsp: Any) -> int:
+        """poll(2), select(2) and epoll of an open file.  A device file is as ready as its
+        driver's poll says (a tty: readable when input is there, POLLHUP after a hangup);
+        when it is not yet readable or not yet writable and the kernel gave a poll handle
+        `ph`, a watcher on the machine sends fuse_notify_poll once it is, so the program
+        sleeping in poll wakes (one watcher per open file; the kernel asks again).  Other
+        files are always readable and writable."""
+        binding = _load_binding()
+        handle = self._open_file(fh)
+        file = handle.device
+        if file is None or self._chrdev is None:
+            binding.destroy_pollhandle(ph)
+            reventsp[0] = int(DEFAULT_POLLMASK)
+            return 0
+        chrdev = self._chrdev
+
+        async def look() -> Poll:
+            mask = await chrdev.poll(file, self._ALL_EVENTS, 0)
+            missing = (Poll.IN | Poll.OUT) & ~mask
+            if ph and missing and not mask & (Poll.ERR | Poll.HUP | Poll.NVAL):
+                self._watch(fh, file, missing, ph)
+            else:
+                binding.destroy_pollhandle(ph)
+            return mask
+
+        reventsp[0] = int(self._await(look()))
+        return 0
+
+    def _watch(self, fh: int, file: File, events: Poll, ph: object) -> None:
+        """Wait on the machine until `file` has one of `events`, then notify the kernel
+        through `ph` (replacing the watcher of an earlier poll of the same file)."""
+        assert self._chrdev is not None
+        chrdev, binding = self._chrdev, _load_binding()
+        old = self._watchers.pop(fh, None)
+        if old is not None:
+            old.cancel()
+
+        async def watch() -> None:
+            try:
+                await chrdev.poll(file, events, None)
+                with self._notify_guard:
+                    if not self.aborted:
+                        binding.notify_poll(ph)
+            finally:
+                binding.destroy_pollhandle(ph)
+                if self._watchers.get(fh) is task:
+                    del self._watchers[fh]
+
+        task = asyncio.get_running_loop().create_task(watch())
+        self._watchers[fh] = task
+
+    def _unwatch(self, fh: int) -> None:
+        """A file is closed: its watcher (if any) ends without notifying."""
+        loop = self._system.loop
+
+        def cancel() -> None:
+            task = self._watchers.pop(fh, None)
+            if task is not None:
+                task.cancel()
+
+        with suppress(RuntimeError):
+            loop.call_soon_threadsafe(cancel)
+
     def release(self, path: str, fh: int) -> int:
         with self._files_guard:
             handle = self._files.pop(fh, None)
         if handle is not None:
+            self._unwatch(fh)
             self._close_on_machine(handle, wait=True)
         return 0
 

@@ -3,22 +3,28 @@
 Boots a machine on virtual time with an EHCI-like controller at 0000:00:1d.0, loads the
 pen_driver example, plugs the classic devices (the pen drive, a two-port serial converter, a
 mouse, and a hub with devices behind it), writes to /dev/pen0 and reads it back as an
-application does, then unplugs the pen (the node goes) and unloads the driver — printing
-dmesg, the device tree and a short account.
+application does, then unplugs the pen (the node goes) and unloads the driver; then plugs
+an FTDI converter (ftdi_sio loads by its alias, ttyUSB0 appears), sets it raw at 115200
+baud and sends data through the tty layer and back through the chip's loopback, and
+unplugs it — printing dmesg, the device tree and a short account.
 """
 
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 
 from rich.console import Console
 
 from ..bridges.lsusb import lsusb_t
+from ..emulated.models.ftdi import FT232R
 from ..emulated.models.hub import Hub
 from ..emulated.models.mouse import BootMouse
 from ..emulated.models.pendrive import PenDrive
 from ..emulated.models.serial import SerialConverter, TwoPortSerialConverter
 from ..emulated.models.zero import GadgetZero
+from ..kernel.syscalls import SyncFile
+from ..kernel.termios import TCSANOW, cfmakeraw, cfsetspeed, tcgetattr, tcsetattr
 from ..system import System
 
 
@@ -41,6 +47,58 @@ def _account(system: System) -> list[str]:
                             for intf in dev.interfaces())
         lines.append(f"  {dev.name:7} {ids} {dev.product or '':22} {drivers}")
     return lines
+
+
+def _read_back(tty: SyncFile, count: int) -> bytes:
+    """Reads of a raw tty until `count` bytes came (each returns what is there)."""
+    got = b""
+    for _ in range(count):
+        chunk = tty.read(count - len(got))
+        got += chunk
+        if not chunk or len(got) >= count:
+            break
+    return got
+
+
+def serial_story(system: System, step: Callable[[str], None], show: Callable[[str], None],
+                 show_new_log: Callable[[int], int], check: Callable[[bool, str], None],
+                 seen: int) -> int:
+    """An FTDI converter: ftdi_sio autoloads, ttyUSB0 appears, stty raw -echo 115200 reaches
+    the chip as a baud-rate divisor, data goes out and comes back through its loopback, the
+    unplug takes ttyUSB0 away.  Returns the log lines seen.  May sleep (runs the machine)."""
+    step("plug an FTDI FT232R at 1-5: udev loads ftdi_sio, ttyUSB0 appears")
+    chip = FT232R(loopback=True)
+    system.plug(chip, "1-5")
+    system.settle()
+    seen = show_new_log(seen)
+    show(node_line(system, "/dev/ttyUSB0"))
+    check(system.vfs.exists("/dev/ttyUSB0"), "ftdi_sio attached the FT232R to ttyUSB0")
+
+    step("stty raw -echo 115200, then write and read back through /dev/ttyUSB0")
+    message = b"Hello from usbemu, through ftdi_sio and the tty layer!"
+    with system.open("/dev/ttyUSB0", "rb+") as tty:
+        settings = system.run(tcgetattr(tty.afile))
+        cfmakeraw(settings)
+        cfsetspeed(settings, 115200)
+        system.run(tcsetattr(tty.afile, TCSANOW, settings))
+        wrote = tty.write(message)
+        got = _read_back(tty, len(message))
+        port = chip.serial_port(0)
+        chip_state = (f"the FT232R got divisor {port.divisor:#06x} ({port.baud} baud), "
+                      f"{port.data_bits} data bits, DTR {'on' if port.dtr else 'off'}, "
+                      f"RTS {'on' if port.rts else 'off'}")
+    show(f"write(/dev/ttyUSB0) returned {wrote}; read(/dev/ttyUSB0) returned {len(got)}: "
+         f"{got!r}")
+    show(chip_state)
+    check(wrote == len(message) and got == message, "the data comes back through the tty")
+    check(port.divisor == 0x1A, "115200 baud is divisor 0x1a on an FT232R")
+
+    step("unplug 1-5")
+    system.unplug("1-5")
+    system.settle()
+    seen = show_new_log(seen)
+    check(not system.vfs.exists("/dev/ttyUSB0"), "/dev/ttyUSB0 is gone after unplug")
+    return seen
 
 
 def run_demo(console: Console) -> int:
@@ -112,6 +170,8 @@ def run_demo(console: Console) -> int:
         show(node_line(system, "/dev/pen0"))
         check(not system.vfs.exists("/dev/pen0"), "/dev/pen0 is gone after unplug")
         show(system.lsmod())
+
+        seen = serial_story(system, step, show, show_new_log, check, seen)
 
         step("lsusb -t")
         show(lsusb_t(system))

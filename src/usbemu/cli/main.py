@@ -8,6 +8,8 @@
                                 lsusb of a machine built from the machine options
     usbemu devices              /sys/kernel/debug/usb/devices of such a machine
     usbemu mount DIR            its /sys, /proc and /dev as a FUSE filesystem
+    usbemu serve --pty TTY[=LINK]
+                                its ttys as host ptys (pyserial, picocom), on real time
     usbemu list devices|drivers|controllers|bridges
                                 what usbemu knows, built in and from installed plugins
     usbemu describe [MODEL…]    a device model's (or clone file's) descriptors: tree, bytes
@@ -47,6 +49,7 @@ from .listing import bridge_rows, controller_rows, device_rows, driver_rows, mod
 from .machine import MachineError, boot, build_model, load_module, parse_plug, plug
 from .render import descriptor_tree
 from .scenario import ScenarioError, load_scenario, run_scenario
+from .serve import parse_requests, run_serve
 from .shell import run_shell
 from .usage import CommandError, CommandFailure, UsbemuGroup
 
@@ -301,6 +304,25 @@ def mount(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: in
         run_mount(str(directory), setup)
     except FuseUnavailable as exc:
         raise CommandFailure(str(exc)) from None
+
+
+@main.command()
+@_population_options
+@_seed_option
+@click.option("--pty", "ptys", multiple=True, metavar="TTY[=LINK]",
+              help="Serve an emulated tty (ttyUSB0, ttyACM0) as a host pty, with a symbolic "
+                   "link LINK to it (repeatable).")
+@click.option("--for", "seconds", type=click.FloatRange(min=0, min_open=True),
+              metavar="SECONDS", help="Stop after SECONDS of real time (default: at Ctrl-C "
+                                      "or SIGTERM).")
+def serve(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: int | None,
+          ptys: tuple[str, ...], seconds: float | None) -> None:
+    """Serve the machine's ttys as host ptys for programs outside (pyserial, picocom,
+    screen): one line per pty, then until Ctrl-C or SIGTERM.  The machine runs on real
+    time."""
+    requests = parse_requests(ptys)
+    with boot_machine(True, seed, ports, modules, plugs) as system:
+        run_serve(system, requests, seconds, click.echo)
 
 
 @main.command()

@@ -183,6 +183,11 @@ class DriverCore:
         self.buses[bus.name] = bus
         return bus
 
+    def remove_bus(self, bus: BusType) -> None:
+        """bus_unregister(): the bus goes (its devices and drivers should be gone)."""
+        if self.buses.get(bus.name) is bus:
+            del self.buses[bus.name]
+
     # -- uevents ------------------------------------------------------------------------------
 
     def uevent(self, dev: Device, action: str) -> Uevent:

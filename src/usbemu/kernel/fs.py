@@ -235,7 +235,10 @@ class File:
     The system calls keep their bookkeeping here: `cdev` is the cdev the file was opened
     through (chrdev_open), whose owner stays referenced until the file is released;
     `in_flight` counts the calls still running in the driver (a close defers `release`
-    until it is 0, as fput does); `released` is set once `release` has run."""
+    until it is 0, as fput does); `released` is set once `release` has run.
+    `revoke_on_remove` (default True) says whether the removal of the device revokes the
+    file (kernel/syscalls.py); the tty layer clears it, as a tty's files are hung up
+    instead and keep their hung-up operations."""
 
     def __init__(self, inode: Inode, flags: int, path: str, fops: FileOperations) -> None:
         self.f_inode = inode
@@ -253,6 +256,7 @@ class File:
         self.cdev: Cdev | None = None
         self.in_flight = 0
         self.released = False
+        self.revoke_on_remove = True
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "gone" if self.gone else "open"

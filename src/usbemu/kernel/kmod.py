@@ -51,7 +51,11 @@ ENTRY_POINT_GROUP: Final = "usbemu.drivers"
 
 #: Driver modules installed with usbemu (its /lib/modules/<release>/kernel): module name →
 #: import path.  modprobe finds them, depmod lists their aliases, udev autoloads them.
-INSTALLED_MODULES: Final[dict[str, str]] = {}
+INSTALLED_MODULES: Final[dict[str, str]] = {
+    "cdc_acm": "usbemu.drivers.usb.class_.cdc_acm",
+    "ftdi_sio": "usbemu.drivers.usb.serial.ftdi_sio",
+    "usbserial": "usbemu.drivers.usb.serial.usbserial",
+}
 
 #: The driver-module registry: usbemu's installed modules and the `usbemu.drivers` entry
 #: points of installed packages.  The module tools execute a fresh copy of a module's code
@@ -64,6 +68,7 @@ DRIVER_MODULES: Final = PluginRegistry("driver module", ENTRY_POINT_GROUP, INSTA
 #: see them (until `KernelModules.install`).
 EXAMPLE_MODULES: Final[dict[str, str]] = {
     "pen_driver": "usbemu.drivers.usb.misc.pen_driver",
+    "tiny": "usbemu.drivers.usb.serial.tiny",
 }
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "module_author",
     "module_description",
     "module_device_table",
+    "module_driver",
     "module_exit",
     "module_info",
     "module_init",
@@ -139,6 +140,16 @@ def module_exit(fn: _F) -> _F:
     module with an init but no exit cannot be removed ("[permanent]").  Returns `fn`."""
     _caller_info().exit = fn
     return fn
+
+
+def module_driver(init: Callable[[], Any], exit: Callable[[], Any], *,
+                  caller_depth: int = 1) -> None:
+    """module_driver(): the module `caller_depth` calls up (1: the caller itself) gets
+    `init` and `exit` — what module_usb_driver() and module_usb_serial_driver() expand
+    to.  Context: called at import time."""
+    info = _caller_info(1 + caller_depth)
+    info.init = init
+    info.exit = exit
 
 
 def module_param(name: str, type: str | type, perm: int = 0, *, default: Any = _UNSET,

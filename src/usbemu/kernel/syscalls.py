@@ -15,7 +15,8 @@ extends `OpenFiles`), sysfs attributes and directories can be opened.
 One deliberate difference from Linux: when the device behind a device number is removed
 (its `remove` uevent — usb_deregister_dev in a disconnect, for instance), the files open on
 it are revoked: every later read, write, ioctl and lseek gets -ENODEV and poll reports
-POLLERR | POLLHUP without calling the driver; close still calls `release`.  Linux keeps
+POLLERR | POLLHUP without calling the driver; close still calls `release` (a tty's files
+are the exception: its driver hangs them up instead, `File.revoke_on_remove`).  Linux keeps
 calling the driver's operations and leaves it to each driver to notice the disconnect
 (usb-skeleton's `disconnected` flag returns -ENODEV); usbemu gives every driver that
 behaviour, so a driver that forgets (the article's pen driver) is never called for a dead
@@ -106,9 +107,12 @@ class OpenFiles:
 
     def revoke(self, dev: int) -> None:
         """The device behind `dev` is gone: every file open on it fails its next call with
-        -ENODEV (see the module docstring).  Context: atomic."""
+        -ENODEV (see the module docstring), except files whose `revoke_on_remove` is
+        False (a tty's: its driver hangs them up instead); sleeping polls are woken either
+        way.  Context: atomic."""
         for file in self._files.get(dev, ()):
-            file.gone = True
+            if file.revoke_on_remove:
+                file.gone = True
             file.hangup.wake_up()
 
     def _on_uevent(self, event: Uevent) -> None:

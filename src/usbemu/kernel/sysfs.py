@@ -17,7 +17,9 @@ parent it is), its `driver` and `subsystem` links and what `child_providers` add
 devices such as usbmisc/pen0, from kernel/devclass.py).  A subsystem gives its own device
 types their own files with `register_device_dir` (USB's device and interface attribute
 tables, core/sysfs.py) and its bus's drivers extra files with `register_driver_files`
-(USB's new_id/remove_id); everything else is the same for every bus.  Attributes are rows of
+(USB's new_id/remove_id); a driver adds files to one device's directory with
+`device_create_file` (cdc-acm's bmCapabilities on its interface) and takes them away with
+`device_remove_file`; everything else is the same for every bus.  Attributes are rows of
 tables (`SysAttr`, bound to an object by `attr_group`), as the kernel declares them with
 DEVICE_ATTR_RO/RW and is_visible; writes are parsed as the kernel parses them (`kstrtobool`,
 `scan_int`) and fail with its negative errno.
@@ -54,7 +56,9 @@ __all__ = [
     "SysAttr",
     "Sysfs",
     "attr_group",
+    "device_create_file",
     "device_path",
+    "device_remove_file",
     "install_sysfs",
     "kernfs_link",
     "kstrtobool",
@@ -63,6 +67,7 @@ __all__ = [
     "store_filtered_uevent",
     "store_uevent",
     "sysfs_link",
+    "sysfs_of",
     "uevent_text",
 ]
 
@@ -236,6 +241,31 @@ DEVICE_ATTRS: Final[tuple[SysAttr[Device], ...]] = (
 """Files of every device directory that no subsystem builds itself (core.c)."""
 
 
+#: The files drivers added to devices' directories (device_create_file), by device.
+_CREATED_FILES: weakref.WeakKeyDictionary[Device, dict[str, SysAttr[Any]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def device_create_file(dev: Device, attr: SysAttr[Any]) -> int:
+    """device_create_file(): add `attr` to `dev`'s directory, shown and stored with `dev`
+    as its object (a driver's files on the device it is bound to, such as cdc-acm's
+    bmCapabilities on its interface), until `device_remove_file`.  0, or -EEXIST when
+    the device already has a file of that name from here.  Context: atomic."""
+    files = _CREATED_FILES.setdefault(dev, {})
+    if attr.name in files:
+        return -Errno.EEXIST
+    files[attr.name] = attr
+    return 0
+
+
+def device_remove_file(dev: Device, attr: SysAttr[Any]) -> None:
+    """device_remove_file(): the file `device_create_file` added goes (nothing happens
+    when it is not there).  Context: atomic."""
+    files = _CREATED_FILES.get(dev)
+    if files is not None and files.get(attr.name) is attr:
+        del files[attr.name]
+
+
 # -- bus and driver files (drivers/base/bus.c) ---------------------------------------------------
 
 
@@ -376,8 +406,8 @@ class Sysfs:
     def common(self, dev: Device, directory: str) -> dict[str, Node]:
         """What every device directory at `directory` holds: the `driver` link
         (driver_sysfs_add) and the `subsystem` link (bus_add_device) of a device on a bus,
-        the directories of the device's children on any bus, and the entries of
-        `child_providers`.  Context: atomic."""
+        the directories of the device's children on any bus, the entries of
+        `child_providers` and the files of `device_create_file`.  Context: atomic."""
         entries: dict[str, Node] = {}
         drv = dev.driver
         if drv is not None and drv.bus is not None and dev.bus is not None:
@@ -389,6 +419,7 @@ class Sysfs:
             entries[child.name] = self.device_dir(child)
         for provider in self.child_providers:
             entries.update(provider(dev))
+        entries.update(attr_group(dev, _CREATED_FILES.get(dev, {}).values()))
         return entries
 
     def children(self, parent: Device | None) -> list[Device]:
@@ -458,6 +489,12 @@ def _mount_computed(vfs: Vfs, path: str, compute: Callable[[], Mapping[str, Node
 # -- installation --------------------------------------------------------------------------------
 
 _INSTALLED: weakref.WeakKeyDictionary[Vfs, Sysfs] = weakref.WeakKeyDictionary()
+
+
+def sysfs_of(driver_core: DriverCore) -> Sysfs | None:
+    """The sysfs showing `driver_core`'s devices (installed with `install_sysfs`), or None
+    when no tree shows them.  Context: atomic."""
+    return next((s for s in _INSTALLED.values() if s.driver_core is driver_core), None)
 
 
 def install_sysfs(vfs: Vfs, driver_core: DriverCore) -> Sysfs:

@@ -13,7 +13,9 @@ from usbemu.emulated.models.serial import (
     SerialConverter,
     TwoPortSerialConverter,
     serial_state_notification,
+    serial_state_of,
 )
+from usbemu.emulated.uart import FlowControl, LineError, Uart, UartSettings
 from usbemu.spec.ch9 import SetupPacket, Speed
 from usbemu.spec.descriptors import string_descriptor
 from usbemu.testing import RecordingHost, enumerate_model, get_descriptor, pull, push
@@ -291,6 +293,35 @@ def test_notify_status_is_polled_on_the_interrupt_endpoint() -> None:
     with pytest.raises(IndexError):
         model.notify_status(2, ModemStatus.DCD)
     assert host.wakeups == []  # serial converters never signal remote wakeup
+
+
+def test_input_lines_of_a_port_are_notified_on_the_two_port_converter() -> None:
+    host = RecordingHost()
+    model = TwoPortSerialConverter()
+    enumerate_model(model, host=host)
+    port = model.serial_port(1)
+    port.set_inputs(dcd=True, dsr=True, ri=True)
+    port.cts = True  # not part of the bitmap
+    assert host.ready == [0x83]
+    assert pull(model.endpoint(0x83), 16) == (Outcome.DONE, GOLDEN_STATUS_BLOB)
+    assert pull(model.endpoint(0x83), 16) == (Outcome.NAK, b"")
+    assert serial_state_of(port.inputs) == ModemStatus.DCD | ModemStatus.DSR | ModemStatus.RI
+
+
+def test_every_port_has_a_uart_behind_it() -> None:
+    model = SerialConverter(loopback=True)
+    enumerate_model(model)
+    port = model.serial_port(0)
+    assert isinstance(port, Uart) and port.settings == UartSettings()
+    port.send(b"OK")
+    port.send(b"\r\n")
+    port.send(b"!", LineError.PARITY)  # the bare protocol cannot say so: the byte comes alone
+    assert read(model, 0) == (Outcome.DONE, b"OK\r\n!")
+    port.configure(flow=FlowControl.RTS_CTS)
+    assert write(model, 0, b"held") == (Outcome.DONE, 4)
+    assert read(model, 0) == (Outcome.NAK, b"")
+    port.cts = True
+    assert read(model, 0) == (Outcome.DONE, b"held")
 
 
 def test_vendor_requests_stall() -> None:

@@ -1,7 +1,8 @@
 """The shell's command table, `COMMANDS`: for each command its handler, usage line,
 one-line help, argument completer, usage-error status and whether bash has it built in —
 the one place a command's help text and completion are declared.  A new command is one
-entry.  It also holds the commands about the table and the session: help, exit and quit.
+entry.  It also holds the commands about the table and the session: help, exit and quit,
+and timeout, which runs another command of the table with a deadline.
 
 The handlers live with their kind (`files`, `modules`, `devices`); running a line and
 choosing a completer is the interpreter's (`Shell`).
@@ -24,7 +25,7 @@ from .devices import (
     do_unplug,
 )
 from .files import do_cat, do_echo, do_hexdump, do_ls, do_readlink
-from .invocation import Invocation
+from .invocation import Invocation, UsageError
 from .modules import (
     complete_insmod,
     complete_modprobe,
@@ -34,6 +35,7 @@ from .modules import (
     do_modprobe,
     do_rmmod,
 )
+from .stty import complete_stty, do_stty
 
 if TYPE_CHECKING:
     from .interpreter import Shell
@@ -100,6 +102,45 @@ def do_exit(call: Invocation) -> int:
     return status & 0xFF
 
 
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(text: str) -> float | None:
+    """coreutils timeout's DURATION: a number, then s, m, h or d (seconds by default)."""
+    unit = text[-1:] if text[-1:] in _DURATION_UNITS else ""
+    try:
+        value = float(text[:len(text) - len(unit)]) * _DURATION_UNITS[unit]
+    except ValueError:
+        return None
+    return value if 0 <= value < float("inf") else None
+
+
+def do_timeout(call: Invocation) -> int:
+    if len(call.args) < 2:
+        raise UsageError("timeout: missing operand")
+    seconds = _duration(call.args[0])
+    if seconds is None:
+        raise UsageError(f"timeout: invalid time interval '{call.args[0]}'")
+    name, args = call.args[1], call.args[2:]
+    command = COMMANDS.get(name)
+    if command is None:
+        call.error(f"timeout: failed to run command '{name}': No such file or directory")
+        return 127
+    inner = Invocation(call.shell, name, args, call.out, command)
+    # coreutils: a duration of 0 disables the timeout
+    return call.shell.run_with_deadline(seconds or None, inner)
+
+
+def complete_timeout(shell: Shell, args: list[str], word: str) -> list[str]:
+    """The duration, then a command and its arguments as that command completes them."""
+    if not args:
+        return []
+    if len(args) == 1:
+        return complete_commands(shell, [], word)
+    command = COMMANDS.get(args[1])
+    return command.complete(shell, args[2:], word) if command is not None else []
+
+
 
 #: Command name → handler, usage, help, completion.  `help` lists them in this order.
 COMMANDS: dict[str, Command] = {
@@ -135,6 +176,12 @@ COMMANDS: dict[str, Command] = {
                       complete_unplug),
     "sleep": Command(do_sleep, "sleep MILLISECONDS | sleep SECONDSs",
                      "let machine time pass (instant on virtual time)"),
+    "stty": Command(do_stty, "stty -F DEVICE [-a | -g | SETTING...]",
+                    "print or change a tty's settings (GNU stty: -a, raw, -echo, 115200 …)",
+                    complete_stty),
+    "timeout": Command(do_timeout, "timeout DURATION COMMAND [ARG...]",
+                       "run a command for at most DURATION (seconds; s, m, h, d) of machine "
+                       "time; status 124 when it ran out", complete_timeout, usage_status=125),
     "help": Command(do_help, "help [COMMAND...]", "list commands, or show a command's usage",
                     complete_commands, usage_status=2, builtin=True),
     "exit": Command(do_exit, "exit [N]", "leave the shell with status N (default: the last "

@@ -31,6 +31,10 @@ from .syntax import WORD_START, ParsedLine, ShellSyntaxError, loose_split, parse
 T = TypeVar("T")
 
 
+class CommandTimedOut(Exception):
+    """The machine time `timeout` gave a command has passed (see `Shell.run_with_deadline`)."""
+
+
 @contextmanager
 def _sigint_interrupts(system: System) -> Iterator[list[bool]]:
     """While the body runs, the first SIGINT cancels the machine's foreground work
@@ -73,6 +77,7 @@ class Shell:
         self.error_prefix: str | None = None
         self.last_status = 0
         self.exit_requested: int | None = None
+        self._deadline: float | None = None
 
     # -- running lines ----------------------------------------------------------------------
 
@@ -148,6 +153,8 @@ class Shell:
         except UsageError as exc:
             call.error(f"{exc}\nUsage: {command.usage}")
             return command.usage_status
+        except CommandTimedOut:
+            raise
         except (MachineError, ModuleError, SettleTimeout) as exc:
             text = str(exc) if str(exc).startswith(f"{call.name}:") else f"{call.name}: {exc}"
             call.error("\n".join([text, *getattr(exc, "__notes__", [])]))
@@ -179,15 +186,48 @@ class Shell:
 
     def run_on_machine(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the machine until it finishes; Ctrl-C cancels it (see `execute`).
+        Under `timeout`, the command's deadline cancels it too, raising CommandTimedOut.
         May sleep."""
-        return self.system.run(coro)
+        if self._deadline is None:
+            return self.system.run(coro)
+        return self.system.run(self._before(self._deadline, coro))
+
+    @staticmethod
+    async def _before(deadline: float, coro: Coroutine[Any, Any, T]) -> T:
+        timeout = asyncio.timeout_at(deadline)
+        try:
+            async with timeout:
+                return await coro
+        except TimeoutError:
+            if timeout.expired():
+                raise CommandTimedOut from None
+            raise
+
+    def run_with_deadline(self, seconds: float | None, call: Invocation) -> int:
+        """Run the command `call` with `seconds` of machine time for what it does on the
+        machine (reads, writes, sleeps; None: no limit of its own), as coreutils' timeout
+        does: its status, or 124 when the time ran out (what it had printed stays
+        printed).  May sleep."""
+        outer = self._deadline
+        deadline = outer if seconds is None else self.system.time() + seconds
+        self._deadline = deadline if outer is None or deadline is None else min(outer,
+                                                                                deadline)
+        try:
+            return self._invoke(call)
+        except CommandTimedOut:
+            if outer is not None and self._deadline == outer:
+                raise
+            return 124
+        finally:
+            self._deadline = outer
 
     def open(self, path: str, mode: str = "rb") -> AsyncFile:
         """open(2) of a path of the machine (relative to /).  Raises OSError.  May sleep."""
         return self.run_on_machine(self.system.aopen(abspath(path), mode))
 
     def close(self, afile: AsyncFile) -> None:
-        self.run_on_machine(afile.close())
+        """close(2); never cut short by `timeout` (a file is always closed)."""
+        self.system.run(afile.close())
 
     def read_chunks(self, afile: AsyncFile, size: int) -> Iterator[bytes]:
         """read(2)s of up to `size` bytes until end of file.  Raises OSError."""

@@ -25,6 +25,9 @@ BUILTIN_MODELS: Final[dict[str, str]] = {
     "serial8": "usbemu.emulated.models.serial:EightPortSerialConverter",
     "mouse": "usbemu.emulated.models.mouse:BootMouse",
     "hub": "usbemu.emulated.models.hub:Hub",
+    "ftdi": "usbemu.emulated.models.ftdi:FT232R",
+    "ft2232h": "usbemu.emulated.models.ftdi:FT2232H",
+    "acm": "usbemu.emulated.models.cdc_acm:CdcAcm",
 }
 
 #: The device-model registry: built-in models and those of installed plugins.
