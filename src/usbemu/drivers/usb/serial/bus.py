@@ -24,10 +24,11 @@ from ....core.devtable import parse_new_id, show_dynids
 from ....errors import Errno
 from ....kernel.device import BusType, Device, Driver
 from ....kernel.sysfs import DEVICE_ATTRS, SysAttr, attr_group, device_path, ro, sysfs_of
+from ....kernel.tty import call_tty_op
 from ....kernel.tty_io import tty_unregister_device
 from ....kernel.tty_port import tty_port_register_device
 from ....kernel.vfs import Node
-from .usb_serial import UsbSerialDriver, UsbSerialPort, call
+from .usb_serial import UsbSerialDriver, UsbSerialPort
 
 if TYPE_CHECKING:
     from .usb_serial import UsbSerialCore
@@ -71,7 +72,7 @@ class UsbSerialBusType(BusType):
         """usb_serial_device_probe(): port_probe, then the tty device."""
         assert isinstance(dev, UsbSerialPort) and isinstance(drv, UsbSerialDriver)
         if drv.port_probe is not None:
-            retval = int(await call(drv.port_probe, dev) or 0)
+            retval = int(await call_tty_op(drv.port_probe, dev) or 0)
             if retval:
                 return retval
         try:
@@ -79,7 +80,7 @@ class UsbSerialBusType(BusType):
                                            dev)
         except OSError as exc:
             if drv.port_remove is not None:
-                await call(drv.port_remove, dev)
+                await call_tty_op(drv.port_remove, dev)
             return -(exc.errno or Errno.EIO)
         self.serial_core.log.dev_info(dev.serial.dev, f"{drv.description} converter now "
                                                       f"attached to {dev.name}")
@@ -90,7 +91,7 @@ class UsbSerialBusType(BusType):
         assert isinstance(dev, UsbSerialPort) and isinstance(drv, UsbSerialDriver)
         await tty_unregister_device(self.serial_core.tty_driver, dev.minor)
         if drv.port_remove is not None:
-            await call(drv.port_remove, dev)
+            await call_tty_op(drv.port_remove, dev)
         self.serial_core.log.dev_info(dev, f"{drv.description} converter now disconnected "
                                            f"from {dev.name}")
 

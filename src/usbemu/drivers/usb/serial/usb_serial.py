@@ -3,7 +3,8 @@ include/linux/usb/serial.h.
 
 A converter driver is a `UsbSerialDriver`: an id table, the endpoints it needs, a port count
 (or `calc_num_ports`) and the callbacks it wants to own; every callback it leaves out is the
-generic driver's (generic.py), as usb_serial_operations_init() sets them.
+generic driver's (generic.py), filled in when the driver is made, as
+usb_serial_operations_init() does at registration.
 `usb_serial_register_drivers(drivers, name, id_table)` registers the usb_driver that owns
 them (no dynamic ids of its own) and the serial drivers on the usb-serial bus.
 
@@ -27,7 +28,6 @@ serial console, sysrq, suspend and resume, sibling interfaces.
 
 from __future__ import annotations
 
-import inspect
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +42,7 @@ from ....errors import Errno
 from ....kernel.device import Device, Driver
 from ....kernel.fs import ENOIOCTLCMD, File
 from ....kernel.module import module_driver, module_put, try_module_get
-from ....kernel.printk import Level
+from ....kernel.printk import Level, Printk
 from ....kernel.sysfs import SysAttr
 from ....kernel.termios import (
     B9600,
@@ -53,6 +53,7 @@ from ....kernel.termios import (
     SerialIcounter,
     tty_termios_copy_hw,
 )
+from ....kernel.tty import call_tty_op
 from ....kernel.tty_io import (
     TtyDriver,
     TtyDriverFlag,
@@ -225,14 +226,6 @@ def _operations_init(driver: UsbSerialDriver) -> None:
         driver.wait_until_sent = generic.usb_serial_generic_wait_until_sent
 
 
-async def call(fn: Callable[..., Any], *args: Any) -> Any:
-    """Call a process-context callback that may be a plain function or a coroutine."""
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
 # -- struct usb_serial, struct usb_serial_port ---------------------------------------------------
 
 
@@ -318,7 +311,6 @@ class UsbSerial:
         self.num_bulk_in = self.num_bulk_out = 0
         self.num_interrupt_in = self.num_interrupt_out = 0
         self.disconnected = False
-        self.suspending = False
         self.attached = False
         self.minors_reserved = False
         self.kref = 1
@@ -353,7 +345,6 @@ class UsbSerialPort(Device):
         self.minor = -1
         self.port_number = index
         self.private: Any = None
-        self.lock_flags = 0
         # interrupt endpoints
         self.interrupt_in_urb: Urb | None = None
         self.interrupt_in_buffer: bytearray | None = None
@@ -394,7 +385,7 @@ class UsbSerialPort(Device):
         return self.bulk_in_buffers[0] if self.bulk_in_buffers else None
 
     @property
-    def log(self) -> Any:
+    def log(self) -> Printk:
         return self.serial.core.log
 
     def all_urbs(self) -> list[Urb]:
@@ -672,7 +663,7 @@ class UsbSerialCore:
         log = self.log
         serial = UsbSerial(self, interface.usb_dev, interface, type_)
         if type_.probe is not None:
-            retval = await call(type_.probe, serial, match) or 0
+            retval = await call_tty_op(type_.probe, serial, match) or 0
             if retval:
                 log.dev_dbg(interface, "sub driver rejected device")
                 return retval
@@ -685,7 +676,7 @@ class UsbSerialCore:
             return -Errno.ENODEV
         num_ports = 0
         if type_.calc_num_ports is not None:
-            retval = await call(type_.calc_num_ports, serial, epds)
+            retval = await call_tty_op(type_.calc_num_ports, serial, epds)
             if retval < 0:
                 return int(retval)
             num_ports = retval
@@ -702,7 +693,7 @@ class UsbSerialCore:
         self._create_ports(serial, epds)
         interface.driver_data = serial
         if type_.attach is not None:
-            retval = await call(type_.attach, serial) or 0
+            retval = await call_tty_op(type_.attach, serial) or 0
             if retval < 0:
                 interface.driver_data = None
                 return int(retval)
@@ -755,7 +746,7 @@ class UsbSerialCore:
         """err_free_epds after attach: the driver's release, the interface data."""
         serial.interface.driver_data = None
         if serial.attached and serial.type.release is not None:
-            await call(serial.type.release, serial)
+            await call_tty_op(serial.type.release, serial)
 
     async def disconnect(self, interface: UsbInterface) -> None:
         """usb_serial_disconnect(): hang up every open port, stop its URBs, remove the
@@ -776,7 +767,7 @@ class UsbSerialCore:
             if port.registered:
                 await self.driver_core.device_del(port)
         if serial.type.disconnect is not None:
-            await call(serial.type.disconnect, serial)
+            await call_tty_op(serial.type.disconnect, serial)
         await serial.put()
         self.log.dev_info(interface, "device disconnected")
 
@@ -785,7 +776,7 @@ class UsbSerialCore:
         if serial.minors_reserved:
             self.release_minors(serial)
         if serial.attached and serial.type.release is not None:
-            await call(serial.type.release, serial)
+            await call_tty_op(serial.type.release, serial)
         for port in serial.port:
             for urb in port.all_urbs():
                 await usb_kill_urb(urb)
@@ -857,14 +848,14 @@ class UsbSerialCore:
         """serial_port_activate(): the serial driver's open."""
         port = tport.driver_data
         assert isinstance(port, UsbSerialPort)
-        return int(await call(port.serial.type.open, tty, port) or 0)
+        return int(await call_tty_op(port.serial.type.open, tty, port) or 0)
 
     async def _shutdown(self, tport: TtyPort) -> None:
         """serial_port_shutdown(): the serial driver's close."""
         port = tport.driver_data
         assert isinstance(port, UsbSerialPort)
         if port.serial.type.close is not None:
-            await call(port.serial.type.close, port)
+            await call_tty_op(port.serial.type.close, port)
 
     def _carrier_raised(self, tport: TtyPort) -> bool:
         port = tport.driver_data
@@ -877,7 +868,7 @@ class UsbSerialCore:
         assert isinstance(port, UsbSerialPort)
         drv = port.serial.type
         if drv.dtr_rts is not None:
-            await call(drv.dtr_rts, port, on)
+            await call_tty_op(drv.dtr_rts, port, on)
 
     def _write(self, tty: TtyStruct, data: memoryview) -> int:
         """serial_write(): the driver's write; an error counts as nothing written."""
@@ -901,7 +892,7 @@ class UsbSerialCore:
         port = self._port_of(tty)
         drv = port.serial.type
         if drv.wait_until_sent is not None and not port.serial.disconnected:
-            await call(drv.wait_until_sent, tty, timeout_ms)
+            await call_tty_op(drv.wait_until_sent, tty, timeout_ms)
 
     def _throttle(self, tty: TtyStruct) -> None:
         port = self._port_of(tty)
@@ -920,16 +911,16 @@ class UsbSerialCore:
         drv = port.serial.type
         if cmd == TIOCMIWAIT:
             if drv.tiocmiwait is not None:
-                return int(await call(drv.tiocmiwait, tty, arg) or 0)
+                return int(await call_tty_op(drv.tiocmiwait, tty, arg) or 0)
         elif drv.ioctl is not None:
-            return int(await call(drv.ioctl, tty, cmd, arg))
+            return int(await call_tty_op(drv.ioctl, tty, cmd, arg))
         return -ENOIOCTLCMD
 
     async def _set_termios(self, tty: TtyStruct, old: Ktermios) -> None:
         port = self._port_of(tty)
         drv = port.serial.type
         if drv.set_termios is not None:
-            await call(drv.set_termios, tty, port, old)
+            await call_tty_op(drv.set_termios, tty, port, old)
         else:
             tty_termios_copy_hw(tty.termios, old)
 
@@ -938,28 +929,28 @@ class UsbSerialCore:
         drv = port.serial.type
         if drv.break_ctl is None:
             return -Errno.ENOTTY
-        return int(await call(drv.break_ctl, tty, state) or 0)
+        return int(await call_tty_op(drv.break_ctl, tty, state) or 0)
 
     async def _tiocmget(self, tty: TtyStruct) -> int:
         port = self._port_of(tty)
         drv = port.serial.type
         if drv.tiocmget is None:
             return -Errno.ENOTTY
-        return int(await call(drv.tiocmget, tty))
+        return int(await call_tty_op(drv.tiocmget, tty))
 
     async def _tiocmset(self, tty: TtyStruct, set: int, clear: int) -> int:
         port = self._port_of(tty)
         drv = port.serial.type
         if drv.tiocmset is None:
             return -Errno.ENOTTY
-        return int(await call(drv.tiocmset, tty, set, clear) or 0)
+        return int(await call_tty_op(drv.tiocmset, tty, set, clear) or 0)
 
     async def _get_icount(self, tty: TtyStruct, icount: SerialIcounter) -> int:
         port = self._port_of(tty)
         drv = port.serial.type
         if drv.get_icount is None:
             return -Errno.ENOTTY
-        return int(await call(drv.get_icount, tty, icount) or 0)
+        return int(await call_tty_op(drv.get_icount, tty, icount) or 0)
 
     async def _get_serial(self, tty: TtyStruct, ss: Any) -> int:
         port = self._port_of(tty)
@@ -971,14 +962,14 @@ class UsbSerialCore:
         ss.close_delay = port.port.close_delay
         ss.closing_wait = port.port.closing_wait
         if port.serial.type.get_serial is not None:
-            await call(port.serial.type.get_serial, tty, ss)
+            await call_tty_op(port.serial.type.get_serial, tty, ss)
         return 0
 
     async def _set_serial(self, tty: TtyStruct, ss: Any) -> int:
         port = self._port_of(tty)
         if port.serial.type.set_serial is None:
             return 0
-        return int(await call(port.serial.type.set_serial, tty, ss) or 0)
+        return int(await call_tty_op(port.serial.type.set_serial, tty, ss) or 0)
 
     def proc_show(self, driver: TtyDriver | None = None) -> str:
         """serial_proc_show(): /proc/tty/driver/usbserial.  Context: atomic."""
