@@ -196,8 +196,8 @@ def test_usbemu_demo_runs_from_the_wheel(installed: Installed) -> None:
                      "write(/dev/pen0) returned 38; read(/dev/pen0) returned 38: "
                      "b'Hello from usbemu, through pen_driver!'",
                      "[    1.900000] Pen drive removed",
-                     "6 USB devices on the bus, 2.430 s of machine time (virtual), "
-                     "63 kernel messages."]:
+                     "6 USB devices on the bus, 2.600 s of machine time (virtual), "
+                     "68 kernel messages."]:
         assert expected in lines
     assert "not as Linux does it" not in result.stdout
     assert installed.source_tree_reads() == []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from .core import devtable as _devtable
@@ -24,6 +25,7 @@ from .core import file as _file
 from .core import hub as _hub
 from .core import message as _message
 from .core import urb as _urb
+from .core import usb as _usb
 from .core.devtable import UsbDeviceId as usb_device_id  # noqa: F401 — for drivers
 from .core.driver import UsbDeviceDriver as usb_device_driver
 from .core.driver import UsbDriver as usb_driver
@@ -36,12 +38,15 @@ from .core.usbcore import current_usbcore
 from .errors import Errno
 from .kernel import char_dev as _char_dev
 from .kernel import fs as _fs
+from .kernel import input as _input
+from .kernel import input_event_codes as _codes
 from .kernel import module as _module
 from .kernel import wait as _wait
 from .kernel.char_dev import Cdev as cdev
 from .kernel.fs import FileOperations as file_operations
 from .kernel.printk import Level
 from .kernel.wait import WaitQueueHead as wait_queue_head_t
+from .spec.ch9 import SetupPacket as _SetupPacket
 from .spec.descriptors import EndpointDescriptor as usb_endpoint_descriptor
 
 # -- errno: EPERM … ENOTSUPP as plain ints (C writes -EPIPE) ------------------------------
@@ -617,3 +622,149 @@ USB_STATE_ADDRESS = 6
 USB_STATE_CONFIGURED = 7
 USB_STATE_SUSPENDED = 8
 
+
+# -- input devices (include/linux/input.h, include/uapi/linux/input-event-codes.h) -----------
+
+input_dev = _input.InputDev
+input_id = _codes.InputId
+input_allocate_device = _input.input_allocate_device
+input_free_device = _input.input_free_device
+input_register_device = _input.input_register_device
+input_unregister_device = _input.input_unregister_device
+input_get_drvdata = _input.input_get_drvdata
+input_set_drvdata = _input.input_set_drvdata
+input_set_capability = _input.input_set_capability
+input_set_abs_params = _input.input_set_abs_params
+input_abs_set_res = _input.input_abs_set_res
+input_event = _input.input_event
+input_report_key = _input.input_report_key
+input_report_rel = _input.input_report_rel
+input_report_abs = _input.input_report_abs
+input_sync = _input.input_sync
+
+EV_SYN, EV_KEY, EV_REL, EV_ABS, EV_MSC = (_codes.EV_SYN, _codes.EV_KEY, _codes.EV_REL,
+                                          _codes.EV_ABS, _codes.EV_MSC)
+EV_LED, EV_REP = _codes.EV_LED, _codes.EV_REP
+SYN_REPORT = _codes.SYN_REPORT
+KEY_RESERVED = _codes.KEY_RESERVED
+BTN_MOUSE, BTN_LEFT, BTN_RIGHT, BTN_MIDDLE = (_codes.BTN_MOUSE, _codes.BTN_LEFT,
+                                              _codes.BTN_RIGHT, _codes.BTN_MIDDLE)
+BTN_SIDE, BTN_EXTRA = _codes.BTN_SIDE, _codes.BTN_EXTRA
+REL_X, REL_Y, REL_HWHEEL, REL_WHEEL = (_codes.REL_X, _codes.REL_Y, _codes.REL_HWHEEL,
+                                       _codes.REL_WHEEL)
+LED_NUML, LED_CAPSL, LED_SCROLLL = _codes.LED_NUML, _codes.LED_CAPSL, _codes.LED_SCROLLL
+LED_COMPOSE, LED_KANA = _codes.LED_COMPOSE, _codes.LED_KANA
+BUS_USB = _codes.BUS_USB
+
+# -- bits (include/linux/bits.h, bitops): usbemu's bitmaps are whole Python ints --------------
+
+
+def BIT(nr: int) -> int:
+    """BIT(nr): the bit of number `nr`."""
+    return 1 << nr
+
+
+#: BIT_MASK(nr): on usbemu's bitmaps (one int, not an array of longs) the bit itself, so
+#: C's `bitmap[BIT_WORD(nr)] |= BIT_MASK(nr)` is `bitmap |= BIT_MASK(nr)`.
+BIT_MASK = BIT
+
+
+def test_bit(nr: int, bitmap: int) -> bool:
+    """test_bit(nr, addr): whether bit `nr` of `bitmap` is set."""
+    return bool(bitmap >> nr & 1)
+
+
+def memscan(addr: bytes | bytearray | memoryview, c: int, size: int) -> int:
+    """memscan(addr, c, size): the offset of the first byte `c` among the first `size`
+    bytes of `addr`, or `size` when there is none (C returns addr + that offset)."""
+    return next((i for i in range(size) if addr[i] == c), size)
+
+
+def snprintf(size: int, fmt: str, *args: object) -> str:
+    """snprintf(buf, size, fmt, ...): the formatted text, cut to `size` - 1 characters."""
+    return (fmt % args if args else fmt)[:max(size - 1, 0)]
+
+
+def strscpy(src: str, size: int) -> str:
+    """strscpy(dst, src, size) (and strlcpy): `src` cut to `size` - 1 characters."""
+    return src[:max(size - 1, 0)]
+
+
+def strlcat(dst: str, src: str, size: int) -> str:
+    """strlcat(dst, src, size): `dst` + `src` cut to `size` - 1 characters."""
+    return (dst + src)[:max(size - 1, 0)]
+
+
+def le16_to_cpu(value: int) -> int:
+    """Descriptor fields are host integers here: the value itself."""
+    return value
+
+
+cpu_to_le16 = le16_to_cpu
+
+# -- USB input devices (include/linux/usb/input.h, include/linux/usb.h, hid.h) -------------------
+
+USB_INTERFACE_CLASS_HID = 3
+USB_INTERFACE_SUBCLASS_BOOT = 1
+USB_INTERFACE_PROTOCOL_KEYBOARD = 1
+USB_INTERFACE_PROTOCOL_MOUSE = 2
+
+usb_make_path = _usb.usb_make_path  # returns the path: phys = usb_make_path(dev)
+
+
+def usb_to_input_id(dev: usb_device, id: _codes.InputId) -> None:
+    """usb_to_input_id(dev, &input_dev->id): BUS_USB, idVendor, idProduct, bcdDevice."""
+    desc = dev.descriptor
+    id.bustype = BUS_USB
+    id.vendor = desc.idVendor if desc is not None else 0
+    id.product = desc.idProduct if desc is not None else 0
+    id.version = desc.bcdDevice if desc is not None else 0
+
+
+def usb_maxpacket(dev: usb_device, pipe: int) -> int:
+    """usb_maxpacket(dev, pipe): the packet size of the endpoint `pipe` addresses, 0 when
+    the device has no such endpoint."""
+    hep = _urb.usb_pipe_endpoint(dev, pipe)
+    return hep.maxp if hep is not None else 0
+
+
+def usb_alloc_coherent(dev: usb_device, size: int, mem_flags: int) -> tuple[bytearray, int]:
+    """usb_alloc_coherent(dev, size, mem_flags, &dma): (a zeroed buffer, its "DMA
+    address" 0) — C's pointer result comes back as the second element."""
+    return bytearray(size), 0
+
+
+def usb_free_coherent(dev: usb_device, size: int, addr: bytearray | None, dma: int) -> None:
+    """Buffers are garbage collected: nothing to free."""
+
+
+@dataclass
+class usb_ctrlrequest:
+    """struct usb_ctrlrequest: a SETUP packet a driver fills field by field; bytes() packs
+    it (usb_fill_control_urb takes it as it is then)."""
+
+    bRequestType: int = 0
+    bRequest: int = 0
+    wValue: int = 0
+    wIndex: int = 0
+    wLength: int = 0
+
+    def __bytes__(self) -> bytes:
+        return bytes(_SetupPacket(self.bRequestType, self.bRequest, self.wValue, self.wIndex,
+                                  self.wLength))
+
+
+#: hid_info(hid, …), hid_warn, hid_err: dev_info & co. on the device given.
+hid_info, hid_warn, hid_err = dev_info, dev_warn, dev_err
+
+
+def module_usb_driver(driver: usb_driver) -> None:
+    """module_usb_driver(driver): the calling module's init registers `driver` and its exit
+    deregisters it."""
+    async def init() -> int:
+        return await usb_register(driver)
+
+    async def exit() -> None:
+        await usb_deregister(driver)
+
+    _module.module_driver(init, exit, caller_depth=2)

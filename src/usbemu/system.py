@@ -34,6 +34,8 @@ from .host import load_hcd_kind
 from .kernel.char_dev import CharDevices
 from .kernel.devclass import DeviceClasses, Devtmpfs
 from .kernel.device import Device, Driver, DriverCore
+from .kernel.evdev import evdev_handler
+from .kernel.input import InputCore
 from .kernel.kmod import KernelModules
 from .kernel.module import Module
 from .kernel.printk import Level, Printk
@@ -89,6 +91,8 @@ class System:
         sysfs.child_providers.append(self.classes.sysfs_children)
         self.usb_files = UsbFiles(self.usb, self.chrdev, self.classes)  # major 180, usbmisc
         self.tty = TtyCore(self.driver_core, self.chrdev, self.classes, self.vfs, self.loop)
+        self.input = InputCore(self.driver_core, self.chrdev, self.classes, self.vfs,
+                               self.loop, handlers=[evdev_handler()])  # input core, evdev
         self.controllers: list[HostController] = []
         self._pci_slot = 0x1D
         self._booted = False

@@ -77,6 +77,11 @@ def test_demo_tells_the_whole_story() -> None:
                  "usbcore: deregistering interface driver pen_driver",
                  "    |__ Port 004: Dev 005, If 0, Class=",
                  "  1-4     05e3:0608 USB2.0 Hub             1-4:1.0 → hub",
+                 "hid-generic 0003:046D:C077.0001: input,hidraw0: USB HID v1.11 Mouse "
+                 "[Logitech USB Optical Mouse] on usb-0000:00:1d.0-3/input0",
+                 "crw------- 1 root root 13, 64 /dev/input/event0",
+                 "type 2 (EV_REL), code 0 (REL_X), value 10",
+                 "type 1 (EV_KEY), code 272 (BTN_LEFT), value 1",
                  "usb 1-5: FTDI USB Serial Device converter now attached to ttyUSB0",
                  "crw------- 1 root root 188, 0 /dev/ttyUSB0",
                  "write(/dev/ttyUSB0) returned 54; read(/dev/ttyUSB0) returned 54",

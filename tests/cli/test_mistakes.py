@@ -19,7 +19,8 @@ from usbemu.cli.main import main
 from usbemu.emulated.clone import dump_clone
 from usbemu.emulated.models import load_model
 
-KNOWN = "known models: acm, ft2232h, ftdi, hub, mouse, pendrive, serial, serial2, serial8, zero"
+KNOWN = ("known models: acm, ft2232h, ftdi, hub, keyboard, mouse, pendrive, serial, serial2, "
+         "serial8, tablet, zero")
 
 
 def invoke(*args: str) -> tuple[int, str]:

@@ -44,7 +44,7 @@ def test_lsusb_t_shows_the_driver_the_load_option_bound() -> None:
     code, out = invoke("lsusb", "-t", *TOPOLOGY)
     assert code == 0
     assert re.search(r"\|__ Port 001: Dev 002, If 0, Class=.*, Driver=pen_driver, 480M\n", out)
-    assert re.search(r" {8}\|__ Port 002: Dev 004, If 0, Class=.*, Driver=\[none\], 1.5M\n",
+    assert re.search(r" {8}\|__ Port 002: Dev 004, If 0, Class=.*, Driver=usbhid, 1.5M\n",
                      out)
 
 

@@ -116,7 +116,7 @@ P:  Vendor=046d ProdID=c077 Rev=72.00
 S:  Manufacturer=Logitech
 S:  Product=USB Optical Mouse
 C:* #Ifs= 1 Cfg#= 1 Atr=a0 MxPwr=100mA
-I:* If#= 0 Alt= 0 #EPs= 1 Cls=03(HID  ) Sub=01 Prot=02 Driver=(none)
+I:* If#= 0 Alt= 0 #EPs= 1 Cls=03(HID  ) Sub=01 Prot=02 Driver=usbhid
 E:  Ad=81(I) Atr=03(Int.) MxPS=   4 Ivl=10ms
 
 T:  Bus=01 Lev=02 Prnt=02 Port=02 Cnt=02 Dev#=  5 Spd=480  MxCh= 0

@@ -208,6 +208,7 @@ def boot_capture_machine() -> tuple[System, InProcessHCD, Trace]:
     """The capture's machine: QEMU's EHCI at 0000:00:02.0 (no TT), both devices already
     plugged in when the controller driver loads."""
     system = System(uname=Uname(release="6.12.117+deb12-amd64"))
+    system.modules.autoload = False  # usbcore's requests only: no class driver loads
     system.boot()
     pci = PciDevice("0000:00:02.0")
     pci.driver = Driver("ehci-pci")

@@ -1199,3 +1199,45 @@ def test_one_handler_serves_several_endpoints() -> None:
         assert ep is not None
         push(ep, b"x")
     assert model.got == [(0x02, b"x"), (0x04, b"x")]  # type: ignore[attr-defined]
+
+
+# -- the machine's clock ------------------------------------------------------------------------
+
+
+class _Clock:
+    """A clock reading a fixed time that records the timers asked of it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.timers: list[tuple[float, object]] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: object) -> _Clock:
+        self.timers.append((when, callback))
+        return self
+
+    def cancel(self) -> None:
+        self.timers.clear()
+
+
+def test_a_model_keeps_time_only_while_plugged_in_with_a_clock() -> None:
+    model = Gadget()
+    assert model.clock is None
+    with pytest.raises(RuntimeError, match="Gadget has no clock: it keeps time only while "
+                                           "plugged into a machine"):
+        model.now()
+    with pytest.raises(RuntimeError, match="has no clock"):
+        model.call_at(1.0, lambda: None)
+    clock = _Clock(12.5)
+    model.connect(None, RecordingHost(), clock)
+    assert (model.clock, model.now()) == (clock, 12.5)
+    callback = lambda: None  # noqa: E731
+    assert model.call_at(13.0, callback) is clock
+    assert clock.timers == [(13.0, callback)]
+    model.disconnect()
+    assert model.clock is None
+    model.connect(None, RecordingHost())  # a host that keeps no time
+    with pytest.raises(RuntimeError):
+        model.now()

@@ -3,7 +3,8 @@
 Boots a machine on virtual time with an EHCI-like controller at 0000:00:1d.0, loads the
 pen_driver example, plugs the classic devices (the pen drive, a two-port serial converter, a
 mouse, and a hub with devices behind it), writes to /dev/pen0 and reads it back as an
-application does, then unplugs the pen (the node goes) and unloads the driver; then plugs
+application does, then unplugs the pen (the node goes) and unloads the driver; reads the
+mouse's events (usbhid and hid-generic bound it) while a script moves it; then plugs
 an FTDI converter (ftdi_sio loads by its alias, ttyUSB0 appears), sets it raw at 115200
 baud and sends data through the tty layer and back through the chip's loopback, and
 unplugs it — printing dmesg, the device tree and a short account.
@@ -17,12 +18,15 @@ from collections.abc import Callable
 from rich.console import Console
 
 from ..bridges.lsusb import lsusb_t
+from ..emulated.hid_script import Script
 from ..emulated.models.ftdi import FT232R
 from ..emulated.models.hub import Hub
 from ..emulated.models.mouse import BootMouse
 from ..emulated.models.pendrive import PenDrive
 from ..emulated.models.serial import SerialConverter, TwoPortSerialConverter
 from ..emulated.models.zero import GadgetZero
+from ..kernel.evdev import read_events
+from ..kernel.input_event_codes import EV_REL, REL_X, REL_Y, InputEvent
 from ..kernel.syscalls import SyncFile
 from ..kernel.termios import TCSANOW, cfmakeraw, cfsetspeed, tcgetattr, tcsetattr
 from ..system import System
@@ -101,6 +105,34 @@ def serial_story(system: System, step: Callable[[str], None], show: Callable[[st
     return seen
 
 
+def mouse_story(system: System, mouse: BootMouse, step: Callable[[str], None],
+                show: Callable[[str], None], check: Callable[[bool, str], None]) -> None:
+    """The mouse at 1-3, bound by usbhid and hid-generic at plug time: /dev/input/event0,
+    then a scripted move and click read back as evtest prints them.  May sleep (runs the
+    machine)."""
+    step("the mouse at 1-3: usbhid + hid-generic, input0, /dev/input/event0; evtest")
+    show(node_line(system, "/dev/input/event0"))
+    show("/sys/class/input/input0/name: "
+         + system.vfs.read_text("/sys/class/input/input0/name").strip())
+
+    async def watch() -> list[InputEvent]:
+        events: list[InputEvent] = []
+        node = await system.aopen("/dev/input/event0", "rb")
+        try:
+            mouse.play(Script.parse("wait 100\nmove 10 -5\nclick left"))
+            while len(events) < 9:
+                events += await read_events(node)
+        finally:
+            await node.close()
+        return events
+
+    events = system.run(watch())
+    for event in events:
+        show(str(event))
+    moved = [(e.code, e.value) for e in events if e.type == EV_REL]
+    check(moved == [(REL_X, 10), (REL_Y, -5)], "the move arrives as REL_X 10, REL_Y -5")
+
+
 def run_demo(console: Console) -> int:
     """Run the story; returns the exit status (0 when every step did what Linux does).
     May sleep (runs the machine)."""
@@ -137,7 +169,8 @@ def run_demo(console: Console) -> int:
         step("plug: pen drive 1-1, serial 1-2, mouse 1-3, hub 1-4 (+ zero 1-4.1, serial 1-4.2)")
         system.plug(PenDrive(), "1-1")
         system.plug(TwoPortSerialConverter(), "1-2")
-        system.plug(BootMouse(), "1-3")
+        mouse = BootMouse()
+        system.plug(mouse, "1-3")
         system.plug(Hub(ports=4), "1-4")
         system.settle()
         system.plug(GadgetZero(), "1-4.1")
@@ -171,6 +204,7 @@ def run_demo(console: Console) -> int:
         check(not system.vfs.exists("/dev/pen0"), "/dev/pen0 is gone after unplug")
         show(system.lsmod())
 
+        mouse_story(system, mouse, step, show, check)
         seen = serial_story(system, step, show, show_new_log, check, seen)
 
         step("lsusb -t")

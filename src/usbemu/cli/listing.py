@@ -9,7 +9,7 @@ from typing import Any
 
 from ..bridges import available_bridges, describe_bridge
 from ..bridges.lsusb import EVERY_DEVICE, DeviceFilter
-from ..core.devtable import is_terminator
+from ..core.devtable import UsbDeviceId, is_terminator
 from ..core.driver import UsbDeviceDriver
 from ..core.usb import UsbDevice
 from ..emulated.models import available_models, load_model
@@ -36,10 +36,22 @@ def model_rows() -> list[Row]:
     return rows
 
 
+def _ends_table(entry: object) -> bool:
+    """Whether an id-table entry is the terminating one: usb's all-zero entry, or an
+    entry of another bus with bus 0 (hid_device_id)."""
+    if isinstance(entry, UsbDeviceId):
+        return is_terminator(entry)
+    return getattr(entry, "bus", None) == 0
+
+
 def _driver_row(drv: Any, module: str, origin: str) -> Row:
-    kind = "device" if isinstance(drv, UsbDeviceDriver) else "interface"
+    """A driver's row: its kind ("device" or "interface" on the usb bus, else the name of
+    its bus: "usb-serial", "hid") and how many ids its table holds."""
+    bus = getattr(drv.bus, "name", "usb")
+    usb_kind = "device" if isinstance(drv, UsbDeviceDriver) else "interface"
+    kind = usb_kind if bus == "usb" else bus
     table = getattr(drv, "id_table", None) or ()
-    ids = sum(1 for entry in table if not is_terminator(entry))
+    ids = sum(1 for entry in table if not _ends_table(entry))
     return {"driver": drv.name, "module": module, "kind": kind, "ids": ids,
             "origin": origin, "error": None}
 
@@ -61,20 +73,52 @@ def driver_rows() -> list[Row]:
 
 
 def _module_drivers(system: System, name: str, origin: str) -> list[Row]:
+    """The drivers module `name` registers, loaded after the modules it depends on (as
+    modprobe loads them), then everything unloaded again."""
+    before = {module.name for module in system.modules.loaded}
     try:
-        system.insmod(name)
+        _load_with_depends(system, name)
     except Exception as exc:
+        _unload_since(system, before)
         return [{"driver": None, "module": name, "kind": None, "ids": 0, "origin": origin,
                  "error": str(exc)}]
     module = system.modules.get(name)
     drivers = system.modules.drivers_of(module) if module is not None else []
     rows = [_driver_row(drv, name, origin) for drv in drivers]
-    try:
-        system.rmmod(name)
-    except Exception as exc:
+    error = _unload_since(system, before)
+    if error is not None:
         for row in rows:
-            row["error"] = f"rmmod: {exc}"
+            row["error"] = f"rmmod: {error}"
     return rows
+
+
+def _load_with_depends(system: System, name: str) -> None:
+    """insmod `name`, after modprobe of each module its `depends` names (a module whose
+    code cannot even be read fails in insmod, with insmod's message)."""
+    source = system.modules.resolve(name)
+    try:
+        depends = system.modules.loader.read_module(source).info.depends if source else []
+    except Exception:
+        depends = []
+    for dep in depends:
+        system.modprobe(dep)
+    system.insmod(name)
+
+
+def _unload_since(system: System, before: set[str]) -> Exception | None:
+    """rmmod every module loaded since `before`, users first; the last error, if some
+    module would not go."""
+    error: Exception | None = None
+    for _ in range(len(system.modules.loaded)):
+        extra = [m.name for m in system.modules.loaded if m.name not in before]
+        if not extra:
+            return None
+        for mod in extra:
+            try:
+                system.rmmod(mod)
+            except Exception as exc:
+                error = exc
+    return error
 
 
 def controller_rows() -> list[Row]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from ..errors import IllegalStateTransition
 from ..kernel.device import Device
+from ..kernel.printk import Level
 from ..spec.ch9 import (
     DeviceState,
     EndpointType,
@@ -315,3 +316,28 @@ class UsbDevice(Device):
 
     def __repr__(self) -> str:
         return f"<UsbDevice {self.name} devnum={self.devnum} {self.state.linux_name}>"
+
+
+def usb_make_path(dev: UsbDevice) -> str:
+    """usb_make_path() (include/linux/usb.h): "usb-<bus name>-<devpath>", the stable
+    name drivers build `phys` strings from ("usb-0000:00:1d.0-1.2").  Context: atomic."""
+    return f"usb-{dev.usb_bus.bus_name}-{dev.devpath}"
+
+
+def usb_get_extra_descriptor(dev: UsbDevice, extra: bytes, dtype: int,
+                             minsize: int) -> bytes | None:
+    """__usb_get_extra_descriptor(): the first class-specific descriptor of type `dtype`
+    and at least `minsize` bytes in `extra` (an interface's or endpoint's extra bytes),
+    or None.  A descriptor whose bLength is below 2 or runs past the end stops the walk
+    with "usbcore: bogus descriptor, type %d length %d".  Context: atomic."""
+    pos = 0
+    while len(extra) - pos >= 2:
+        length, found = extra[pos], extra[pos + 1]
+        if length < 2 or length > len(extra) - pos:
+            dev.usb_bus.core.log.log(Level.ERR, f"usbcore: bogus descriptor, type {found} "
+                                                f"length {length}")
+            return None
+        if found == dtype and length >= minsize:
+            return bytes(extra[pos:pos + length])
+        pos += length
+    return None

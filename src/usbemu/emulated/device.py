@@ -12,7 +12,10 @@ in `unhandled`.  Data endpoints get their handlers from `@endpoint_in` / `@endpo
 A model imports only `usbemu.spec`: it does not know which host it is plugged into.  The
 host side (an in-process controller, a USB/IP server) drives it through `connect`,
 `bus_reset`, `control` and `endpoint`, and is told through the `DeviceHost` callback when a
-NAKed endpoint may make progress.
+NAKed endpoint may make progress.  Whoever plugs a model in also hands it the machine's
+clock (`ModelClock`, `DeviceModel.clock`): a model that acts at a time — an input device
+playing a script, an idle rate — reads `now()` and sets timers with `call_at`; a model
+that never asks keeps no time at all.
 """
 
 from __future__ import annotations
@@ -56,6 +59,25 @@ class DeviceHost(Protocol):
 
     def device_disconnected(self, device: DeviceModel) -> None:
         """The device was unplugged: transfers waiting on it will never be answered."""
+
+
+class ModelTimer(Protocol):
+    """A callback `ModelClock.call_at` has scheduled."""
+
+    def cancel(self) -> None:
+        """Do not run the callback (nothing happens when it already ran)."""
+
+
+class ModelClock(Protocol):
+    """The machine's clock as a plugged-in model sees it: seconds that never go back, and
+    callbacks at a time on them.  An asyncio event loop is one (`loop.time()`,
+    `loop.call_at()`), on real or virtual time alike."""
+
+    def time(self) -> float:
+        """Seconds on the machine's clock."""
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> ModelTimer:
+        """Run `callback` (atomic context) once the clock reads `when`."""
 
 
 class UpstreamPort(Protocol):
@@ -191,6 +213,9 @@ class DeviceModel:
         self.test_mode = 0
         self.host: DeviceHost | None = None
         self.port: UpstreamPort | None = None
+        #: The machine's clock while the model is plugged in (None: unplugged, or plugged
+        #: into a host that keeps no time, such as a bare test double).
+        self.clock: ModelClock | None = None
         self.unhandled: list[SetupPacket] = []
         self.ep0 = ControlPipe(self, self.device_descriptor.bMaxPacketSize0)
         self._eps: dict[int, Endpoint] = {}
@@ -238,15 +263,17 @@ class DeviceModel:
 
     # -- the host's side: attach, reset, suspend --------------------------------------------
 
-    def connect(self, port: UpstreamPort | None, host: DeviceHost | None) -> None:
-        """Plug into a powered port: ATTACHED then POWERED.  A device that was powered
-        before loses its address and configuration (a power cycle).  Context: atomic."""
+    def connect(self, port: UpstreamPort | None, host: DeviceHost | None,
+                clock: ModelClock | None = None) -> None:
+        """Plug into a powered port: ATTACHED then POWERED, with the machine's `clock`
+        (None: the host keeps no time).  A device that was powered before loses its address
+        and configuration (a power cycle).  Context: atomic."""
         self._deconfigure()
         self.ep0.reset()
         self.address = 0
         self.remote_wakeup_enabled = False
         self.test_mode = 0
-        self.port, self.host = port, host
+        self.port, self.host, self.clock = port, host, clock
         self.set_state(DeviceState.ATTACHED)
         self.set_state(DeviceState.POWERED)
         self.on_connect()
@@ -261,7 +288,7 @@ class DeviceModel:
         if self.state is not DeviceState.NOTATTACHED:
             self.set_state(DeviceState.NOTATTACHED)
         self.on_disconnect()
-        self.port, self.host = None, None
+        self.port, self.host, self.clock = None, None, None
 
     def bus_reset(self) -> None:
         """USB reset signalling on the port: DEFAULT state at address 0, unconfigured."""
@@ -291,6 +318,26 @@ class DeviceModel:
             return False
         self.host.remote_wakeup(self)
         return True
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Seconds on the machine's clock.  Context: atomic.  Raises RuntimeError when the
+        model has no clock (unplugged, or its host keeps no time)."""
+        return self._clock().time()
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> ModelTimer:
+        """Run `callback` (atomic context) once the machine's clock reads `when` seconds;
+        returns the timer, which the model cancels when it is unplugged (`on_disconnect`).
+        Context: atomic.  Raises RuntimeError when the model has no clock."""
+        return self._clock().call_at(when, callback)
+
+    def _clock(self) -> ModelClock:
+        clock = self.clock
+        if clock is None:
+            raise RuntimeError(f"{type(self).__name__} has no clock: it keeps time only while "
+                               "plugged into a machine (System.plug, or connect(..., clock=))")
+        return clock
 
     # -- the host's side: transfers -----------------------------------------------------------
 

@@ -11,7 +11,8 @@ and the model plugged in, its wPortChange is kept, and the feature requests
 (`port_feature`) act on it as a hub does, ignoring a request the state does not allow.
 
 A `PortOwner` is whatever has such ports — a hub model or a root hub — and is also the one
-interface through which device models are plugged in and pulled out (`attach`, `detach`),
+interface through which device models are plugged in (with the host and the machine's clock
+they are given: `downstream_host`, `downstream_clock`) and pulled out (`attach`, `detach`),
 looked up (`hub_port`, `children`) and walked (`DeviceModel.downstream` is a model's own
 ports, None for a device that is not a hub; a controller's `downstream` is its root hub's).
 A model can be plugged into one port at a time, and a hub cannot be plugged in below itself.
@@ -43,7 +44,7 @@ from ..spec.hub import (
 from .endpoint import Stall
 
 if TYPE_CHECKING:
-    from .device import DeviceHost, DeviceModel
+    from .device import DeviceHost, DeviceModel, ModelClock
 
 __all__ = ["DownstreamPort", "PortOwner", "PortState", "port_feature"]
 
@@ -287,7 +288,7 @@ class DownstreamPort:
         device = self.device
         if device is None or not self.powered:
             return
-        device.connect(self, self.owner.downstream_host)
+        device.connect(self, self.owner.downstream_host, self.owner.downstream_clock)
         if self.state is PortState.DISCONNECTED:
             self.set_state(PortState.DISABLED)
             self._raise_change(PortChange.C_CONNECTION)
@@ -320,6 +321,13 @@ class PortOwner(ABC):
     @abstractmethod
     def hub_model(self) -> DeviceModel | None:
         """The hub model owning the ports; None for a root hub."""
+
+    @property
+    def downstream_clock(self) -> ModelClock | None:
+        """The machine's clock, handed to a device plugged into these ports: a hub model
+        passes on its own (`DeviceModel.clock`); a root hub gives its controller's."""
+        hub = self.hub_model
+        return None if hub is None else hub.clock
 
     @abstractmethod
     def status_changed(self, bits: PortChange, *, host_initiated: bool = False) -> None:

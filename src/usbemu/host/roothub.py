@@ -28,7 +28,7 @@ from ..spec.ch9 import SetupPacket
 from ..spec.hub import HubDescriptor, HubRequest, PortChange, PortFeature, status_change_bitmap
 
 if TYPE_CHECKING:
-    from ..emulated.device import DeviceHost, DeviceModel
+    from ..emulated.device import DeviceHost, DeviceModel, ModelClock
     from .inproc import InProcessController
 
 __all__ = ["RootHub"]
@@ -74,6 +74,11 @@ class RootHub(PortOwner):
     @property
     def hub_model(self) -> None:
         return None
+
+    @property
+    def downstream_clock(self) -> ModelClock:
+        """The machine's clock: the controller's event loop."""
+        return self.hcd.loop
 
     def status_changed(self, bits: PortChange, *, host_initiated: bool = False) -> None:
         """A connect or enable change, or a remote wakeup, raises EHCI's port change

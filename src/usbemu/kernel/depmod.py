@@ -11,8 +11,9 @@ modules are available, and when depmod runs again, is kernel/kmod.py's business;
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from .file2alias import UsbIdFields, alias_matches, usbmap_header, usbmap_line
 from .module import as_this_module, modinfo_of
@@ -85,6 +86,7 @@ class Depmod:
                 info = modinfo_of(pymodule)
                 if info is None:
                     continue
-                ids = tuple(id for _bus, table in info.device_tables for id in table)
+                ids = tuple(id for bus, table in info.device_tables if bus == "usb"
+                            for id in cast(Sequence[UsbIdFields], table))
                 entries.append(DepmodEntry(name, source, tuple(info.aliases), ids))
         return cls(tuple(entries), tuple(errors))

@@ -68,10 +68,13 @@ class ClassDevice(Device):
         return f"<ClassDevice {self.cls.name}/{self.name} {format_dev(self.devt)}>"
 
     def sysfs_path(self) -> str:
-        """`<parent>/<class>/<name>`, or /devices/virtual/<class>/<name> without a parent
+        """`<parent>/<class>/<name>`, `<parent>/<name>` below a parent that is itself a
+        class device (input0/event0), or /devices/virtual/<class>/<name> without a parent
         (get_device_parent)."""
         if self.parent is None:
             return f"/devices/virtual/{self.cls.name}/{self.name}"
+        if isinstance(self.parent, ClassDevice):
+            return f"{self.parent.sysfs_path()}/{self.name}"
         return f"{self.parent.sysfs_path()}/{self.cls.name}/{self.name}"
 
     def driver_string(self) -> str:
@@ -89,13 +92,22 @@ class ClassDevice(Device):
                 ("DEVNAME", self.devnode_name), *super().uevent_env()]
 
     def sysfs_dir(self, location: str) -> StaticDir:
-        """The device's sysfs directory as seen at `location` (an absolute /sys path):
-        dev, uevent, and the device and subsystem links relative to it.  Context: atomic."""
-        children = attr_group(self, CLASS_DEVICE_ATTRS)
+        """The device's sysfs directory as seen at `location` (an absolute /sys path): its
+        files (`sysfs_files`), the device and subsystem links relative to it, and the
+        directories of the class devices whose parent it is.  Context: atomic."""
+        children = self.sysfs_files()
         children["subsystem"] = sysfs_link(location, f"/sys/class/{self.cls.name}")
         if self.parent is not None:
             children["device"] = sysfs_link(location, device_path(self.parent))
+        if self._classes is not None:
+            for child in self._classes.devices_of(self):
+                children[child.name] = child.sysfs_dir(f"{location}/{child.name}")
         return StaticDir(children)
+
+    def sysfs_files(self) -> dict[str, Node]:
+        """The files of the device's directory: dev and uevent; a device type with
+        attributes of its own returns them instead.  Context: atomic."""
+        return attr_group(self, CLASS_DEVICE_ATTRS)
 
     def _show_uevent(self) -> str:
         """The `uevent` file: MAJOR, MINOR and DEVNAME.  Context: atomic."""
@@ -205,6 +217,15 @@ class DeviceClasses:
         under `parent`; its uevent makes the /dev node.  Raises OSError: EINVAL for an
         unregistered class or an empty name, EEXIST for a name the class already has
         ("sysfs: cannot create duplicate filename").  Context: may sleep."""
+        dev = ClassDevice(cls, parent, devt, drvdata, name)
+        await self.device_register(dev)
+        return dev
+
+    async def device_register(self, dev: ClassDevice) -> None:
+        """device_register() of a class device built by its subsystem (an input device):
+        the checks and errors of `device_create`, then the device is added.  Context: may
+        sleep."""
+        cls, name = dev.cls, dev.name
         if self.classes.get(cls.name) is not cls or not name:
             raise OSError(Errno.EINVAL, f"{strerror(Errno.EINVAL)}: device {name!r} of "
                                         f"class {cls.name!r}")
@@ -213,21 +234,23 @@ class DeviceClasses:
                                                 f"'/class/{cls.name}/{name}'")
             raise OSError(Errno.EEXIST, f"{strerror(Errno.EEXIST)}: /sys/class/{cls.name}/"
                                         f"{name}")
-        dev = ClassDevice(cls, parent, devt, drvdata, name)
         dev._classes = self
         cls.devices.append(dev)
         await self.driver_core.device_add(dev)
-        return dev
+
+    async def device_unregister(self, dev: ClassDevice) -> None:
+        """device_unregister(): the class device goes (its remove uevent deletes its node
+        and revokes the files open on it).  Context: may sleep."""
+        await self.driver_core.device_del(dev)
+        if dev in dev.cls.devices:
+            dev.cls.devices.remove(dev)
 
     async def device_destroy(self, cls: DeviceClass, devt: int) -> None:
         """device_destroy(): unregister the class device with number `devt` (its remove
         uevent deletes the node and revokes the files open on it).  Context: may sleep."""
         dev = self.find_device(cls, devt)
-        if dev is None:
-            return
-        await self.driver_core.device_del(dev)
-        if dev in cls.devices:
-            cls.devices.remove(dev)
+        if dev is not None:
+            await self.device_unregister(dev)
 
 
 class Devtmpfs:

@@ -1,4 +1,4 @@
-"""Module aliases from device tables — counterpart of scripts/mod/file2alias.c (USB part) and module-init-tools' modules.usbmap writer.
+"""Module aliases from device tables — counterpart of scripts/mod/file2alias.c (USB and HID parts) and module-init-tools' modules.usbmap writer.
 
 Turns a USB driver's id table into the `usb:v…p…d…` fnmatch patterns that modpost embeds as
 MODULE_ALIAS and depmod collects into `modules.alias`, byte for byte as file2alias does —
@@ -6,7 +6,8 @@ including its expansion of a bcdDevice range into several patterns (BCD or hex d
 order of those patterns, the missing alias for all-zero entries and the quirk that a range
 covering one whole last digit yields a 3-digit pattern that matches nothing.  It also builds
 the interface modalias string the USB core publishes (sysfs `modalias`, uevent `MODALIAS=`),
-the legacy `modules.usbmap` lines, and matches a pattern against a modalias.  It does not
+the legacy `modules.usbmap` lines, and matches a pattern against a modalias.  HID tables
+(`struct hid_device_id`) give `hid:bNgNvNpN` patterns (do_hid_entry).  It does not
 load modules, walk module directories or write files: depmod and modprobe live elsewhere and
 call in here.  The id-table entry is taken structurally (anything with the fields of
 `struct usb_device_id`, such as `usbemu.core.devtable.UsbDeviceId`) so that this kernel-layer
@@ -17,13 +18,17 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeAlias, cast
 
 from usbemu.spec.descriptors import DeviceDescriptor, InterfaceDescriptor
 
 __all__ = [
+    "DeviceTable",
+    "HidIdFields",
     "UsbIdFields",
     "alias_matches",
+    "device_table_aliases",
+    "hid_alias",
     "interface_modalias",
     "modules_alias_lines",
     "usb_aliases",
@@ -62,6 +67,27 @@ class UsbIdFields(Protocol):
     @property
     def driver_info(self) -> object: ...
 
+
+class HidIdFields(Protocol):
+    """The fields of `struct hid_device_id` this module reads (`HidDeviceId` has them)."""
+
+    @property
+    def bus(self) -> int: ...
+    @property
+    def group(self) -> int: ...
+    @property
+    def vendor(self) -> int: ...
+    @property
+    def product(self) -> int: ...
+
+
+DeviceTable: TypeAlias = Sequence[UsbIdFields] | Sequence[HidIdFields]
+"""A MODULE_DEVICE_TABLE: usb or hid ids."""
+
+# HID_BUS_ANY, HID_GROUP_ANY, HID_ANY_ID (mod_devicetable.h).
+_HID_BUS_ANY: Final = 0xFFFF
+_HID_GROUP_ANY: Final = 0x0000
+_HID_ANY_ID: Final = 0xFFFFFFFF
 
 # USB_DEVICE_ID_MATCH_* bits used here (mod_devicetable.h; same values as
 # usbemu.core.devtable.MatchFlag, which the tests check).
@@ -221,6 +247,37 @@ def modules_alias_lines(module: str, table: Sequence[UsbIdFields]) -> list[str]:
             break
         lines.extend(f"alias {pattern} {module}" for pattern in usb_aliases(id))
     return lines
+
+
+def hid_alias(id: HidIdFields) -> str:
+    """do_hid_entry(): `hid:b%04Xg%04Xv%08Xp%08X`, each field `*` when it is the
+    wildcard (HID_BUS_ANY, HID_GROUP_ANY, HID_ANY_ID); no wildcard is added at the end.
+    Context: pure, never blocks."""
+    parts = ["hid:"]
+    for prefix, value, anything, width in (("b", id.bus, _HID_BUS_ANY, 4),
+                                           ("g", id.group, _HID_GROUP_ANY, 4),
+                                           ("v", id.vendor, _HID_ANY_ID, 8),
+                                           ("p", id.product, _HID_ANY_ID, 8)):
+        parts.append(prefix)
+        parts.append("*" if value == anything else f"{value:0{width}X}")
+    return "".join(parts)
+
+
+def device_table_aliases(bus: str, table: DeviceTable) -> list[str]:
+    """The alias patterns of a MODULE_DEVICE_TABLE(`bus`, table), in table order, up to
+    its terminator (usb: `modules_alias_lines`' rule; hid: an entry with bus 0).  Raises
+    ValueError for a bus other than usb and hid.  Context: pure, never blocks."""
+    if bus == "usb":
+        return [line.split(" ", 2)[1]
+                for line in modules_alias_lines("-", cast(Sequence[UsbIdFields], table))]
+    if bus == "hid":
+        aliases: list[str] = []
+        for id in cast(Sequence[HidIdFields], table):
+            if not id.bus:
+                break
+            aliases.append(hid_alias(id))
+        return aliases
+    raise ValueError(f"device table of bus {bus!r}: only usb and hid tables have aliases")
 
 
 def usbmap_header() -> str:

@@ -54,6 +54,9 @@ ENTRY_POINT_GROUP: Final = "usbemu.drivers"
 INSTALLED_MODULES: Final[dict[str, str]] = {
     "cdc_acm": "usbemu.drivers.usb.class_.cdc_acm",
     "ftdi_sio": "usbemu.drivers.usb.serial.ftdi_sio",
+    "hid": "usbemu.drivers.hid.hid",
+    "hid_generic": "usbemu.drivers.hid.hid_generic",
+    "usbhid": "usbemu.drivers.hid.usbhid.hid_core",
     "usbserial": "usbemu.drivers.usb.serial.usbserial",
 }
 
@@ -69,6 +72,8 @@ DRIVER_MODULES: Final = PluginRegistry("driver module", ENTRY_POINT_GROUP, INSTA
 EXAMPLE_MODULES: Final[dict[str, str]] = {
     "pen_driver": "usbemu.drivers.usb.misc.pen_driver",
     "tiny": "usbemu.drivers.usb.serial.tiny",
+    "usbkbd": "usbemu.drivers.hid.usbhid.usbkbd",
+    "usbmouse": "usbemu.drivers.hid.usbhid.usbmouse",
 }
 
 

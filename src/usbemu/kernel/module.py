@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import builtins
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -34,7 +34,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..errors import IllegalStateTransition
-from .file2alias import UsbIdFields, modules_alias_lines
+from .file2alias import DeviceTable, device_table_aliases
 from .params import PARAM_TYPES, KernelParam, ParamDecl
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class ModInfo:
     exit: Callable[[], Any] | None = None
     params: dict[str, ParamDecl] = field(default_factory=dict)
     param_descs: dict[str, str] = field(default_factory=dict)
-    device_tables: list[tuple[str, Sequence[UsbIdFields]]] = field(default_factory=list)
+    device_tables: list[tuple[str, DeviceTable]] = field(default_factory=list)
     tags: list[tuple[str, str]] = field(default_factory=list)
 
     def get_all(self, tag: str) -> list[str]:
@@ -108,8 +108,8 @@ class ModInfo:
         """modinfo `alias` entries: explicit MODULE_ALIAS()es, then the device tables'
         file2alias patterns, in that order (the module's object before its .mod.o)."""
         found = self.get_all("alias")
-        for _bus, table in self.device_tables:
-            found.extend(line.split(" ", 2)[1] for line in modules_alias_lines("-", table))
+        for bus, table in self.device_tables:
+            found.extend(device_table_aliases(bus, table))
         return found
 
 
@@ -123,7 +123,7 @@ def _caller_info(depth: int = 2) -> ModInfo:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_T = TypeVar("_T", bound=Sequence[UsbIdFields])
+_T = TypeVar("_T", bound=DeviceTable)
 _UNSET: Final[Any] = object()
 
 
@@ -204,11 +204,12 @@ def module_param_desc(name: str, description: str) -> None:
 
 
 def module_device_table(bus: str, table: _T) -> _T:
-    """MODULE_DEVICE_TABLE(usb, table): declare an id table for depmod's modules.alias
-    and modules.usbmap; returns the table.  Raises ValueError for a bus other than usb."""
-    if bus != "usb":
-        raise ValueError(f"MODULE_DEVICE_TABLE({bus!r}, …): only usb device tables exist "
-                         "here")
+    """MODULE_DEVICE_TABLE(usb, table) or MODULE_DEVICE_TABLE(hid, table): declare an id
+    table for depmod's modules.alias (and, for usb, modules.usbmap); returns the table.
+    Raises ValueError for a bus other than usb and hid."""
+    if bus not in ("usb", "hid"):
+        raise ValueError(f"MODULE_DEVICE_TABLE({bus!r}, …): only usb device tables and hid "
+                         "device tables exist here")
     _caller_info().device_tables.append((bus, table))
     return table
 

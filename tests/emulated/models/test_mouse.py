@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from usbemu_tests_hid_helpers import (  # type: ignore[import-not-found]
+    FakeClock,
+    plug,
+    poll_every,
+)
 
 from usbemu.emulated.endpoint import Outcome
+from usbemu.emulated.hid_script import Script, Type
 from usbemu.emulated.models import load_model
-from usbemu.emulated.models.mouse import BOOT_MOUSE_REPORT_DESCRIPTOR, BootMouse, MouseButton
+from usbemu.emulated.models.mouse import (
+    BOOT_MOUSE_REPORT_DESCRIPTOR,
+    LOGITECH_M105_REPORT_DESCRIPTOR,
+    QEMU_MOUSE_REPORT_DESCRIPTOR,
+    BootMouse,
+    MouseButton,
+)
 from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed
 from usbemu.spec.hid import HidProtocol, hid_descriptor
 from usbemu.testing import RecordingHost, control_in, enumerate_model, get_descriptor, pull
@@ -156,6 +168,17 @@ def test_hid_descriptor_builder() -> None:
     with pytest.raises(ValueError, match="report_len"):
         hid_descriptor(0x10000)
     assert BOOT_MOUSE_REPORT_DESCRIPTOR == GOLDEN_REPORT_DESCRIPTOR
+    assert QEMU_MOUSE_REPORT_DESCRIPTOR is BOOT_MOUSE_REPORT_DESCRIPTOR
+
+
+#: /sys/kernel/debug/hid/0003:046D:C077.0001/rdesc of a real M105 (and hidapi's test data).
+M105_RDESC = bytes.fromhex(
+    "05 01 09 02 a1 01 09 01 a1 00 05 09 19 01 29 03 15 00 25 01 95 08 75 01 81 02"
+    " 05 01 09 30 09 31 09 38 15 81 25 7f 75 08 95 03 81 06 c0 c0")
+
+
+def test_golden_logitech_m105_report_descriptor() -> None:
+    assert M105_RDESC == LOGITECH_M105_REPORT_DESCRIPTOR
 
 
 # -- HID class requests ---------------------------------------------------------------------------
@@ -212,39 +235,77 @@ def test_idle_mouse_naks(mouse: BootMouse) -> None:
     assert poll(mouse) == (Outcome.NAK, b"")
 
 
-def test_move_queues_one_report_per_poll(mouse: BootMouse) -> None:
-    assert mouse.move(5, -3, 1) == 1
-    assert mouse.move(-1, 2) == 1
-    assert poll(mouse) == (Outcome.DONE, b"\x00\x05\xfd\x01")
-    assert poll(mouse) == (Outcome.DONE, b"\x00\xff\x02\x00")
+def test_moves_between_polls_merge_into_one_report(mouse: BootMouse) -> None:
+    mouse.move(5, -3, 1)
+    mouse.move(-1, 2)
+    assert mouse.pending_reports == 1
+    assert poll(mouse) == (Outcome.DONE, b"\x00\x04\xff\x01")
     # Rate-0 idle semantics: nothing is repeated.
+    assert poll(mouse) == (Outcome.NAK, b"")
+    mouse.move(0, 0)  # no motion is no change
     assert poll(mouse) == (Outcome.NAK, b"")
 
 
-def test_large_moves_are_split_and_clamped(mouse: BootMouse) -> None:
-    assert mouse.move(300, -128, 0) == 3
+def test_large_moves_are_clamped_and_carried(mouse: BootMouse) -> None:
+    mouse.move(300, -128, 0)
+    assert mouse.pending_reports == 3
     assert drain(mouse) == [
         bytes((0x00, 127, 0x81, 0x00)),  # +127, -127
         bytes((0x00, 127, 0xFF, 0x00)),  # +127, -1
         bytes((0x00, 46, 0x00, 0x00)),   # +46
     ]
-    assert mouse.move(0, 0, -254) == 2
+    mouse.wheel(-254)
     assert drain(mouse) == [b"\x00\x00\x00\x81", b"\x00\x00\x00\x81"]
+
+
+def test_motion_merges_into_the_remainder_still_queued(mouse: BootMouse) -> None:
+    mouse.move(200, 0)
+    assert poll(mouse) == (Outcome.DONE, bytes((0, 127, 0, 0)))
+    mouse.move(10, 5)  # joins the 73 not yet sent
+    assert drain(mouse) == [bytes((0, 83, 5, 0))]
 
 
 def test_press_release_and_click(mouse: BootMouse) -> None:
     mouse.press(MouseButton.LEFT | MouseButton.MIDDLE)
-    mouse.move(1, 1)  # moves carry the held buttons
+    mouse.move(1, 1)  # rides on the report of the press
     mouse.release(MouseButton.LEFT)
     mouse.click(MouseButton.EXTRA)
+    mouse.press("middle")  # already held: no change, no report
     assert drain(mouse) == [
-        b"\x05\x00\x00\x00",
         b"\x05\x01\x01\x00",
         b"\x04\x00\x00\x00",
         b"\x14\x00\x00\x00",
         b"\x04\x00\x00\x00",
     ]
     assert mouse.buttons is MouseButton.MIDDLE
+
+
+def test_button_changes_are_never_merged_away(mouse: BootMouse) -> None:
+    mouse.move(3, 0)
+    mouse.click("right")
+    mouse.move(0, -4)
+    mouse.click("left+right")
+    assert mouse.pending_reports == 5
+    assert drain(mouse) == [
+        bytes((0x00, 3, 0, 0)),
+        bytes((0x02, 0, 0, 0)),
+        bytes((0x00, 0, 0xFC, 0)),
+        bytes((0x03, 0, 0, 0)),
+        bytes((0x00, 0, 0, 0)),
+    ]
+
+
+def test_button_names_and_bits(mouse: BootMouse) -> None:
+    mouse.press(0x18)
+    assert mouse.buttons == MouseButton.SIDE | MouseButton.EXTRA
+    mouse.release("side+EXTRA")
+    assert mouse.buttons == MouseButton(0)
+    with pytest.raises(ValueError, match="'thumb' is not a mouse button"):
+        mouse.press("thumb")
+    with pytest.raises(ValueError, match="five buttons"):
+        mouse.press(0x20)
+    with pytest.raises(TypeError, match="whole number"):
+        mouse.move(1.5, 0)  # type: ignore[arg-type]
 
 
 def test_reports_wait_for_configuration_and_wake_a_waiting_host() -> None:
@@ -273,3 +334,138 @@ def test_report_while_suspended_signals_remote_wakeup() -> None:
     m.move(1, 1)
     assert host.wakeups == [m]
     assert m.state is DeviceState.SUSPENDED
+
+
+# -- on the machine's clock -----------------------------------------------------------------------
+
+
+def test_at_most_one_report_per_interval(clock: FakeClock) -> None:
+    host = RecordingHost()
+    mouse = plug(BootMouse(), clock, host)
+    mouse.move(1, 0)
+    assert poll(mouse) == (Outcome.DONE, b"\x00\x01\x00\x00")
+    clock.advance(4)
+    mouse.move(2, 0)
+    assert host.ready == []  # nobody was waiting
+    clock.advance(4)  # 8 ms: polled sooner than bInterval 10 after the last report
+    assert poll(mouse) == (Outcome.NAK, b"")
+    mouse.move(3, 0)
+    clock.advance(1.5)
+    assert host.ready == []
+    clock.advance(0.5)  # 10 ms: the interval is over, the waiting host is woken
+    assert host.ready == [0x81]
+    assert poll(mouse) == (Outcome.DONE, b"\x00\x05\x00\x00")
+
+
+def test_a_woken_host_finds_the_report_at_once(clock: FakeClock) -> None:
+    host = RecordingHost()
+    mouse = plug(BootMouse(), clock, host)
+    assert poll(mouse) == (Outcome.NAK, b"")
+    clock.advance(30)
+    mouse.move(0, 1)
+    assert host.ready == [0x81]
+    assert poll(mouse) == (Outcome.DONE, b"\x00\x00\x01\x00")
+    assert clock.pending == []  # nothing left to time
+
+
+def test_script_motion_merges_per_interval_and_buttons_stay_separate(
+        clock: FakeClock) -> None:
+    mouse = plug(BootMouse(), clock)
+    script = Script()
+    for _ in range(10):  # 10 counts right every 2 ms: 50 counts per 10 ms
+        script.move(10, 0).wait(2)
+    script.at(25).click("left").move(0, 200)
+    mouse.play(script)
+    assert mouse.steps_pending == 11  # the first move happened at once
+    got = poll_every(mouse, clock, 10, 8)
+    assert got == [
+        (0.0, bytes((0x00, 10, 0, 0))),     # the step due at 0 ms
+        (10.0, bytes((0x00, 50, 0, 0))),    # 2, 4, 6, 8, 10 ms
+        (20.0, bytes((0x00, 40, 0, 0))),    # 12 … 18 ms
+        (30.0, bytes((0x01, 0, 0, 0))),     # press at 25 ms
+        (40.0, bytes((0x00, 0, 127, 0))),   # release, with the motion after it
+        (50.0, bytes((0x00, 0, 73, 0))),    # the remainder, carried
+    ]
+    assert mouse.steps_pending == 0
+
+
+def test_idle_rate_repeats_the_buttons_without_motion(clock: FakeClock) -> None:
+    mouse = plug(BootMouse(), clock)
+    mouse.press("right")
+    mouse.move(5, 5)
+    assert mouse.control(SetupPacket(0x21, 0x0A, 25 << 8, 0)) == (Outcome.DONE, 0)  # 100 ms
+    got = poll_every(mouse, clock, 10, 25)
+    assert got == [(0.0, b"\x02\x05\x05\x00"), (100.0, b"\x02\x00\x00\x00"),
+                   (200.0, b"\x02\x00\x00\x00")]
+    mouse.bus_reset()  # idle rate back to 0
+    assert mouse.idle_rate == 0
+
+
+def test_script_step_while_suspended_signals_remote_wakeup(clock: FakeClock) -> None:
+    host = RecordingHost()
+    mouse = plug(BootMouse(), clock, host)
+    assert mouse.control(SetupPacket(0x00, 0x03, 1)) == (Outcome.DONE, 0)
+    mouse.suspend()
+    mouse.play(Script().wait(500).move(1, 1))
+    clock.advance(499)
+    assert host.wakeups == []
+    clock.advance(1)
+    assert host.wakeups == [mouse]
+
+
+def test_a_script_waits_for_the_clock_of_a_plug(clock: FakeClock) -> None:
+    mouse = BootMouse()
+    mouse.play(Script().move(1, 0).wait(20).move(2, 0))
+    assert mouse.steps_pending == 2
+    clock.advance(1000)
+    plug(mouse, clock)  # offsets count from here
+    assert [r for _, r in poll_every(mouse, clock, 10, 4)] == [
+        b"\x00\x01\x00\x00", b"\x00\x02\x00\x00"]
+
+
+def test_unplugging_ends_scripts_and_timers(clock: FakeClock) -> None:
+    mouse = plug(BootMouse(), clock)
+    mouse.play(Script().wait(50).click())
+    assert clock.pending == [0.05]
+    mouse.disconnect()
+    assert (mouse.steps_pending, clock.pending, mouse.clock) == (0, [], None)
+    clock.advance(100)
+    assert mouse.buttons == MouseButton(0)
+
+
+def test_stop_drops_the_steps_not_yet_done(clock: FakeClock) -> None:
+    mouse = plug(BootMouse(), clock)
+    mouse.play(Script().press("left").wait(50).release("left"))
+    mouse.stop()
+    clock.advance(100)
+    assert mouse.buttons == MouseButton.LEFT
+    assert clock.pending == []
+
+
+def test_a_mouse_refuses_keyboard_actions_before_playing(clock: FakeClock) -> None:
+    mouse = plug(BootMouse(), clock)
+    with pytest.raises(ValueError, match="a mouse cannot perform Type"):
+        mouse.play(Script().move(1, 1).then(Type("x")))
+    with pytest.raises(ValueError, match="not a mouse button"):
+        mouse.play(Script().click("ctrl"))
+    assert (mouse.steps_pending, mouse.pending_reports) == (0, 0)
+
+
+def test_get_report_sees_the_steps_due(clock: FakeClock) -> None:
+    mouse = plug(BootMouse(), clock)
+    mouse.play(Script().wait(30).press("middle"))
+    clock.now = 0.04  # the timer has not run yet: GET_REPORT applies what is due
+    assert control_in(mouse, SetupPacket(0xA1, 0x01, 0x0100, 0, 4)) == b"\x04\x00\x00\x00"
+
+
+def test_a_host_waiting_through_a_suspend_is_woken_by_the_resume(clock: FakeClock) -> None:
+    host = RecordingHost()
+    mouse = plug(BootMouse(), clock, host)
+    assert poll(mouse) == (Outcome.NAK, b"")  # the host waits on 0x81
+    mouse.suspend()
+    clock.advance(20)
+    mouse.move(4, 4)
+    assert host.ready == []  # no traffic reaches a suspended device
+    mouse.resume()
+    assert host.ready == [0x81]
+    assert poll(mouse) == (Outcome.DONE, b"\x00\x04\x04\x00")

@@ -25,6 +25,7 @@ from .devices import (
     do_unplug,
 )
 from .files import do_cat, do_echo, do_hexdump, do_ls, do_readlink
+from .hid import do_evtest, do_hid, do_type, hid_completer
 from .invocation import Invocation, UsageError
 from .modules import (
     complete_insmod,
@@ -174,6 +175,23 @@ COMMANDS: dict[str, Command] = {
                     complete_plug),
     "unplug": Command(do_unplug, "unplug PORT-PATH", "unplug the device at a port, e.g. 1-1",
                       complete_unplug),
+    "evtest": Command(do_evtest, "evtest /dev/input/eventN",
+                      "describe an input device and print its events until stopped (Ctrl-C, "
+                      "timeout)", complete_vfs),
+    "mouse": Command(do_hid, "mouse [-p PORT] [wait MS] move DX DY | wheel N | "
+                     "click|press|release [BUTTONS]",
+                     "move or click the plugged mouse (buttons: left, right, middle, side, "
+                     "extra, joined by +)", hid_completer("mouse")),
+    "keyboard": Command(do_hid, "keyboard [-p PORT] [wait MS] type TEXT | "
+                        "tap|press|release KEYS",
+                        "type on the plugged keyboard, or tap a combination (ctrl+alt+del)",
+                        hid_completer("keyboard")),
+    "type": Command(do_type, "type [-p PORT] [wait MS] TEXT...",
+                    "type text on the plugged keyboard (the same as keyboard type)"),
+    "tablet": Command(do_hid, "tablet [-p PORT] [wait MS] move-to X Y | move DX DY | "
+                      "wheel N | click|press|release [BUTTONS]",
+                      "move or click the plugged tablet (X and Y in its logical units, "
+                      "0..32767)", hid_completer("tablet")),
     "sleep": Command(do_sleep, "sleep MILLISECONDS | sleep SECONDSs",
                      "let machine time pass (instant on virtual time)"),
     "stty": Command(do_stty, "stty -F DEVICE [-a | -g | SETTING...]",

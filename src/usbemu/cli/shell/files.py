@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ...kernel.vfs import Stat
 from .hexdump import hexdump_canonical, hexdump_words
+from .hid import is_evdev, print_events
 from .invocation import Invocation, UsageError, abspath, flag_set, parse_options, strerror
 
 _READ_SIZE_CAT = 128 * 1024   # coreutils' io_blksize
@@ -143,6 +144,9 @@ def do_cat(call: Invocation) -> int:
         try:
             afile = call.shell.open(path, "rb")
             try:
+                if is_evdev(afile):
+                    print_events(call, afile)
+                    continue
                 for chunk in call.shell.read_chunks(afile, _READ_SIZE_CAT):
                     call.out.write_bytes(chunk)
             finally:

@@ -24,6 +24,8 @@ BUILTIN_MODELS: Final[dict[str, str]] = {
     "serial2": "usbemu.emulated.models.serial:TwoPortSerialConverter",
     "serial8": "usbemu.emulated.models.serial:EightPortSerialConverter",
     "mouse": "usbemu.emulated.models.mouse:BootMouse",
+    "keyboard": "usbemu.emulated.models.keyboard:BootKeyboard",
+    "tablet": "usbemu.emulated.models.tablet:Tablet",
     "hub": "usbemu.emulated.models.hub:Hub",
     "ftdi": "usbemu.emulated.models.ftdi:FT232R",
     "ft2232h": "usbemu.emulated.models.ftdi:FT2232H",

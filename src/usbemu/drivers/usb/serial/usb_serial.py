@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ....core.devtable import UsbDeviceId, match_dynamic_id
 from ....core.driver import UsbDriver, usb_deregister, usb_match_id, usb_register
 from ....core.urb import Urb, pipe_for_endpoint, usb_kill_urb, usb_poison_urb
-from ....core.usb import UsbDevice, UsbHostEndpoint, UsbInterface
+from ....core.usb import UsbDevice, UsbHostEndpoint, UsbInterface, usb_make_path
 from ....core.usbcore import current_usbcore
 from ....errors import Errno
 from ....kernel.device import Device, Driver
@@ -992,11 +992,6 @@ class UsbSerialCore:
             text += f" path:{usb_make_path(serial.dev)}"
             lines.append(text + "\n")
         return "".join(lines)
-
-
-def usb_make_path(dev: UsbDevice) -> str:
-    """usb_make_path(): "usb-<bus name>-<devpath>", e.g. usb-0000:00:1d.0-1."""
-    return f"usb-{dev.usb_bus.bus_name}-{dev.devpath}"
 
 
 def get_iface_id(drv: UsbSerialDriver, intf: UsbInterface) -> UsbDeviceId | None:
