@@ -25,8 +25,9 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+# One worker per core (at most four): the suite is CPU-bound on the machine's event loops.
 unit: $(BIN)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses=4
 
 # Tests too long for make test (10 MB each way through a real pty and the tty layer).
 slow: $(BIN)/.installed
