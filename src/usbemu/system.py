@@ -1,5 +1,6 @@
 """One emulated machine: its event loop and clock, kernel log, driver core, USB subsystem,
-host controllers and the device models plugged into them.
+char devices, the tty and input layers, host controllers and the device models plugged
+into them.
 
 A `System` runs on virtual time by default (tests, simulations: timeouts cost no wall-clock
 time and runs are deterministic) or on real time (when bridges talk to outside programs).
