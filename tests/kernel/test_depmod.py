@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from usbemu.kernel.file2alias import alias_matches
 from usbemu.kernel.kmod import INSTALLED_MODULES
 from usbemu.kernel.module import this_module
 from usbemu.system import System
@@ -92,3 +93,25 @@ def test_depmod_leaves_out_what_it_cannot_read(system: System) -> None:
     result = system.modules.depmod()
     assert [e.name for e in result.modules if e.name not in INSTALLED_MODULES] == ["gizmo"]
     assert result.errors[0][0] == "broken" and "frobnicator" in result.errors[0][1]
+
+
+MODALIASES = (
+    "usb:v0403p6001d0600dc00dsc00dp00icFFiscFFipFFin00",      # FT232R
+    "usb:v0483p5740d0200dc02dsc00dp00ic02isc02ip01in00",      # CDC-ACM
+    "usb:v046DpC077d7200dc00dsc00dp00ic03isc01ip02in00",      # a HID boot mouse
+    "hid:b0003g0001v0000046Dp0000C077",
+    "usb:vFFFFpFFF8d0100dc00dsc00dp00icFFisc00ip00in00",      # nothing claims it
+    "usb:v0403p6001",                                          # cut short
+    "",
+)
+
+
+@pytest.mark.parametrize("modalias", MODALIASES)
+def test_lookup_is_fnmatch_over_every_alias(system: System, modalias: str) -> None:
+    """The one expression per module finds exactly what fnmatch over each alias finds."""
+    depmod = system.modules.depmod()
+    brute = [entry.name for entry in depmod.modules
+             if any(alias_matches(alias, modalias) for alias in entry.aliases)]
+    assert depmod.lookup(modalias) == list(dict.fromkeys(brute))
+    if modalias.startswith("usb:v0403p6001d"):
+        assert "ftdi_sio" in depmod.lookup(modalias)

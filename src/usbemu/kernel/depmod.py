@@ -11,11 +11,14 @@ modules are available, and when depmod runs again, is kernel/kmod.py's business;
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import cast
 
-from .file2alias import UsbIdFields, alias_matches, usbmap_header, usbmap_line
+from .file2alias import UsbIdFields, usbmap_header, usbmap_line
 from .module import as_this_module, modinfo_of
 from .module_loader import ModuleSource, exec_module_code
 
@@ -30,6 +33,14 @@ class DepmodEntry:
     source: ModuleSource
     aliases: tuple[str, ...]
     usb_ids: tuple[UsbIdFields, ...]
+
+    @cached_property
+    def matcher(self) -> re.Pattern[str]:
+        """All the module's alias patterns as one regular expression (fnmatch's
+        translation of each, case-sensitive), so that a lookup tries a module once, not
+        once per alias — what kmod's modules.alias.bin index is for."""
+        return re.compile("|".join(f"(?:{fnmatch.translate(alias)})"
+                                   for alias in self.aliases) or "(?!)")
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,11 @@ class Depmod:
         return "".join(lines)
 
     def lookup(self, modalias: str) -> list[str]:
-        """Modules with an alias matching `modalias` (fnmatch), in modules.alias order."""
+        """Modules with an alias matching `modalias` (fnmatch, as `alias_matches`), in
+        modules.alias order."""
         found: list[str] = []
         for entry in self.modules:
-            if entry.name not in found and any(alias_matches(alias, modalias)
-                                               for alias in entry.aliases):
+            if entry.name not in found and entry.matcher.match(modalias):
                 found.append(entry.name)
         return found
 
