@@ -580,3 +580,65 @@ def test_views_follow_hotplug() -> None:
         system.settle()
         assert system.vfs.listdir(DEVICES) == ["1-0:1.0", "usb1"]
         assert read(system, f"{DEVICES}/1-0:1.0/usb1-port1/state") == "not attached\n"
+
+
+# -- runtime PM and wakeup attributes (drivers/base/power/sysfs.c, usb_probe_interface) -------
+
+
+def _power(system: System, path: str, name: str) -> str:
+    return system.vfs.read_text(f"/sys/bus/usb/devices/{path}/power/{name}")
+
+
+def test_an_interface_has_runtime_pm_only_under_a_driver_that_autosuspends() -> None:
+    from usbemu.emulated.models.hub import Hub
+    from usbemu.emulated.models.pendrive import PenDrive
+    from usbemu.emulated.models.serial import SerialConverter
+
+    with System() as system:
+        system.add_controller()
+        system.plug(SerialConverter(), "1-1")         # no driver takes it
+        system.plug(Hub(ports=4), "1-2")              # hub: supports_autosuspend
+        system.insmod("pen_driver")                   # no supports_autosuspend
+        system.plug(PenDrive(), "1-3")
+        system.settle()
+        assert (_power(system, "1-1:1.0", "runtime_enabled"),
+                _power(system, "1-1:1.0", "runtime_status")) == ("disabled\n", "unsupported\n")
+        assert (_power(system, "1-2:1.0", "runtime_enabled"),
+                _power(system, "1-2:1.0", "runtime_status")) == ("enabled\n", "suspended\n")
+        assert (_power(system, "1-3:1.0", "runtime_enabled"),
+                _power(system, "1-3:1.0", "runtime_status")) == ("disabled\n", "unsupported\n")
+        # the pen drive's interface is active under its driver: the device counts it
+        assert _power(system, "1-3", "runtime_active_kids") == "1\n"
+
+
+def test_the_hub_driver_sets_a_hubs_autosuspend_delay_to_zero() -> None:
+    from usbemu.emulated.models.hub import Hub
+    from usbemu.emulated.models.pendrive import PenDrive
+
+    with System() as system:
+        system.add_controller()
+        system.plug(Hub(ports=4), "1-1")
+        system.plug(PenDrive(), "1-2")
+        system.settle()
+        for path in ("usb1", "1-1"):
+            assert _power(system, path, "autosuspend") == "0\n"
+            assert _power(system, path, "autosuspend_delay_ms") == "0\n"
+        assert _power(system, "1-2", "autosuspend") == "2\n"
+        assert _power(system, "1-2", "autosuspend_delay_ms") == "2000\n"
+
+
+def test_wakeup_counters_exist_only_while_wakeup_is_enabled() -> None:
+    """usbhid enables remote wakeup on a boot keyboard (device_set_wakeup_enable): a
+    wakeup source exists and its counters read 0; the root hub can wake but has it off,
+    so its counters are empty lines."""
+    from usbemu.emulated.models.keyboard import BootKeyboard
+
+    with System() as system:
+        system.add_controller()
+        system.plug(BootKeyboard(), "1-1")
+        system.settle()
+        assert _power(system, "1-1", "wakeup") == "enabled\n"
+        assert _power(system, "1-1", "wakeup_count") == "0\n"
+        assert _power(system, "1-1", "wakeup_total_time_ms") == "0\n"
+        assert _power(system, "usb1", "wakeup") == "disabled\n"
+        assert _power(system, "usb1", "wakeup_count") == "\n"

@@ -821,6 +821,8 @@ async def hub_probe(driver: HubDriver, intf: UsbInterface, id: UsbDeviceId) -> i
         log.dev_err(intf, "bad descriptor, ignoring hub")
         return -Errno.EIO
     log.dev_info(intf, "USB hub found")
+    # Hubs suspend as soon as they are idle: bus suspend need not wait for them.
+    hdev.autosuspend_delay_ms = 0
     quirks = id.driver_info if isinstance(id.driver_info, int) else 0
     hub = UsbHub(intf, driver, quirks)
     intf.driver_data = hub

@@ -24,9 +24,12 @@ store_new_id …) and fail with the same negative errno.  Each attribute is one 
 table: name, format (a function of the object), store, mode, visibility — as sysfs.c
 declares them with DEVICE_ATTR_RO/RW and is_visible.
 
-Not modelled: runtime power management (the power/ files report usbemu's state —
-runtime_status follows the device's SUSPENDED state, durations count from the add uevent
-— and are read-only), firmware (ACPI/OF) port information (`connect_type` is "unknown",
+Not modelled: runtime power management itself (the power/ files report usbemu's state by
+Linux's rules — a device's runtime_status follows its SUSPENDED state, an interface has
+runtime PM only under a driver that supports autosuspend and reads "disabled" /
+"unsupported" otherwise, hubs the hub driver binds have an autosuspend delay of 0,
+wakeup counters exist while wakeup is enabled, durations count from the add uevent — and
+are read-only), firmware (ACPI/OF) port information (`connect_type` is "unknown",
 `location` 0), SuperSpeed port peers and LPM files, the `authorized_default` policies
 (shown, not writable: enumeration does not consult them), `wireless_status`, and
 `devspec`.  Other subsystems put their own entries into a USB directory (a class device
@@ -731,7 +734,7 @@ class UsbSysfs:
         control = _control(udev)
         connected = self._connected_ms(udev)
         suspended = udev.state is DeviceState.SUSPENDED
-        delay = 0 if udev.is_root_hub else 2000
+        delay = udev.autosuspend_delay_ms
         kids = sum(1 for c in udev.children.values()
                    if c.registered and c.state is not DeviceState.SUSPENDED)
         kids += sum(1 for i in udev.interfaces()
@@ -755,17 +758,30 @@ class UsbSysfs:
         if desc is not None and desc.bDeviceClass != ClassCode.HUB:
             values["persist"] = "1\n"
         if _wakeup_capable(udev):
-            values["wakeup"] = "disabled\n"
-            values.update(dict.fromkeys(_WAKEUP_STATS, ""))
+            # a wakeup source (and so its counters) exists only while wakeup is enabled
+            enabled = udev.wakeup_enabled
+            values["wakeup"] = "enabled\n" if enabled else "disabled\n"
+            values.update(dict.fromkeys(_WAKEUP_STATS, "0\n" if enabled else "\n"))
         return {name: Attr(_const(text)) for name, text in values.items()}
 
     @staticmethod
     def _interface_power(intf: UsbInterface) -> dict[str, Node]:
+        """An interface's runtime PM is enabled only while it is bound to a driver that
+        supports autosuspend (usb_probe_interface); otherwise it is disabled and its
+        status reads "unsupported" (runtime_status_show)."""
+        enabled = _intf_runtime_pm_enabled(intf)
         values = {"async": "enabled\n", "runtime_active_kids": "0\n",
-                  "runtime_enabled": "enabled\n",
-                  "runtime_status": f"{_intf_runtime_status(intf)}\n",
+                  "runtime_enabled": "enabled\n" if enabled else "disabled\n",
+                  "runtime_status": f"{_intf_runtime_status(intf)}\n" if enabled
+                  else "unsupported\n",
                   "runtime_usage": "0\n"}
         return {name: Attr(_const(text)) for name, text in values.items()}
+
+
+def _intf_runtime_pm_enabled(intf: UsbInterface) -> bool:
+    """pm_runtime_enable() in usb_probe_interface: a driver with supports_autosuspend."""
+    drv = intf.driver
+    return drv is not None and bool(getattr(drv, "supports_autosuspend", False))
 
 
 def _intf_runtime_status(intf: UsbInterface) -> str:

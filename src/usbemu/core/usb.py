@@ -247,6 +247,12 @@ class UsbDevice(Device):
         self.tt: object | None = None
         self.hcpriv: Any = None
         self.use_generic_driver = False
+        #: power.autosuspend_delay: usbcore's autosuspend parameter (2 s); the hub driver
+        #: sets 0 on the hubs it binds (hub_probe).
+        self.autosuspend_delay_ms = 2000
+        #: power.should_wakeup (device_set_wakeup_enable): a wakeup source exists and
+        #: its counters read 0; usbhid enables it on boot keyboards.
+        self.wakeup_enabled = False
 
     @property
     def bus_type(self) -> UsbBusType:

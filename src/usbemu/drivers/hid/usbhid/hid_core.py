@@ -605,6 +605,7 @@ class UsbHidDevice:
             if desc.bInterfaceSubClass == HidSubclass.BOOT \
                     and desc.bInterfaceProtocol == HidBootProtocol.KEYBOARD:
                 self.set_leds()
+                self.udev.wakeup_enabled = True      # device_set_wakeup_enable(.., 1)
             return 0
 
     def set_leds(self) -> None:
