@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .core import devtable as _devtable
 from .core import driver as _driver
@@ -203,6 +203,19 @@ MODULE_INFO = _module.module_info
 try_module_get = _module.try_module_get
 module_put = _module.module_put
 
+if TYPE_CHECKING:
+    #: THIS_MODULE: the module whose code reads it — its top level while it is loaded, its
+    #: init or exit — as `kernel.module.this_module()` returns it (None elsewhere), so
+    #: `usb_driver(..., owner=THIS_MODULE)` and `file_operations(owner=THIS_MODULE)`
+    #: name the module the struct belongs to.
+    THIS_MODULE: _module.Module | None
+else:
+    def __getattr__(name: str) -> object:
+        """THIS_MODULE, read where it is used (PEP 562)."""
+        if name == "THIS_MODULE":
+            return _module.this_module()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # -- registration and binding ---------------------------------------------------------------
 
@@ -219,6 +232,20 @@ async def usb_register(driver: usb_driver) -> int:
 
 async def usb_deregister(driver: usb_driver) -> None:
     await _driver.usb_deregister(current_usbcore(), driver)
+
+
+async def usb_register_driver(driver: usb_driver, owner: _module.Module | None = None,
+                              mod_name: str | None = None) -> int:
+    """usb_register_driver(&driver, THIS_MODULE, KBUILD_MODNAME), what usb_register()
+    expands to: `owner` (when not None) becomes the driver's owner, then as usb_register:
+    0, or -errno.  `mod_name` names the module in sysfs, which the owner already does.
+    Context: may sleep."""
+    if owner is not None:
+        driver.owner = owner
+    return await usb_register(driver)
+
+
+usb_deregister_driver = usb_deregister
 
 
 async def usb_register_device_driver(driver: usb_device_driver, owner: object = None) -> int:

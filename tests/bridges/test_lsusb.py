@@ -66,7 +66,7 @@ def test_usb_ids_parsing(usb_ids: Path) -> None:
     assert ids.subclass_name(0x03, 0x01) == "Boot Interface Subclass"
     assert ids.protocol_name(0x03, 0x01, 0x02) == "Mouse"
     assert ids.protocol_name(0x09, 0x00, 0x01) == "Single TT"
-    assert ids.class_name(0xFE) == "[unknown]" and ids.protocol_name(1, 2, 3) == ""
+    assert ids.class_name(0x04) == "[unknown]" and ids.protocol_name(1, 2, 3) == ""
     assert ids.vendor(0x0022) is None          # "HID 22" is not a vendor
 
 
@@ -104,8 +104,8 @@ def test_lsusb_t(capture: System, usb_ids: Path) -> None:
         "/:  Bus 001.Port 001: Dev 001, Class=root_hub, Driver=ehci-pci/6p, 480M\n"
         "    |__ Port 001: Dev 002, If 0, Class=Human Interface Device, Driver=usbhid, 480M\n"
         "    |__ Port 002: Dev 003, If 0, Class=Mass Storage, Driver=usb-storage, 480M\n")
-    assert lsusb_t(capture, usb_ids=NO_USB_IDS).splitlines()[1] == \
-        "    |__ Port 001: Dev 002, If 0, Class=[unknown], Driver=usbhid, 480M"
+    # the class names are built in: the same without a database
+    assert lsusb_t(capture, usb_ids=NO_USB_IDS) == lsusb_t(capture, usb_ids=usb_ids)
 
 
 def test_lsusb_tvv(capture: System, usb_ids: Path) -> None:
@@ -130,8 +130,8 @@ def test_lsusb_t_with_a_hub_and_an_unbound_interface() -> None:
         system.settle()
         assert lsusb_t(system, usb_ids=NO_USB_IDS) == (
             "/:  Bus 001.Port 001: Dev 001, Class=root_hub, Driver=ehci-pci/4p, 480M\n"
-            "    |__ Port 003: Dev 002, If 0, Class=[unknown], Driver=hub/4p, 480M\n"
-            "        |__ Port 002: Dev 003, If 0, Class=[unknown], Driver=[none], 480M\n")
+            "    |__ Port 003: Dev 002, If 0, Class=Hub, Driver=hub/4p, 480M\n"
+            "        |__ Port 002: Dev 003, If 0, Class=Mass Storage, Driver=[none], 480M\n")
         # an unconfigured device has no interface: one line without If/Class/Driver
         system.run(system.vfs.write("/sys/bus/usb/devices/1-3.2/bConfigurationValue", "0"))
         assert lsusb_t(system, usb_ids=NO_USB_IDS).splitlines()[2] == \
@@ -173,9 +173,9 @@ Device Descriptor:
       bInterfaceNumber        0
       bAlternateSetting       0
       bNumEndpoints           1
-      bInterfaceClass         3 [unknown]
-      bInterfaceSubClass      1 [unknown]
-      bInterfaceProtocol      1 $
+      bInterfaceClass         3 Human Interface Device
+      bInterfaceSubClass      1 Boot Interface Subclass
+      bInterfaceProtocol      1 Keyboard
       iInterface              0 $
         HID Device Descriptor:
           bLength                 9
@@ -207,7 +207,8 @@ def test_lsusb_v(capture: System, usb_ids: Path) -> None:
                                                      "001 Device 003"]
     assert "\nBus " + blocks[2] == KEYBOARD_V
     named = lsusb_v(capture, usb_ids=usb_ids)
-    assert "  bDeviceClass            0 (Defined at Interface level)\n" in named
+    # the hwdb leaves class 00 out, whatever usb.ids calls it
+    assert "  bDeviceClass            0 [unknown]\n" in named
     assert "      bInterfaceProtocol      1 Keyboard\n" in named
     assert "      bInterfaceClass         8 Mass Storage\n" \
            "      bInterfaceSubClass      6 SCSI\n" \
@@ -303,9 +304,9 @@ def test_lsusb_v_composite_device() -> None:
             "      bDescriptorType        11\n"
             "      bFirstInterface         0\n"
             "      bInterfaceCount         2\n"
-            "      bFunctionClass          2 [unknown]\n"
-            "      bFunctionSubClass       2 [unknown]\n"
-            "      bFunctionProtocol       1 \n"
+            "      bFunctionClass          2 Communications\n"
+            "      bFunctionSubClass       2 Abstract (modem)\n"
+            "      bFunctionProtocol       1 AT-commands (v.25ter)\n"
             "      iFunction               0 \n"
             "    Interface Descriptor:\n") in text
     assert ("      CDC Header:\n"
@@ -331,3 +332,45 @@ def test_default_database_lookup(capture: System, monkeypatch: pytest.MonkeyPatc
                                                   str(usb_ids)))
     assert "Linux Foundation 2.0 root hub" in lsusb(capture)
     assert UsbIds.find(()) is None
+
+
+def test_class_names_are_built_in_and_a_database_adds_to_them(usb_ids: Path) -> None:
+    assert (NO_USB_IDS.class_name(0x08), NO_USB_IDS.class_name(0x09),
+            NO_USB_IDS.class_name(0xFF)) == ("Mass Storage", "Hub", "Vendor Specific Class")
+    assert NO_USB_IDS.subclass_name(0x08, 0x06) == "SCSI"
+    assert NO_USB_IDS.protocol_name(0x08, 0x06, 0x50) == "Bulk-Only"
+    assert NO_USB_IDS.class_name(0x00) == "[unknown]"
+    assert NO_USB_IDS.subclass_name(0x03, 0x00) == "[unknown]"
+    extra = UsbIds.parse("C 04  Made Up\n\t07  Sub\n\t\t09  Proto\nC 08  Storage\n")
+    assert (extra.class_name(0x04), extra.subclass_name(0x04, 0x07),
+            extra.protocol_name(0x04, 0x07, 0x09)) == ("Made Up", "Sub", "Proto")
+    assert extra.class_name(0x08) == "Storage"           # the database's name first
+    assert UsbIds.load(usb_ids).class_name(0x00) == "[unknown]"
+
+
+def test_usb_ids_class_entries_follow_the_hwdb_rule() -> None:
+    ids = UsbIds.parse("C 00  (Defined at Interface level)\n"
+                       "C 03  Human Interface Device\n\t00  No Subclass\n"
+                       "C 09  Hub\n\t00  Unused\n\t\t01  Single TT\n"
+                       "C 0d  Unused\n\t01  None\n")
+    assert ids.classes == {0x03: "Human Interface Device", 0x09: "Hub"}
+    assert ids.subclasses == {}
+    assert ids.protocols == {(0x09, 0x00, 0x01): "Single TT"}
+
+
+def test_lsusb_t_names_classes_without_a_database() -> None:
+    with System() as system:
+        system.add_controller(nports=4)
+        system.plug(load_model("mouse")(), "1-1")
+        system.plug(load_model("serial")(), "1-2")
+        system.settle()
+        lines = lsusb_t(system, usb_ids=NO_USB_IDS).splitlines()
+    assert [line.split("Class=")[1].split(",")[0] for line in lines[1:]] == [
+        "Human Interface Device", *["Vendor Specific Class"] * (len(lines) - 2)]
+
+
+def test_vendor_names_only_from_a_database(capture: System, usb_ids: Path) -> None:
+    without = lsusb_t(capture, usb_ids=NO_USB_IDS, verbose=1).splitlines()
+    named = lsusb_t(capture, usb_ids=usb_ids, verbose=1).splitlines()
+    assert without[1] == "    ID 1d6b:0002  "
+    assert named[1] == "    ID 1d6b:0002 Linux Foundation 2.0 root hub"

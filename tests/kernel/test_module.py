@@ -330,7 +330,7 @@ def test_holders_pin_a_module(system: System) -> None:
     assert [m.name for m in system.modules.loaded] == ["needs_gizmo", "gizmo"]
     assert system.vfs.listdir("/sys/module/gizmo/holders") == ["needs_gizmo"]
     assert system.vfs.readlink("/sys/module/gizmo/holders/needs_gizmo") == "../../needs_gizmo"
-    assert "gizmo 8192 1 needs_gizmo, Live 0x0000000000000000\n" in \
+    assert "gizmo 8192 1 needs_gizmo, Live 0x0000000000000000 (OE)\n" in \
         system.vfs.read_text("/proc/modules").replace(f" {gizmo.size} ", " 8192 ")
     with pytest.raises(ModuleError) as exc:
         system.rmmod("gizmo")
@@ -389,9 +389,9 @@ def test_lsmod_and_proc_modules_formats(system: System) -> None:
         f"needs_gizmo         {needs.size:8d}  0\n"
         f"gizmo               {gizmo.size:8d}  1 needs_gizmo\n")
     assert system.vfs.read_text("/proc/modules") == (
-        f"permanent {permanent.size} 0 [permanent], Live 0x0000000000000000\n"
-        f"needs_gizmo {needs.size} 0 - Live 0x0000000000000000\n"
-        f"gizmo {gizmo.size} 1 needs_gizmo, Live 0x0000000000000000\n")
+        f"permanent {permanent.size} 0 [permanent], Live 0x0000000000000000 (OE)\n"
+        f"needs_gizmo {needs.size} 0 - Live 0x0000000000000000 (OE)\n"
+        f"gizmo {gizmo.size} 1 needs_gizmo, Live 0x0000000000000000 (OE)\n")
 
 
 def test_sys_module_directories(system: System) -> None:

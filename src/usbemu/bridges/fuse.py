@@ -74,9 +74,13 @@ What a program sees, and where it differs from Linux's sysfs:
   char-device layer) a node is a character-device entry with its ``st_rdev`` (``ls -l``
   shows ``c 180, 0``) that cannot be opened (EACCES from the host kernel; ENXIO, "No such
   device or address", should the daemon ever be asked);
-- creating, removing and renaming entries fail with EACCES / EPERM as in sysfs; chmod and
-  chown fail with EPERM (the tree keeps no inode attributes); timestamps are those of the
-  mountpoint directory before the mount (the tree keeps none).
+- the directories of ordinary files (`FileDir`: /etc/modprobe.d) are what they are on
+  Linux: files there are created, read and written at any offset, appended to,
+  truncated and removed (``echo "blacklist usbhid" > DIR/etc/modprobe.d/usbemu.conf``);
+- elsewhere, creating, removing and renaming entries fail with EACCES / EPERM as in
+  sysfs; chmod and chown fail with EPERM (the tree keeps no inode attributes);
+  timestamps are those of the mountpoint directory before the mount (the tree keeps
+  none).
 
 The binding is mfusepy (``pip install 'usbemu[fuse]'``; ctypes over libfuse 3 or 2 — on
 Debian ``apt-get install fuse3``).  `unavailable_reason()` says why FUSE cannot be used here,
@@ -109,7 +113,7 @@ from typing import Any, TypeVar
 from ..errors import Errno
 from ..kernel.char_dev import CharDevices
 from ..kernel.fs import SEEK_SET, File, mkdev
-from ..kernel.vfs import Attr, DevNode, Symlink, Vfs
+from ..kernel.vfs import Attr, DevNode, RegularFile, Symlink, Vfs
 from ..kernel.wait import DEFAULT_POLLMASK, Poll
 from ..system import System
 
@@ -235,6 +239,7 @@ class _OpenFile:
     path: str
     content: bytes | None = None
     device: File | None = None
+    regular: bool = False
 
 
 class VfsOperations:
@@ -400,7 +405,7 @@ class VfsOperations:
             size = len(self._link_target(path, node.target))
         elif isinstance(node, DevNode):
             rdev = 0 if self._chrdev is not None else os.makedev(node.major, node.minor)
-        else:
+        elif not isinstance(node, RegularFile):
             nlink = 2
         atime, mtime, ctime = self._times_ns
         return {"st_mode": mode, "st_nlink": nlink, "st_size": size,
@@ -447,7 +452,7 @@ class VfsOperations:
                 denied = bool(amode & os.X_OK
                               or (amode & os.W_OK and node.store is None)
                               or (amode & os.R_OK and node.show is None))
-            elif isinstance(node, DevNode):
+            elif isinstance(node, (DevNode, RegularFile)):
                 denied = bool(amode & os.X_OK)
             return -Errno.EACCES if denied else 0
 
@@ -471,6 +476,8 @@ class VfsOperations:
                     raise OSError(Errno.ENXIO, "No such device or address", path)
                 dev = mkdev(node.major, node.minor)
                 return _OpenFile(canonical, device=await self._chrdev.open(dev, flags, path))
+            if isinstance(node, RegularFile):
+                return _OpenFile(canonical, regular=True)
             if not isinstance(node, Attr):
                 raise OSError(Errno.EISDIR, "Is a directory", path)
             if accmode in (os.O_WRONLY, os.O_RDWR) and node.store is None:
@@ -528,6 +535,8 @@ class VfsOperations:
         handle = self._open_file(fh)
         if handle.device is not None:
             return self._read_device(handle.device, size, offset)
+        if handle.regular:
+            return self._call(lambda: self._vfs.read(handle.path)[offset:offset + size])
         content = handle.content
         if content is None or offset == 0:
             content = handle.content = self._call(lambda: self._vfs.read(handle.path))
@@ -537,6 +546,8 @@ class VfsOperations:
         handle = self._open_file(fh)
         if handle.device is not None:
             return self._write_device(handle.device, data, offset)
+        if handle.regular:
+            return self._call(lambda: self._vfs.pwrite(handle.path, data, offset))
         handle.content = None
         written: int = self._await(self._vfs.write(handle.path, data))
         return written
@@ -544,6 +555,9 @@ class VfsOperations:
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
         def check() -> None:
             _, node = self._vfs.resolve(path)
+            if isinstance(node, RegularFile):
+                self._vfs.truncate(path, length)
+                return
             if isinstance(node, Attr):
                 if node.store is None:
                     raise OSError(Errno.EACCES, "Permission denied", path)
@@ -650,18 +664,35 @@ class VfsOperations:
         self._call(lambda: self._vfs.resolve(path, follow=False))
         return 0  # accepted, as sysfs accepts touch; the tree keeps no times
 
-    # -- what the tree does not allow ----------------------------------------------------------
+    # -- the directories of ordinary files (/etc/modprobe.d) -----------------------------------
 
     def create(self, path: str, mode: int) -> int:
-        raise self._error(Errno.EACCES)
+        """open(O_CREAT) of a new file: made in a directory of ordinary files
+        (`FileDir`); EACCES anywhere else, as sysfs refuses it."""
+        def make() -> str:
+            if self._vfs.parent_dir(path) is None:
+                raise OSError(Errno.EACCES, "Permission denied", path)
+            self._vfs.create(path)
+            return self._vfs.resolve(path)[0]
+
+        canonical = self._call(make)
+        fh = next(self._next_fh)
+        with self._files_guard:
+            self._files[fh] = _OpenFile(canonical, regular=True)
+        return fh
+
+    def unlink(self, path: str) -> int:
+        """unlink(2): a file of a directory of ordinary files goes; anything else is
+        EPERM, as in sysfs."""
+        self._call(lambda: self._vfs.unlink(path))
+        return 0
+
+    # -- what the tree does not allow ----------------------------------------------------------
 
     def mknod(self, path: str, mode: int, dev: int) -> int:
         raise self._error(Errno.EPERM)
 
     def mkdir(self, path: str, mode: int) -> int:
-        raise self._error(Errno.EPERM)
-
-    def unlink(self, path: str) -> int:
         raise self._error(Errno.EPERM)
 
     def rmdir(self, path: str) -> int:

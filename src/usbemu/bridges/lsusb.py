@@ -4,11 +4,11 @@
 Everything is read where lsusb (and libusb's Linux backend under it) reads it: the entries
 of /sys/bus/usb/devices, their attribute files and `driver` links, and each device's binary
 `descriptors` file — here through the machine's `Vfs`, so the output shows exactly what
-the sysfs tree says.  Names come from a usb.ids database when one is given or found in
-the usual places (usbutils 018 asks udev's hwdb, which is generated from usb.ids; the
-lookups are the same): vendor and product names, falling back to the device's own
-`manufacturer` and `product` strings and then "[unknown]"; class names, "[unknown]"
-without a database.
+the sysfs tree says.  Names come as usbutils 018 gets them from udev's hwdb: class,
+subclass and protocol names from the built-in USB-IF table (`usb_classes`, the hwdb's
+class section), vendor and product names from a usb.ids database when one is given or
+found in the usual places (the hwdb's vendor section is generated from it), falling back
+to the device's own `manufacturer` and `product` strings and then "[unknown]".
 
 `DeviceFilter` is lsusb's `-s [[bus]:][devnum]` and `-d [vendor]:[product]` (parsed and
 matched as lsusb.c's main() and list_devices() do; `lsusb` and `lsusb_v` take one): the
@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from ..kernel.vfs import Vfs
+from . import usb_classes
+from .usb_classes import hwdb_keeps
 
 __all__ = [
     "EVERY_DEVICE",
@@ -60,7 +62,8 @@ SYS_BUS_USB_DEVICES: Final = "/sys/bus/usb/devices"
 @dataclass
 class UsbIds:
     """The parts of usb.ids lsusb uses: vendors, products, and the class / subclass /
-    protocol table ("C" section)."""
+    protocol table ("C" section) as the hwdb holds it (entries `hwdb_keeps` drops are
+    not kept).  Class lookups fall back to the built-in table of `usb_classes`."""
 
     vendors: dict[int, str] = field(default_factory=dict)
     products: dict[tuple[int, int], str] = field(default_factory=dict)
@@ -79,12 +82,13 @@ class UsbIds:
             if line.startswith("C "):
                 code, name = _split_entry(line[2:], 2)
                 vendor, klass, subclass = -1, code, -1
-                if code >= 0:
+                if code >= 0 and hwdb_keeps(name, code):
                     ids.classes.setdefault(code, name)
                 continue
             if line.startswith("\t\t"):
                 code, name = _split_entry(line[2:], 2)
-                if klass >= 0 and subclass >= 0 and code >= 0:
+                if klass >= 0 and subclass >= 0 and code >= 0 \
+                        and hwdb_keeps(name, klass, subclass, code):
                     ids.protocols.setdefault((klass, subclass, code), name)
                 continue
             if line.startswith("\t"):
@@ -95,7 +99,7 @@ class UsbIds:
                 elif klass >= 0:
                     code, name = _split_entry(line[1:], 2)
                     subclass = code
-                    if code >= 0:
+                    if code >= 0 and hwdb_keeps(name, klass, code):
                         ids.subclasses.setdefault((klass, code), name)
                 continue
             code, name = _split_entry(line, 4)
@@ -118,25 +122,37 @@ class UsbIds:
         return None
 
     def vendor(self, vid: int) -> str | None:
+        """names_vendor(): the vendor's name, None when the database has none.
+        Context: atomic."""
         return self.vendors.get(vid)
 
     def product(self, vid: int, pid: int) -> str | None:
+        """names_product(): the product's name, None when the database has none.
+        Context: atomic."""
         return self.products.get((vid, pid))
 
     def class_name(self, cls: int) -> str:
-        """get_class_string(): "[unknown]" when the database has no name."""
-        return self.classes.get(cls, "[unknown]")
+        """get_class_string(): the database's name, else the built-in one, else
+        "[unknown]".  Context: atomic."""
+        return (self.classes.get(cls) or usb_classes.CLASSES.get(cls)
+                or "[unknown]")
 
     def subclass_name(self, cls: int, sub: int) -> str:
-        return self.subclasses.get((cls, sub), "[unknown]")
+        """get_subclass_string(): as class_name, for a (class, subclass) pair.
+        Context: atomic."""
+        return (self.subclasses.get((cls, sub)) or usb_classes.SUBCLASSES.get((cls, sub))
+                or "[unknown]")
 
     def protocol_name(self, cls: int, sub: int, proto: int) -> str:
-        """get_protocol_string(): empty when the database has no name."""
-        return self.protocols.get((cls, sub, proto), "")
+        """get_protocol_string(): the database's name, else the built-in one, else
+        empty.  Context: atomic."""
+        key = (cls, sub, proto)
+        return self.protocols.get(key) or usb_classes.PROTOCOLS.get(key) or ""
 
 
 NO_USB_IDS: Final = UsbIds()
-"""An empty database: lsusb on a machine without usb.ids (and without hwdb)."""
+"""An empty database: lsusb on a machine without usb.ids (class names still come from
+the built-in table, as udev's hwdb has them without usb.ids)."""
 
 
 def _split_entry(text: str, digits: int) -> tuple[int, str]:

@@ -84,9 +84,12 @@ class UsbDriver(Driver):
                  post_reset: Callable[..., Any] | None = None,
                  no_dynamic_id: bool | None = None,
                  supports_autosuspend: bool | None = None,
-                 soft_unbind: bool | None = None) -> None:
+                 soft_unbind: bool | None = None,
+                 owner: Any = None) -> None:
         driver_name = name or getattr(type(self), "name", None) or type(self).__name__.lower()
         super().__init__(driver_name)
+        if owner is not None:
+            self.owner = owner
         if id_table is not None:
             self.id_table = tuple(id_table)
         hooks = {"probe": probe, "disconnect": disconnect, "suspend": suspend,

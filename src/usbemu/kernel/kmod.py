@@ -9,9 +9,13 @@ import path, as insmod finds ./pen_driver.ko in the build directory, but are not
 The tools ask the kernel side (kernel/module_loader.py: load_module, delete_module) to do
 the work; modprobe loads the modules a module depends on first and finds modules by alias
 through depmod (kernel/depmod.py), whose output it keeps until a module is installed;
-udev's autoload (kernel/udev.py) is modprobe of a MODALIAS.  Messages of the user-space
-tools are the `str()` of the `ModuleError` they raise; the kernel's own messages go to the
-log.  Not modelled: modprobe.d configuration and blacklists.
+udev's autoload (kernel/udev.py) is modprobe of a MODALIAS.  modprobe and autoload read
+/etc/modprobe.d (kernel/modprobe_d.py, a directory of files in the machine's tree) at each
+run, as kmod reads it at each start: `alias` lines are looked up before the module
+names, `options` go before the command line's parameters (which win), and a `blacklist`ed
+module is skipped when found through an alias (modprobe) or always (udev's autoload),
+never by insmod.  Messages of the user-space tools are the `str()` of the `ModuleError`
+they raise; the kernel's own messages go to the log.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Final
 from ..errors import Errno, ModuleError, strerror
 from ..plugins import PLUGIN, PluginRegistry
 from .depmod import Depmod
+from .modprobe_d import MODPROBE_D, ModprobeConfig
 from .module import Module, ModuleState, modname_normalize
 from .module_loader import (
     BUILTIN_MODULES,
@@ -34,7 +39,7 @@ from .module_loader import (
 )
 from .printk import Printk
 from .udev import Udev
-from .vfs import Attr, StaticDir, Vfs
+from .vfs import Attr, FileDir, StaticDir, Vfs
 
 if TYPE_CHECKING:
     from .device import Driver, DriverCore
@@ -92,9 +97,12 @@ class KernelModules:
         #: The kernel side: the module list, load_module and delete_module.
         self.loader = ModuleLoader(driver_core, log)
         self._installed: dict[str, ModuleSource] = {
-            name: ModuleSource(name, target, "installed")
+            name: ModuleSource(name, target, "installed", intree=True)
             for name, target in INSTALLED_MODULES.items()}
         self._depmod: Depmod | None = None
+        #: /etc/modprobe.d: its files, as the shell and `Vfs` write them.
+        self.modprobe_d = FileDir(on_change=self._config_changed)
+        self._config: ModprobeConfig | None = None
         #: udev: modprobe for the MODALIAS of each "add" uevent.
         self.udev = Udev(driver_core, self, autoload=autoload)
 
@@ -151,9 +159,13 @@ class KernelModules:
 
     def resolve(self, path_or_name: str | os.PathLike[str]) -> ModuleSource | None:
         """What insmod loads for its argument: a file (a path, or anything ending in .py),
-        else an available module, else an example shipped with usbemu; None if nothing."""
+        else an available module, else an example shipped with usbemu; None if nothing.
+        A `NAME.ko` in the current directory (`pen_driver.ko`, `./pen_driver.ko`) is the
+        module NAME, as the build directory's .ko is the module its source makes."""
         text = os.fspath(path_or_name)
-        if not isinstance(path_or_name, str) or text.endswith(".py") or os.sep in text \
+        if text.endswith(".ko") and Path(text).parent == Path("."):
+            text = Path(text).stem
+        elif not isinstance(path_or_name, str) or text.endswith(".py") or os.sep in text \
                 or "/" in text:
             path = Path(text)
             return ModuleSource(modname_normalize(path.stem), text, "file", installed=False)
@@ -173,10 +185,51 @@ class KernelModules:
             if found is None:
                 raise FileNotFoundError(Errno.ENOENT, "no such module",
                                         os.fspath(name_or_path))
-            source = ModuleSource(found.name, found.target, "installed")
+            source = ModuleSource(found.name, found.target, "installed",
+                                  intree=found.intree)
         self._installed[source.name] = source
         self._depmod = None
         return source
+
+    # -- /etc/modprobe.d ------------------------------------------------------------------------
+
+    def _config_changed(self) -> None:
+        self._config = None
+
+    def modprobe_config(self) -> ModprobeConfig:
+        """/etc/modprobe.d as modprobe reads it now (`ModprobeConfig`: aliases, blacklist,
+        options, and kmod's messages about lines it skipped).  Context: atomic."""
+        if self._config is None:
+            self._config = ModprobeConfig.parse(
+                {name: bytes(file.data) for name, file in self.modprobe_d.files.items()})
+        return self._config
+
+    def write_config(self, name: str, text: str) -> None:
+        """Write /etc/modprobe.d/`name` (replacing it), as `echo … > FILE` does.  Raises
+        ValueError for a name with a "/" (or "", ".", "..")."""
+        file = self.modprobe_d.create(name)
+        file.data[:] = text.encode()
+        self.modprobe_d.changed()
+
+    def _targets(self, name: str) -> tuple[list[str], bool]:
+        """kmod_module_new_from_lookup(): the modules `name` stands for and whether they
+        were found through an alias — /etc/modprobe.d's aliases first, then the module
+        of that name, then modules.alias."""
+        by_config = self.modprobe_config().lookup_alias(name)
+        if by_config:
+            return by_config, True
+        normalized = modname_normalize(name)
+        if normalized in self.available():
+            return [normalized], False
+        return self._depmod_current().lookup(name), True
+
+    def autoload_targets(self, modalias: str) -> list[str]:
+        """The modules udev's autoload loads for `modalias`: what modprobe finds for it
+        (`alias` lines of /etc/modprobe.d first, then modules.alias), blacklisted ones
+        left out.  Context: atomic."""
+        config = self.modprobe_config()
+        return [name for name in self._targets(modalias)[0]
+                if not config.is_blacklisted(name)]
 
     # -- depmod -----------------------------------------------------------------------------
 
@@ -287,20 +340,27 @@ class KernelModules:
         (EINVAL "Invalid argument" for a bad parameter, ENOEXEC …).  Context: may sleep."""
         await self._modprobe(name, _format_options(args, params))
 
-    async def _modprobe(self, name: str, options: str) -> None:
-        normalized = modname_normalize(name)
-        if normalized in self.loader.builtin:
+    async def autoload_modalias(self, modalias: str) -> None:
+        """udev's `kmod load $MODALIAS`: modprobe of the alias with the blacklist applied
+        to every module it finds (KMOD_PROBE_APPLY_BLACKLIST).  Raises ModuleError as
+        `modprobe`.  Context: may sleep."""
+        await self._modprobe(modalias, "", apply_blacklist=True)
+
+    async def _modprobe(self, name: str, options: str, *, apply_blacklist: bool = False
+                        ) -> None:
+        """kmod's insmod(): a blacklisted module found through an alias (any, with
+        `apply_blacklist`) is skipped without an error."""
+        if modname_normalize(name) in self.loader.builtin:
             return
+        targets, by_alias = self._targets(name)
+        if not targets:
+            raise ModuleError(-Errno.ENOENT, f"modprobe: FATAL: Module {name} not found "
+                                             f"in directory /lib/modules/{self.release}", name)
+        config = self.modprobe_config()
         available = self.available()
-        if normalized in available:
-            targets = [normalized]
-        else:
-            targets = self._depmod_current().lookup(name)
-            if not targets:
-                raise ModuleError(-Errno.ENOENT, f"modprobe: FATAL: Module {name} not found "
-                                                 f"in directory /lib/modules/{self.release}",
-                                  name)
         for target in targets:
+            if config.is_blacklisted(target) and (by_alias or apply_blacklist):
+                continue
             await self._probe_insert(target, options, available, [])
 
     async def _probe_insert(self, name: str, options: str,
@@ -325,8 +385,9 @@ class KernelModules:
             await self._probe_insert(dep, "", available, [*chain, name])
         if self.get(name) is not None:   # loaded meanwhile (another autoload)
             return
+        configured = self.modprobe_config().module_options(name)
         try:
-            await self.loader.load_module(mod, options)
+            await self.loader.load_module(mod, " ".join(filter(None, (configured, options))))
         except ModuleRefused as exc:
             if exc.code == -Errno.EEXIST:
                 return
@@ -354,13 +415,10 @@ class KernelModules:
         if normalized in self.loader.builtin:
             raise ModuleError(-Errno.ENOENT, f"modprobe: FATAL: Module {normalized} is "
                                              "builtin.", normalized)
-        if normalized in self.available():
-            targets = [normalized]
-        else:
-            targets = self._depmod_current().lookup(name)
-            if not targets:
-                raise ModuleError(-Errno.ENOENT, f"modprobe: FATAL: Module {name} not found.",
-                                  name)
+        targets, _ = self._targets(name)
+        if not targets:
+            raise ModuleError(-Errno.ENOENT, f"modprobe: FATAL: Module {name} not found.",
+                              name)
         for target in targets:
             await self._remove_probed(target)
 
@@ -395,8 +453,10 @@ class KernelModules:
     # -- files ----------------------------------------------------------------------------------
 
     def mount(self, vfs: Vfs) -> None:
-        """Put /proc/modules, /sys/module and /lib/modules/<release> into `vfs`."""
+        """Put /proc/modules, /sys/module, /lib/modules/<release> and /etc/modprobe.d
+        into `vfs`."""
         self.loader.mount(vfs)
+        vfs.mount(MODPROBE_D, self.modprobe_d)
         vfs.mount(f"/lib/modules/{self.release}", StaticDir({
             "modules.alias": Attr(lambda: self._depmod_current().modules_alias()),
             "modules.usbmap": Attr(lambda: self._depmod_current().modules_usbmap()),

@@ -366,6 +366,7 @@ class Module:
         self.uses: list[Module] = []     #: modules this one depends on (target_list)
         self.holders: list[Module] = []  #: modules that depend on this one (source_list)
         self.sysfs = builtin             #: its /sys/module directory exists
+        self.taints = 0                  #: TAINT_* bits it carries (mod->taints)
         self._refcnt = 0
         self._warn = warn or (lambda text: None)
 

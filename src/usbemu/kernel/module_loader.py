@@ -1,6 +1,7 @@
 """The module loader — counterpart of kernel/module/main.c (load_module, do_init_module,
 delete_module, the list of modules), kernel/module/procfs.c (/proc/modules) and
-kernel/module/sysfs.c (/sys/module).
+kernel/module/sysfs.c (/sys/module), with the taints of kernel/module/main.c and
+signing.c.
 
 A module's code comes from a `ModuleSource`: a file, or an importable module.  Each load
 executes a fresh copy of the code (as each insmod maps the .ko anew), so a reloaded module
@@ -8,14 +9,20 @@ starts with fresh globals.  "usbcore" and "usb_common" are built in.  Loading fo
 load_module(): the name must be free (-EEXIST), dependencies loaded (-ENOENT), arguments
 are parsed with Linux's rules and messages (kernel/params.py: `` usbserial: `x' invalid for
 parameter `vendor' `` → -EINVAL; an unknown parameter is only a warning), then the init
-runs; drivers it registers are owned by the module (`driver.owner`).  Unloading follows
+runs; drivers it registers are owned by the module (`driver.owner`).  A module that is
+not in-tree (an example, a file, a plugin's) taints the kernel as a Debian kernel's
+module_augment_kernel_taints() does, messages once per boot: "<name>: loading
+out-of-tree module taints kernel." (TAINT_OOT_MODULE) and, as no such module is signed,
+"<name>: module verification failed: signature and/or required key missing - tainting
+kernel" (TAINT_UNSIGNED_MODULE); /proc/sys/kernel/tainted shows the machine's taints,
+/proc/modules and /sys/module/<name>/taint the module's.  Unloading follows
 delete_module(): not while other modules use it or while `try_module_get` holds it.
 
 The results are what the system calls return (a negative errno, `ModuleRefused`); the
 kernel's own messages go to the log, and the user-space tools that turn the errors into
 their messages live in kernel/kmod.py.  Not modelled: ELF, symbols and symbol versions (a
-module's dependencies are its `depends` modinfo, as modpost writes it), signatures and
-taints, module uevents.
+module's dependencies are its `depends` modinfo, as modpost writes it), signature
+checking (in-tree modules count as signed, others as unsigned), module uevents.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from .module import (
 )
 from .params import param_attr, parse_args
 from .printk import Level, Printk
+from .taint import KernelTaint, Taint, module_flags_taint
 from .vfs import Attr, Node, StaticDir, Symlink, Vfs
 
 if TYPE_CHECKING:
@@ -88,6 +96,7 @@ class ModuleSource:
     target: str
     origin: str  #: "installed", "entry point", "example", "file"
     installed: bool = True
+    intree: bool = False  #: built in the kernel tree (modinfo "intree"), and signed
 
     @property
     def path(self) -> Path | None:
@@ -148,6 +157,9 @@ class ModuleLoader:
                                            for name in BUILTIN_MODULES}
         self._modules: list[Module] = []   # newest first, as /proc/modules lists them
         self._loading: dict[Module, asyncio.Event] = {}   # set when loading has ended
+        #: The machine's taints (/proc/sys/kernel/tainted).
+        self.taint = KernelTaint()
+        self._unsigned_noticed = False   # pr_notice_once() of the signature message
 
     def get(self, name: str) -> Module | None:
         """The loaded or built-in module `name` (`-` and `_` alike), else None."""
@@ -216,7 +228,28 @@ class ModuleLoader:
             del self._loading[mod]
             done.set()
 
+    def _augment_kernel_taints(self, mod: Module) -> None:
+        """module_augment_kernel_taints(): an out-of-tree module taints the kernel and
+        itself (the message only while the kernel is not yet tainted so), an unsigned one
+        too (the message once per boot, pr_notice_once)."""
+        if mod.source is None or mod.source.intree:
+            return
+        if not self.taint.test(Taint.OOT_MODULE):
+            self._warning(f"{mod.name}: loading out-of-tree module taints kernel.")
+        self._add_taint_module(mod, Taint.OOT_MODULE)
+        if not self._unsigned_noticed:
+            self._unsigned_noticed = True
+            self.log.log(Level.NOTICE, f"{mod.name}: module verification failed: signature "
+                                       "and/or required key missing - tainting kernel")
+        self._add_taint_module(mod, Taint.UNSIGNED_MODULE)
+
+    def _add_taint_module(self, mod: Module, flag: Taint) -> None:
+        """add_taint_module(): the kernel's taint and the module's."""
+        self.taint.add(flag)
+        mod.taints |= 1 << flag
+
     async def _load_formed(self, mod: Module, args: str) -> None:
+        self._augment_kernel_taints(mod)
         # simplify_symbols(): every module we use must be there
         for dep in mod.info.depends:
             used = self.get(dep)
@@ -339,7 +372,8 @@ class ModuleLoader:
     def proc_modules(self) -> str:
         """/proc/modules: `name size refcnt holders, state address` per module, newest
         first; holders end in `,` (or `-` for none, `[permanent],` for no exit); the
-        address is what an unprivileged reader sees."""
+        address is what an unprivileged reader sees; a tainted module's flags follow
+        (" (OE)", with "+" while loading and "-" while unloading)."""
         lines = []
         for mod in self.loaded:
             used = "".join(f"{holder.name}," for holder in mod.holders)
@@ -348,12 +382,13 @@ class ModuleLoader:
             state = {ModuleState.GOING: "Unloading",
                      ModuleState.COMING: "Loading"}.get(mod.state, "Live")
             lines.append(f"{mod.name} {mod.size} {mod.refcnt} {used or '-'} {state} "
-                         "0x0000000000000000\n")
+                         f"0x0000000000000000{_module_flags(mod)}\n")
         return "".join(lines)
 
     def mount(self, vfs: Vfs) -> None:
-        """Put /proc/modules and /sys/module into `vfs`."""
+        """Put /proc/modules, /proc/sys/kernel/tainted and /sys/module into `vfs`."""
         vfs.mount("/proc/modules", Attr(self.proc_modules))
+        vfs.mount("/proc/sys/kernel/tainted", self.taint.attr())
         vfs.mount("/sys/module", StaticDir(compute=self._sys_module))
 
     def _sys_module(self) -> dict[str, Node]:
@@ -387,7 +422,7 @@ class ModuleLoader:
             "initsize": Attr(lambda: "0\n"),
             "initstate": Attr(lambda: f"{mod.state.value}\n"),
             "refcnt": Attr(lambda: f"{mod.refcnt}\n"),
-            "taint": Attr(lambda: "\n"),
+            "taint": Attr(lambda: f"{module_flags_taint(mod.taints)}\n"),
             "holders": StaticDir(compute=lambda: {h.name: Symlink(f"../../{h.name}")
                                                   for h in mod.holders}),
         })
@@ -395,6 +430,14 @@ class ModuleLoader:
         if version is not None:
             children["version"] = Attr(lambda: f"{version}\n")
         return StaticDir(children)
+
+
+def _module_flags(mod: Module) -> str:
+    """module_flags() as m_show() prints it: nothing for an untainted module."""
+    if not mod.taints:
+        return ""
+    state = {ModuleState.GOING: "-", ModuleState.COMING: "+"}.get(mod.state, "")
+    return f" ({module_flags_taint(mod.taints)}{state})"
 
 
 def _source_size(source: ModuleSource, pymodule: ModuleType) -> int:

@@ -61,7 +61,7 @@ from .fs import (
     mkdev,
     module_put,
 )
-from .vfs import Attr, DevNode, Symlink, Vfs, fs_error
+from .vfs import Attr, DevNode, RegularFile, Symlink, Vfs, fs_error
 from .wait import DEFAULT_POLLMASK, Poll, PollTable, poll_wait
 
 if TYPE_CHECKING:
@@ -327,11 +327,16 @@ class OpenFiles:
         EISDIR, EEXIST or what the driver's open returned); ValueError for a bad mode.
         Context: may sleep."""
         flags = open_flags(mode)
-        _, node = vfs.resolve(path)
-        if flags & O_CREAT and flags & O_EXCL:
-            raise fs_error(-Errno.EEXIST, path)
+        if flags & O_CREAT and not vfs.exists(path) and vfs.parent_dir(path) is not None:
+            node: object = vfs.create(path)
+        else:
+            _, node = vfs.resolve(path)
+            if flags & O_CREAT and flags & O_EXCL:
+                raise fs_error(-Errno.EEXIST, path)
         accmode = flags & O_ACCMODE
-        if isinstance(node, DevNode):
+        if isinstance(node, RegularFile):
+            file = _open_regular(vfs, node, flags, path)
+        elif isinstance(node, DevNode):
             file = await self.open(mkdev(node.major, node.minor), flags, path)
         elif isinstance(node, Attr):
             file = _open_attr(node, flags, path)
@@ -378,6 +383,35 @@ def _open_attr(attr: Attr, flags: int, path: str) -> File:
     inode.i_size = 4096
     return File(inode, flags, path, FileOperations(read=read if show else None,
                                                    write=write if store else None,
+                                                   llseek=default_llseek))
+
+
+def _open_regular(vfs: Vfs, node: RegularFile, flags: int, path: str) -> File:
+    """An ordinary file of a tmpfs-like directory (shmem_file_operations): O_TRUNC
+    empties it at open, reads and writes work at the file position, O_APPEND writes at
+    the end; each change is announced to the directory's reader."""
+    if flags & O_TRUNC and flags & O_ACCMODE != O_RDONLY:
+        vfs.truncate(path, 0)
+
+    def read(file: File, buf: memoryview, count: int, ppos: Loff) -> int:
+        data = node.data[ppos.pos:ppos.pos + count]
+        buf[:len(data)] = data
+        ppos.pos += len(data)
+        return len(data)
+
+    def write(file: File, buf: memoryview, count: int, ppos: Loff) -> int:
+        start = len(node.data) if file.f_flags & O_APPEND else ppos.pos
+        node.data[start:start + count] = bytes(buf[:count])
+        ppos.pos = start + count
+        file.f_inode.i_size = len(node.data)
+        parent = vfs.parent_dir(path)
+        if parent is not None:
+            parent[0].changed()
+        return count
+
+    inode = Inode(0, stat_mod.S_IFREG | node.mode)
+    inode.i_size = len(node.data)
+    return File(inode, flags, path, FileOperations(read=read, write=write,
                                                    llseek=default_llseek))
 
 

@@ -1,11 +1,12 @@
 """Module autoloading — counterpart of udev's 80-drivers.rules (on "add" with a MODALIAS,
 `kmod load $MODALIAS`) and of what `udevadm trigger` replays for devices already present.
 
-A uevent "add" whose MODALIAS matches an alias of a module that is not loaded makes udev's
-modprobe load it — as a tracked task of the driver core, so `settle()` waits for it — and
-the new driver binds the device (coldplug).  Failures are recorded in `autoload_errors`,
-as udev's log would show them; they never reach device_add.  Nothing else of udev is here:
-the aliases come from depmod and the loading from modprobe (kernel/kmod.py).
+A uevent "add" whose MODALIAS matches an alias of a module that is not loaded (and not
+blacklisted in /etc/modprobe.d) makes udev's modprobe load it — as a tracked task of the
+driver core, so `settle()` waits for it — and the new driver binds the device (coldplug).
+Failures are recorded in `autoload_errors`, as udev's log would show them; they never
+reach device_add.  Nothing else of udev is here: the aliases come from depmod and
+/etc/modprobe.d, the loading from modprobe (kernel/kmod.py).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Udev:
 
     def _kmod_load(self, modalias: str) -> None:
         try:
-            names = self.modules.lookup(modalias)
+            names = self.modules.autoload_targets(modalias)
         except Exception as exc:   # a broken installed package must not stop device_add
             error = ModuleError(-Errno.EIO, f"udev: kmod load {modalias}: {exc}", modalias)
             self.autoload_errors.append((modalias, error))
@@ -57,7 +58,7 @@ class Udev:
 
     async def _autoload(self, modalias: str) -> None:
         try:
-            await self.modules.modprobe(modalias)
+            await self.modules.autoload_modalias(modalias)
         except ModuleError as exc:
             self.autoload_errors.append((modalias, exc))
 

@@ -1,6 +1,7 @@
 """The virtual filesystem views of a machine — the part of fs/ (sysfs, debugfs, devtmpfs,
 procfs) that user space reads: a tree of directories, attribute files, symlinks and device
-nodes, computed from live kernel objects each time it is read.
+nodes, computed from live kernel objects each time it is read — and the few directories of
+ordinary files a machine keeps (`FileDir`, a tmpfs-like directory such as /etc/modprobe.d).
 
 Subsystems contribute nodes; `Vfs` resolves paths (following symlinks as the kernel does)
 and offers what a shell needs: `read`, `write`, `listdir`, `stat`, `walk`, `readlink`, and
@@ -79,7 +80,52 @@ class StaticDir:
         return {**self.children, **self.compute()}
 
 
-Node: TypeAlias = "Directory | Attr | Symlink | DevNode"
+@dataclass(eq=False)
+class RegularFile:
+    """An ordinary file of a `FileDir`: its bytes, kept in memory as tmpfs keeps them."""
+
+    data: bytearray = field(default_factory=bytearray)
+    mode: int = 0o644
+
+
+@dataclass(eq=False)
+class FileDir:
+    """A directory of ordinary files (tmpfs, shmem.c): files are created by open(O_CREAT)
+    or `Vfs.write`, written, appended to, truncated and unlinked; no subdirectories.
+    `on_change()` is called (atomic) after each change, so that a reader can drop what
+    it computed from the files."""
+
+    files: dict[str, RegularFile] = field(default_factory=dict)
+    on_change: Callable[[], None] | None = None
+
+    def entries(self) -> Mapping[str, Node]:
+        return self.files
+
+    def create(self, name: str) -> RegularFile:
+        """The file `name`, created empty if missing.  Raises ValueError for a name that
+        is empty, "." / "..", or holds "/"."""
+        if name in ("", ".", "..") or "/" in name:
+            raise ValueError(f"{name!r}: a file name is not empty, '.', '..' and has no '/'")
+        found = self.files.get(name)
+        if found is None:
+            found = self.files[name] = RegularFile()
+            self.changed()
+        return found
+
+    def unlink(self, name: str) -> bool:
+        """Remove `name`; False if there was no such file."""
+        if self.files.pop(name, None) is None:
+            return False
+        self.changed()
+        return True
+
+    def changed(self) -> None:
+        """Tell the reader (if any) that a file changed."""
+        if self.on_change is not None:
+            self.on_change()
+
+
+Node: TypeAlias = "Directory | Attr | Symlink | DevNode | RegularFile"
 
 
 @dataclass(frozen=True)
@@ -206,6 +252,8 @@ class Vfs:
             return Stat(stat_mod.S_IFCHR | node.mode, 0, (node.major, node.minor))
         if isinstance(node, Attr):
             return Stat(stat_mod.S_IFREG | node.mode, 4096)
+        if isinstance(node, RegularFile):
+            return Stat(stat_mod.S_IFREG | node.mode, len(node.data))
         return Stat(stat_mod.S_IFDIR | 0o755)
 
     def readlink(self, path: str) -> str:
@@ -223,6 +271,8 @@ class Vfs:
                 raise fs_error(-Errno.EACCES, path)
             value = node.show()
             return value.encode() if isinstance(value, str) else value
+        if isinstance(node, RegularFile):
+            return bytes(node.data)
         if isinstance(node, DevNode):
             raise fs_error(-Errno.EINVAL, path)
         raise fs_error(-Errno.EISDIR, path)
@@ -230,9 +280,84 @@ class Vfs:
     def read_text(self, path: str) -> str:
         return self.read(path).decode("utf-8", errors="replace")
 
+    def parent_dir(self, path: str) -> tuple[FileDir, str] | None:
+        """(directory, name) when `path` names an entry of a `FileDir`, existing or not;
+        else None.  Raises OSError when the parent does not exist."""
+        head, name = posixpath.split(posixpath.normpath(path))
+        _, parent = self.resolve(head or "/")
+        return (parent, name) if isinstance(parent, FileDir) else None
+
+    def create(self, path: str) -> RegularFile:
+        """open(O_CREAT) of `path`: the ordinary file there, created empty in its
+        `FileDir` if missing.  Raises OSError ENOENT (missing, and not in a `FileDir`: the
+        computed trees take no new files), EISDIR (a directory), EACCES (an attribute,
+        a link or a device node)."""
+        try:
+            _, node = self.resolve(path)
+        except OSError as exc:
+            if exc.errno != Errno.ENOENT:
+                raise
+            place = self.parent_dir(path)
+            if place is None:
+                raise
+            return place[0].create(place[1])
+        if isinstance(node, RegularFile):
+            return node
+        raise fs_error(-Errno.EISDIR if hasattr(node, "entries") else -Errno.EACCES, path)
+
+    def _changed(self, path: str) -> None:
+        place = self.parent_dir(path)
+        if place is not None:
+            place[0].changed()
+
+    def append(self, path: str, data: bytes | str) -> int:
+        """`>> path`: add `data` at the end of an ordinary file (created if missing);
+        returns the bytes written.  Raises OSError as `create`.  Context: atomic."""
+        node = self.create(path)
+        raw = data.encode() if isinstance(data, str) else data
+        node.data += raw
+        self._changed(path)
+        return len(raw)
+
+    def pwrite(self, path: str, data: bytes, offset: int) -> int:
+        """pwrite(2) to an existing ordinary file: `data` at `offset` (a gap before it
+        reads as zeros); returns the bytes written.  Raises OSError ENOENT, EINVAL (not an
+        ordinary file or a negative offset).  Context: atomic."""
+        _, node = self.resolve(path)
+        if not isinstance(node, RegularFile) or offset < 0:
+            raise fs_error(-Errno.EINVAL, path)
+        if offset > len(node.data):
+            node.data += bytes(offset - len(node.data))
+        node.data[offset:offset + len(data)] = data
+        self._changed(path)
+        return len(data)
+
+    def truncate(self, path: str, length: int = 0) -> None:
+        """truncate(2) of an ordinary file: cut or zero-extend it to `length`.  Raises
+        OSError ENOENT, EINVAL (not an ordinary file or a negative length)."""
+        _, node = self.resolve(path)
+        if not isinstance(node, RegularFile) or length < 0:
+            raise fs_error(-Errno.EINVAL, path)
+        del node.data[length:]
+        node.data += bytes(length - len(node.data))
+        self._changed(path)
+
+    def unlink(self, path: str) -> None:
+        """unlink(2) of an ordinary file.  Raises OSError ENOENT, EISDIR (a directory),
+        EPERM (anything else: sysfs and device nodes cannot be removed)."""
+        _, node = self.resolve(path, follow=False)
+        place = self.parent_dir(path)
+        if place is None or not isinstance(node, RegularFile):
+            raise fs_error(-Errno.EISDIR if hasattr(node, "entries") else -Errno.EPERM, path)
+        place[0].unlink(place[1])
+
     async def write(self, path: str, data: bytes | str) -> int:
-        """Write to an attribute (may sleep); returns bytes written.  Raises OSError with
+        """Write to an attribute (may sleep) or replace an ordinary file's content (`>
+        path`, creating it in a `FileDir`); returns bytes written.  Raises OSError with
         the store's errno, EACCES for a read-only file, EISDIR for a directory."""
+        if self.parent_dir(path) is not None:
+            self.create(path).data.clear()
+            return self.append(path, data)
         _, node = self.resolve(path)
         if isinstance(node, Attr):
             if node.store is None:

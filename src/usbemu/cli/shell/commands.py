@@ -24,7 +24,7 @@ from .devices import (
     do_sleep,
     do_unplug,
 )
-from .files import do_cat, do_echo, do_hexdump, do_ls, do_readlink
+from .files import do_cat, do_echo, do_hexdump, do_ls, do_readlink, do_rm
 from .hid import do_evtest, do_hid, do_type, hid_completer
 from .invocation import Invocation, UsageError
 from .modules import (
@@ -157,6 +157,9 @@ COMMANDS: dict[str, Command] = {
     "readlink": Command(do_readlink, "readlink [-f] FILE...",
                         "print a symbolic link's target (-f: the canonical path)",
                         complete_vfs),
+    "rm": Command(do_rm, "rm [-f] FILE...",
+                  "remove files (those of /etc/modprobe.d; sysfs and /dev files stay)",
+                  complete_vfs),
     "echo": Command(do_echo, "echo [-neE] [WORD...] [> FILE | >> FILE]",
                     "print words, or write them to a file (a sysfs attribute, /dev/pen0)",
                     complete_nothing, builtin=True, literal_args=True),

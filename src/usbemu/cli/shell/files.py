@@ -1,4 +1,4 @@
-"""The shell's commands on the machine's file tree: cat, ls, readlink (coreutils), echo
+"""The shell's commands on the machine's file tree: cat, ls, readlink, rm (coreutils), echo
 (bash's builtin) and hexdump (util-linux), with their options, formats and messages —
 `ls -l`'s columns and `ls`'s many-per-line layout (`columns`) as coreutils prints them.
 
@@ -16,6 +16,7 @@ import shutil
 import stat as stat_mod
 from dataclasses import dataclass
 
+from ...errors import Errno
 from ...kernel.vfs import Stat
 from .hexdump import hexdump_canonical, hexdump_words
 from .hid import is_evdev, print_events
@@ -202,6 +203,23 @@ def do_readlink(call: Invocation) -> int:
             else:
                 call.out.write(vfs.readlink(abspath(path)) + "\n")
         except OSError:
+            status = 1
+    return status
+
+
+def do_rm(call: Invocation) -> int:
+    opts, paths = parse_options(call, "f")
+    force = "f" in flag_set(opts)
+    if not paths and not force:
+        raise UsageError("rm: missing operand")
+    status = 0
+    for path in paths:
+        try:
+            call.system.vfs.unlink(abspath(path))
+        except OSError as exc:
+            if force and exc.errno == Errno.ENOENT:
+                continue
+            call.error(f"rm: cannot remove '{path}': {strerror(exc)}")
             status = 1
     return status
 

@@ -45,6 +45,8 @@ def do_modprobe(call: Invocation) -> int:
     opts, operands = parse_options(call, "r")
     if not operands:
         raise UsageError("modprobe: ERROR: missing parameters.")
+    for message in call.system.modules.modprobe_config().errors:
+        call.error(f"modprobe: ERROR: {message}")
     if "r" not in flag_set(opts):
         name, *params = operands
         call.system.modprobe(name, *params)
