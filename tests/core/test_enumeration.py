@@ -174,14 +174,16 @@ S Co:1:003:0 s 00 09 0001 0000 0000 0
 S Ci:1:003:0 s 80 06 0305 0409 00ff 255 <
 """.splitlines()
 
-# dmesg-usb.txt, the lines usbcore writes (the EHCI driver's own "irq", "USB 2.0 started"
-# lines and the class drivers' lines are not usbcore's).
+# dmesg-usb.txt, the lines of usbcore and the EHCI driver (the class drivers' lines are
+# left out: udev's autoload is off here).
 CAPTURE_DMESG = """\
 usbcore: registered new interface driver usbfs
 usbcore: registered new interface driver hub
 usbcore: registered new device driver usb
 ehci-pci 0000:00:02.0: EHCI Host Controller
 ehci-pci 0000:00:02.0: new USB bus registered, assigned bus number 1
+ehci-pci 0000:00:02.0: irq 10, io mem 0xfebff000
+ehci-pci 0000:00:02.0: USB 2.0 started, EHCI 1.00
 usb usb1: New USB device found, idVendor=1d6b, idProduct=0002, bcdDevice= 6.12
 usb usb1: New USB device strings: Mfr=3, Product=2, SerialNumber=1
 usb usb1: Product: EHCI Host Controller
@@ -330,6 +332,8 @@ def test_the_whole_story_in_dmesg(system: System) -> None:
         "usbcore: registered new device driver usb",
         "ehci-pci 0000:00:1d.0: EHCI Host Controller",
         "ehci-pci 0000:00:1d.0: new USB bus registered, assigned bus number 1",
+        "ehci-pci 0000:00:1d.0: irq 23, io mem 0xf7f1d000",
+        "ehci-pci 0000:00:1d.0: USB 2.0 started, EHCI 1.00",
         "usb usb1: New USB device found, idVendor=1d6b, idProduct=0002, bcdDevice= 6.12",
         "usb usb1: New USB device strings: Mfr=3, Product=2, SerialNumber=1",
         "usb usb1: Product: EHCI Host Controller",

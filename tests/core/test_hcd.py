@@ -356,7 +356,8 @@ def names(calls: list[tuple[str, Any]]) -> list[str]:
 
 
 def test_ops_lists_the_optional_operations_a_class_implements() -> None:
-    assert InProcessHCD.ops == frozenset({"endpoint_disable", "bus_suspend", "bus_resume"})
+    assert InProcessHCD.ops == frozenset({"start", "endpoint_disable", "bus_suspend",
+                                          "bus_resume"})
     assert OpsHCD.ops >= {"address_device", "enable_device", "reset_device", "update_device",
                           "add_endpoint", "drop_endpoint", "check_bandwidth",
                           "reset_bandwidth", "endpoint_reset", "get_frame_number"}

@@ -193,6 +193,12 @@ class HostController(ABC):
     ops: ClassVar[frozenset[str]] = frozenset()
     #: The root hub has a transaction translator (full/low-speed devices on root ports).
     has_tt: bool = False
+    #: The controller's interrupt line and register window (hcd->irq, hcd->rsrc_start),
+    #: printed by usb_add_hcd ("irq %d, io mem 0x%08llx"); None: no such line.
+    irq: int | None = None
+    rsrc_start: int = 0
+    #: HCD_MEMORY: the registers are memory-mapped ("io mem"), else I/O ports ("io port").
+    io_memory: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -155,6 +155,9 @@ class UsbCore:
         hcd.monitor = self._monitor
         log.dev_info(hcd.controller, f"new USB bus registered, assigned bus number "
                                      f"{bus.busnum}")
+        if hcd.irq is not None and hcd.rsrc_start:
+            space = "io mem" if hcd.io_memory else "io port"
+            log.dev_info(hcd.controller, f"irq {hcd.irq}, {space} {hcd.rsrc_start:#010x}")
         rc = hcd.start()
         if rc:
             log.dev_err(hcd.controller, f"startup error {rc}")

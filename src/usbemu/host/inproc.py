@@ -360,3 +360,28 @@ class InProcessHCD(InProcessController):
                  has_tt: bool = True) -> None:
         super().__init__(core, controller, nports)
         self.has_tt = has_tt
+        self.irq, self.rsrc_start = _pci_resources(controller.name)
+
+    def start(self) -> int:
+        """ehci_run(): the controller runs; "USB 2.0 started, EHCI 1.00" (SBRN 0x20,
+        HCIVERSION 0x0100).  Context: atomic."""
+        self.core.log.dev_info(self.controller, "USB 2.0 started, EHCI 1.00")
+        return 0
+
+
+#: Interrupt line and register window of the PCI functions a real machine was captured
+#: with (QEMU's EHCI at 0000:00:02.0); other functions get plausible fixed values.
+_KNOWN_RESOURCES: Final[dict[str, tuple[int, int]]] = {"0000:00:02.0": (10, 0xFEBFF000)}
+
+
+def _pci_resources(name: str) -> tuple[int, int]:
+    """(irq, io mem) of the PCI function `name` ("0000:00:1d.0"): a captured machine's,
+    else IRQ 23 and a 4 KiB window per device number, as a chipset's BIOS assigns them."""
+    known = _KNOWN_RESOURCES.get(name)
+    if known is not None:
+        return known
+    try:
+        slot = int(name.split(":")[2].split(".")[0], 16)
+    except (IndexError, ValueError):
+        slot = 0
+    return 23, 0xF7F00000 | slot << 12
