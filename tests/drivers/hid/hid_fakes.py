@@ -1,7 +1,8 @@
 """Test doubles for the HID core without USB: a transport whose `HidLlDriver` hooks record
 what the core asks of them, a stand-in for hid-input that records the events the core
-hands it, the report descriptors of the devices the tests parse (golden bytes, one item
-per line), and `add_device`, which makes a hid device the way a transport does."""
+hands it, the report descriptors of the devices the tests parse (the models' for QEMU's
+devices and the M105, golden bytes for the others), and `add_device`, which makes a hid
+device the way a transport does."""
 
 from __future__ import annotations
 
@@ -23,143 +24,24 @@ from usbemu.drivers.hid.hid_core import (
     hid_core_of,
     hid_parse_report,
 )
+from usbemu.emulated.models.keyboard import QEMU_KEYBOARD_REPORT_DESCRIPTOR
+from usbemu.emulated.models.mouse import (
+    BOOT_MOUSE_REPORT_DESCRIPTOR,
+    LOGITECH_M105_REPORT_DESCRIPTOR,
+)
+from usbemu.emulated.models.tablet import QEMU_TABLET_REPORT_DESCRIPTOR
 from usbemu.spec.hid import HidRequest
 from usbemu.system import System
 
-QEMU_MOUSE: Final = bytes((
-    0x05, 0x01,  # Usage Page (Generic Desktop)
-    0x09, 0x02,  # Usage (Mouse)
-    0xA1, 0x01,  # Collection (Application)
-    0x09, 0x01,  #   Usage (Pointer)
-    0xA1, 0x00,  #   Collection (Physical)
-    0x05, 0x09,  #     Usage Page (Button)
-    0x19, 0x01,  #     Usage Minimum (1)
-    0x29, 0x05,  #     Usage Maximum (5)
-    0x15, 0x00,  #     Logical Minimum (0)
-    0x25, 0x01,  #     Logical Maximum (1)
-    0x95, 0x05,  #     Report Count (5)
-    0x75, 0x01,  #     Report Size (1)
-    0x81, 0x02,  #     Input (Data, Variable, Absolute)
-    0x95, 0x01,  #     Report Count (1)
-    0x75, 0x03,  #     Report Size (3)
-    0x81, 0x01,  #     Input (Constant)
-    0x05, 0x01,  #     Usage Page (Generic Desktop)
-    0x09, 0x30,  #     Usage (X)
-    0x09, 0x31,  #     Usage (Y)
-    0x09, 0x38,  #     Usage (Wheel)
-    0x15, 0x81,  #     Logical Minimum (-127)
-    0x25, 0x7F,  #     Logical Maximum (127)
-    0x75, 0x08,  #     Report Size (8)
-    0x95, 0x03,  #     Report Count (3)
-    0x81, 0x06,  #     Input (Data, Variable, Relative)
-    0xC0,        #   End Collection
-    0xC0,        # End Collection
-))
+# The report descriptors the device models send (byte-exact copies of QEMU's and of a real
+# M105, checked against golden bytes by the models' own tests).
+QEMU_MOUSE: Final = BOOT_MOUSE_REPORT_DESCRIPTOR
 """QEMU's usb-mouse (hw/usb/dev-hid.c, five buttons; 52 bytes)."""
-
-QEMU_KEYBOARD: Final = bytes((
-    0x05, 0x01,  # Usage Page (Generic Desktop)
-    0x09, 0x06,  # Usage (Keyboard)
-    0xA1, 0x01,  # Collection (Application)
-    0x75, 0x01,  #   Report Size (1)
-    0x95, 0x08,  #   Report Count (8)
-    0x05, 0x07,  #   Usage Page (Key Codes)
-    0x19, 0xE0,  #   Usage Minimum (224)
-    0x29, 0xE7,  #   Usage Maximum (231)
-    0x15, 0x00,  #   Logical Minimum (0)
-    0x25, 0x01,  #   Logical Maximum (1)
-    0x81, 0x02,  #   Input (Data, Variable, Absolute): modifiers
-    0x95, 0x01,  #   Report Count (1)
-    0x75, 0x08,  #   Report Size (8)
-    0x81, 0x01,  #   Input (Constant): reserved byte
-    0x95, 0x05,  #   Report Count (5)
-    0x75, 0x01,  #   Report Size (1)
-    0x05, 0x08,  #   Usage Page (LEDs)
-    0x19, 0x01,  #   Usage Minimum (1)
-    0x29, 0x05,  #   Usage Maximum (5)
-    0x91, 0x02,  #   Output (Data, Variable, Absolute): LEDs
-    0x95, 0x01,  #   Report Count (1)
-    0x75, 0x03,  #   Report Size (3)
-    0x91, 0x01,  #   Output (Constant): padding
-    0x95, 0x06,  #   Report Count (6)
-    0x75, 0x08,  #   Report Size (8)
-    0x15, 0x00,  #   Logical Minimum (0)
-    0x25, 0xFF,  #   Logical Maximum (255)
-    0x05, 0x07,  #   Usage Page (Key Codes)
-    0x19, 0x00,  #   Usage Minimum (0)
-    0x29, 0xFF,  #   Usage Maximum (255)
-    0x81, 0x00,  #   Input (Data, Array): key codes
-    0xC0,        # End Collection
-))
+QEMU_KEYBOARD: Final = QEMU_KEYBOARD_REPORT_DESCRIPTOR
 """QEMU's usb-kbd (hw/usb/dev-hid.c; 63 bytes)."""
-
-QEMU_TABLET: Final = bytes((
-    0x05, 0x01,        # Usage Page (Generic Desktop)
-    0x09, 0x02,        # Usage (Mouse)
-    0xA1, 0x01,        # Collection (Application)
-    0x09, 0x01,        #   Usage (Pointer)
-    0xA1, 0x00,        #   Collection (Physical)
-    0x05, 0x09,        #     Usage Page (Button)
-    0x19, 0x01,        #     Usage Minimum (1)
-    0x29, 0x05,        #     Usage Maximum (5)
-    0x15, 0x00,        #     Logical Minimum (0)
-    0x25, 0x01,        #     Logical Maximum (1)
-    0x95, 0x05,        #     Report Count (5)
-    0x75, 0x01,        #     Report Size (1)
-    0x81, 0x02,        #     Input (Data, Variable, Absolute)
-    0x95, 0x01,        #     Report Count (1)
-    0x75, 0x03,        #     Report Size (3)
-    0x81, 0x01,        #     Input (Constant)
-    0x05, 0x01,        #     Usage Page (Generic Desktop)
-    0x09, 0x30,        #     Usage (X)
-    0x09, 0x31,        #     Usage (Y)
-    0x15, 0x00,        #     Logical Minimum (0)
-    0x26, 0xFF, 0x7F,  #     Logical Maximum (32767)
-    0x35, 0x00,        #     Physical Minimum (0)
-    0x46, 0xFF, 0x7F,  #     Physical Maximum (32767)
-    0x75, 0x10,        #     Report Size (16)
-    0x95, 0x02,        #     Report Count (2)
-    0x81, 0x02,        #     Input (Data, Variable, Absolute)
-    0x05, 0x01,        #     Usage Page (Generic Desktop)
-    0x09, 0x38,        #     Usage (Wheel)
-    0x15, 0x81,        #     Logical Minimum (-127)
-    0x25, 0x7F,        #     Logical Maximum (127)
-    0x35, 0x00,        #     Physical Minimum (0)
-    0x45, 0x00,        #     Physical Maximum (0)
-    0x75, 0x08,        #     Report Size (8)
-    0x95, 0x01,        #     Report Count (1)
-    0x81, 0x06,        #     Input (Data, Variable, Relative)
-    0xC0,              #   End Collection
-    0xC0,              # End Collection
-))
+QEMU_TABLET: Final = QEMU_TABLET_REPORT_DESCRIPTOR
 """QEMU's usb-tablet (hw/usb/dev-hid.c, five buttons; 74 bytes)."""
-
-LOGITECH_M105: Final = bytes((
-    0x05, 0x01,  # Usage Page (Generic Desktop)
-    0x09, 0x02,  # Usage (Mouse)
-    0xA1, 0x01,  # Collection (Application)
-    0x09, 0x01,  #   Usage (Pointer)
-    0xA1, 0x00,  #   Collection (Physical)
-    0x05, 0x09,  #     Usage Page (Button)
-    0x19, 0x01,  #     Usage Minimum (1)
-    0x29, 0x03,  #     Usage Maximum (3)
-    0x15, 0x00,  #     Logical Minimum (0)
-    0x25, 0x01,  #     Logical Maximum (1)
-    0x95, 0x08,  #     Report Count (8)
-    0x75, 0x01,  #     Report Size (1)
-    0x81, 0x02,  #     Input (Data, Variable, Absolute)
-    0x05, 0x01,  #     Usage Page (Generic Desktop)
-    0x09, 0x30,  #     Usage (X)
-    0x09, 0x31,  #     Usage (Y)
-    0x09, 0x38,  #     Usage (Wheel)
-    0x15, 0x81,  #     Logical Minimum (-127)
-    0x25, 0x7F,  #     Logical Maximum (127)
-    0x75, 0x08,  #     Report Size (8)
-    0x95, 0x03,  #     Report Count (3)
-    0x81, 0x06,  #     Input (Data, Variable, Relative)
-    0xC0,        #   End Collection
-    0xC0,        # End Collection
-))
+LOGITECH_M105: Final = LOGITECH_M105_REPORT_DESCRIPTOR
 """A real Logitech M105 (046d:c077; 46 bytes)."""
 
 MI_DONGLE_MOUSE: Final = bytes((
