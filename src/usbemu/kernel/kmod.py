@@ -219,7 +219,8 @@ class KernelModules:
         if by_config:
             return by_config, True
         normalized = modname_normalize(name)
-        if normalized in self.available():
+        # a MODALIAS ("usb:v…") is never a module name: no need to list the modules
+        if ":" not in name and normalized in self.available():
             return [normalized], False
         return self._depmod_current().lookup(name), True
 
