@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Awaitable, Coroutine, Iterator
+from collections.abc import Awaitable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from .core.file import UsbFiles
@@ -32,6 +33,7 @@ from .emulated.device import DeviceModel
 from .emulated.port import PortOwner
 from .errors import SettleTimeout
 from .host import load_hcd_kind
+from .host.roothub import RootHub
 from .kernel.char_dev import CharDevices
 from .kernel.devclass import DeviceClasses, Devtmpfs
 from .kernel.device import Device, Driver, DriverCore
@@ -61,6 +63,41 @@ def _about(path: str) -> Iterator[None]:
         yield
     except ValueError as exc:
         raise ValueError(f"{path!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    """One USB controller of a chipset: its kind, PCI function, root ports, constructor
+    options, and the index (in the chipset's list) of the EHCI it is a companion of."""
+
+    kind: str
+    pci_name: str
+    nports: int
+    options: tuple[tuple[str, object], ...] = ()
+    companion_of: int | None = None
+
+
+#: Chipsets `System.add_chipset` builds, controllers in registration order.
+CHIPSETS: Final[Mapping[str, tuple[ControllerSpec, ...]]] = {
+    # Intel ICH9 (and QEMU's ich9-usb-ehci1 / ich9-usb-uhci1..3): EHCI at 1d.7 whose six
+    # ports are wired two by two to the UHCI controllers at 1d.0, 1d.1 and 1d.2.
+    "ich9": (
+        ControllerSpec("inproc", "0000:00:1d.7", 6, (("has_tt", False),)),
+        ControllerSpec("uhci", "0000:00:1d.0", 2, companion_of=0),
+        ControllerSpec("uhci", "0000:00:1d.1", 2, companion_of=0),
+        ControllerSpec("uhci", "0000:00:1d.2", 2, companion_of=0),
+    ),
+}
+
+
+def _wire_companion(ehci: HostController, companion: HostController) -> None:
+    """Wire `companion`'s root ports to the EHCI's next ones.  Raises ValueError when
+    either has no root hub of ports or they cannot be wired."""
+    ehci_ports, ports = ehci.downstream, companion.downstream
+    if not isinstance(ehci_ports, RootHub) or not isinstance(ports, RootHub):
+        raise ValueError(f"{ehci!r} and {companion!r} must both have root ports that "
+                         "device models plug into to be companions")
+    ehci_ports.add_companion(ports)
 
 
 class PciDevice(Device):
@@ -203,33 +240,62 @@ class System:
         return pci
 
     async def aadd_controller(self, kind: str | type[HostController] = "inproc", *,
-                              nports: int = 6, pci_name: str | None = None,
+                              nports: int | None = None, pci_name: str | None = None,
+                              companion_of: HostController | None = None,
                               **options: Any) -> HostController:
         """Add a host controller of `kind` — a registered kind's name (`usbemu list
-        controllers`: "inproc" is the built-in in-process controller presented as ehci-pci)
-        or a HostController subclass — with `nports` root ports at the next PCI address
-        (0000:00:1d.0 first), with `options` for the kind's constructor (inproc:
-        has_tt=False for a root hub without a TT), and register its bus.  Returns the
-        controller.  Raises PluginNotFound / PluginLoadError for an unknown or broken kind,
-        TypeError or ValueError for options it refuses, and OSError when the controller
-        does not start or its root hub cannot be registered (the bus is then gone again).
-        Context: may sleep."""
+        controllers`: "inproc" is the built-in in-process controller presented as ehci-pci,
+        "uhci" and "ohci" the full-speed ones) or a HostController subclass — with `nports`
+        root ports (the kind's own count when None: 6 for inproc, 2 for uhci, 3 for ohci)
+        at `pci_name` or the next PCI address (0000:00:1d.0 first), with `options` for the
+        kind's constructor (inproc: has_tt=False for a root hub without a TT), and register
+        its bus.  With `companion_of` (an EHCI controller without a TT) the new full-speed
+        controller's ports are wired to the EHCI's next root ports, as on a PC chipset.
+        Returns the controller.  Raises PluginNotFound / PluginLoadError for an unknown or
+        broken kind, TypeError or ValueError for options it refuses or a companion that
+        cannot be wired, and OSError when the controller does not start or its root hub
+        cannot be registered (the bus is then gone again).  Context: may sleep."""
         cls = kind if isinstance(kind, type) else load_hcd_kind(kind)
         pci = PciDevice(pci_name) if pci_name is not None else self._next_pci(cls.driver_name)
         if pci.driver is None:
             pci.driver = Driver(cls.driver_name)
-        hcd = cls(self.usb, pci, nports, **options)
+        hcd = cls(self.usb, pci, cls.default_nports if nports is None else nports, **options)
+        if companion_of is not None:
+            _wire_companion(companion_of, hcd)
         await self.usb.add_hcd(hcd)
         self.controllers.append(hcd)
         return hcd
 
     def add_controller(self, kind: str | type[HostController] = "inproc", *,
-                       nports: int = 6, **options: Any) -> HostController:
+                       nports: int | None = None, **options: Any) -> HostController:
         """Synchronous `aadd_controller`, then settle: `system.add_controller()`,
         `system.add_controller("inproc", nports=4, has_tt=False)`."""
         hcd = self.run(self.aadd_controller(kind, nports=nports, **options))
         self.settle()
         return hcd
+
+    async def aadd_chipset(self, name: str) -> list[HostController]:
+        """Add the USB controllers of a PC chipset (`CHIPSETS`: "ich9" is an EHCI at
+        0000:00:1d.7 with six ports and its three UHCI companions at 1d.0 to 1d.2, two
+        ports each), in the order their drivers register them: the EHCI first, so it is
+        bus 1 and the companions buses 2 to 4.  Returns the controllers.  Raises
+        ValueError for a chipset it does not know.  Context: may sleep."""
+        layout = CHIPSETS.get(name)
+        if layout is None:
+            raise ValueError(f"unknown chipset {name!r}; known: {', '.join(sorted(CHIPSETS))}")
+        added: list[HostController] = []
+        for spec in layout:
+            companion_of = added[spec.companion_of] if spec.companion_of is not None else None
+            added.append(await self.aadd_controller(
+                spec.kind, nports=spec.nports, pci_name=spec.pci_name,
+                companion_of=companion_of, **dict(spec.options)))
+        return added
+
+    def add_chipset(self, name: str) -> list[HostController]:
+        """Synchronous `aadd_chipset`, then settle: `system.add_chipset("ich9")`."""
+        added = self.run(self.aadd_chipset(name))
+        self.settle()
+        return added
 
     def _root_ports(self, path: str, busnum: int) -> PortOwner:
         bus = self.usb.buses.get(busnum)
@@ -277,7 +343,7 @@ class System:
         of a hub model."""
         owner, port1 = self._locate(path)
         with _about(path):
-            if owner.hub_model is None and owner.hub_port(port1).device is None:
+            if owner.hub_model is None and owner.plugged(port1) is None:
                 return None
             return owner.detach(port1)
 

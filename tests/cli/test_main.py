@@ -78,17 +78,20 @@ def test_demo_tells_the_whole_story() -> None:
                  "    |__ Port 004: Dev 005, If 0, Class=",
                  "  1-4     05e3:0608 USB2.0 Hub             1-4:1.0 → hub",
                  "hid-generic 0003:046D:C077.0001: input,hidraw0: USB HID v1.11 Mouse "
-                 "[Logitech USB Optical Mouse] on usb-0000:00:1d.0-3/input0",
+                 "[Logitech USB Optical Mouse] on usb-0000:00:1d.1-1/input0",
                  "crw------- 1 root root 13, 64 /dev/input/event0",
                  "type 2 (EV_REL), code 0 (REL_X), value 10",
                  "type 1 (EV_KEY), code 272 (BTN_LEFT), value 1",
-                 "usb 1-5: FTDI USB Serial Device converter now attached to ttyUSB0",
+                 "usb 4-1: FTDI USB Serial Device converter now attached to ttyUSB0",
+                 "usb 2-2: new full-speed USB device number 2 using uhci_hcd",
+                 "usb 3-1: new low-speed USB device number 2 using uhci_hcd",
+                 "usb 1-4: new high-speed USB device number 5 using ehci-pci",
                  "crw------- 1 root root 188, 0 /dev/ttyUSB0",
                  "write(/dev/ttyUSB0) returned 54; read(/dev/ttyUSB0) returned 54",
                  "the FT232R got divisor 0x001a (115385 baud), 8 data bits, DTR on, RTS on",
                  "ftdi_sio ttyUSB0: FTDI USB Serial Device converter now disconnected from "
                  "ttyUSB0",
-                 "6 USB devices on the bus"):
+                 "9 USB devices on the bus"):
         assert line in out
     assert "not as Linux does it" not in out
 

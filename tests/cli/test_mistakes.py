@@ -59,8 +59,8 @@ def test_every_command_and_subcommand_is_covered() -> None:
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_an_unknown_option_is_one_line_listing_the_options(command: tuple[str, ...]) -> None:
-    message = one_line_error(*command, "--bogus")
-    assert message.startswith(f"No such option '--bogus'. Options of usbemu "
+    message = one_line_error(*command, "--nosuch")
+    assert message.startswith(f"No such option '--nosuch'. Options of usbemu "
                               f"{' '.join(command)}: ")
     assert message.endswith("-h/--help.")
 
@@ -72,11 +72,12 @@ def test_the_options_listed_are_the_commands_own() -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("clone",), "Missing argument 'SOURCE'. Usage: usbemu clone [OPTIONS] SOURCE"),
+    (("clone",), "Missing argument 'SOURCE' or option '--usb'. Usage: usbemu clone [OPTIONS] "
+                 "[SOURCE]"),
     (("run",), "Missing argument 'SCENARIO'. Usage: usbemu run [OPTIONS] SCENARIO"),
     (("mount",), "Missing argument 'DIRECTORY'. Usage: usbemu mount [OPTIONS] DIRECTORY"),
     (("clone", "mouse", "extra"),
-     "Got unexpected extra argument (extra). Usage: usbemu clone [OPTIONS] SOURCE"),
+     "Got unexpected extra argument (extra). Usage: usbemu clone [OPTIONS] [SOURCE]"),
     (("nosuch",), "No such command 'nosuch'. Commands of usbemu: clone, demo, describe, "
                   "devices, list, lsusb, mount, run, serve, shell."),
     (("list", "drivrs"), "No such command 'drivrs'. Did you mean 'drivers'? Commands of "

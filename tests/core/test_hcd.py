@@ -187,9 +187,9 @@ def test_a_timer_runs_while_a_stream_is_busy(system: System) -> None:
 def test_the_built_in_kind_and_unknown_kinds(system: System) -> None:
     assert HCD_KINDS.available()["inproc"].target == "usbemu.host.inproc:InProcessHCD"
     assert isinstance(system.controllers[0], InProcessHCD)
-    with pytest.raises(PluginNotFound, match=r"no host controller kind named 'ohci'; "
+    with pytest.raises(PluginNotFound, match=r"no host controller kind named 'xhci'; "
                                              r"known host controller kinds: .*inproc"):
-        system.add_controller("ohci")
+        system.add_controller("xhci")
 
 
 TOY_HCD = '''"""A toy controller kind from an installed plugin package."""

@@ -70,7 +70,8 @@ def serial_story(system: System, step: Callable[[str], None], show: Callable[[st
     """An FTDI converter: ftdi_sio autoloads, ttyUSB0 appears, stty raw -echo 115200 reaches
     the chip as a baud-rate divisor, data goes out and comes back through its loopback, the
     unplug takes ttyUSB0 away.  Returns the log lines seen.  May sleep (runs the machine)."""
-    step("plug an FTDI FT232R at 1-5: udev loads ftdi_sio, ttyUSB0 appears")
+    step("plug an FTDI FT232R at 1-5 (full speed: it comes up as 4-1, on the UHCI wired to "
+         "that port): udev loads ftdi_sio, ttyUSB0 appears")
     chip = FT232R(loopback=True)
     system.plug(chip, "1-5")
     system.settle()
@@ -107,10 +108,10 @@ def serial_story(system: System, step: Callable[[str], None], show: Callable[[st
 
 def mouse_story(system: System, mouse: BootMouse, step: Callable[[str], None],
                 show: Callable[[str], None], check: Callable[[bool, str], None]) -> None:
-    """The mouse at 1-3, bound by usbhid and hid-generic at plug time: /dev/input/event0,
-    then a scripted move and click read back as evtest prints them.  May sleep (runs the
-    machine)."""
-    step("the mouse at 1-3: usbhid + hid-generic, input0, /dev/input/event0; evtest")
+    """The mouse (3-1, plugged at 1-3), bound by usbhid and hid-generic at plug time:
+    /dev/input/event0, then a scripted move and click read back as evtest prints them.
+    May sleep (runs the machine)."""
+    step("the mouse at 3-1: usbhid + hid-generic, input0, /dev/input/event0; evtest")
     show(node_line(system, "/dev/input/event0"))
     show("/sys/class/input/input0/name: "
          + system.vfs.read_text("/sys/class/input/input0/name").strip())
@@ -156,8 +157,9 @@ def run_demo(console: Console) -> int:
             console.print(f"[red]not as Linux does it: {what}[/red]")
 
     with System() as system:
-        step("boot: usbcore, an EHCI controller at 0000:00:1d.0")
-        system.add_controller()
+        step("boot: usbcore, an ICH9 chipset: EHCI at 0000:00:1d.7 (bus 1) and its UHCI "
+             "companions at 1d.0-1d.2 (buses 2-4)")
+        system.add_chipset("ich9")
         seen = show_new_log(0)
 
         step("insmod pen_driver; lsmod")
@@ -166,7 +168,9 @@ def run_demo(console: Console) -> int:
         show(system.lsmod())
         show(node_line(system, "/dev/pen0"))
 
-        step("plug: pen drive 1-1, serial 1-2, mouse 1-3, hub 1-4 (+ zero 1-4.1, serial 1-4.2)")
+        step("plug: pen drive 1-1, serial 1-2, mouse 1-3, hub 1-4 (+ zero 1-4.1, serial 1-4.2);"
+             " EHCI hands the full-speed serial (2-2) and the low-speed mouse (3-1) to their "
+             "companions")
         system.plug(PenDrive(), "1-1")
         system.plug(TwoPortSerialConverter(), "1-2")
         mouse = BootMouse()
@@ -177,7 +181,9 @@ def run_demo(console: Console) -> int:
         system.plug(SerialConverter(), "1-4.2")
         system.settle()
         seen = show_new_log(seen)
-        check(len(system.usb_devices()) == 7, "the root hub and six devices enumerated")
+        check(len(system.usb_devices()) == 10, "four root hubs and six devices enumerated")
+        check(system.find_device("2-2") is not None and system.find_device("3-1") is not None,
+              "the full- and low-speed devices are on the UHCI buses")
 
         step("lsusb -t")
         show(lsusb_t(system))

@@ -16,6 +16,7 @@
                                 and strings
     usbemu clone SOURCE         a clone file from a model name, a sysfs device directory
                                 or a descriptors dump
+    usbemu clone --usb DEVICE   a clone file read from a device of this machine (pyusb)
 
 The machine options (`machine_options`): --plug, --load, --ports, --seed, --real-time.
 Output is rich on a terminal and plain when piped; NO_COLOR turns colour off.  A mistake
@@ -39,7 +40,7 @@ from rich.table import Table
 
 from ..bridges.lsusb import DeviceFilter, lsusb_t, lsusb_v
 from ..bridges.lsusb import lsusb as lsusb_list
-from ..emulated.clone import dump_clone
+from ..emulated.clone import CloneError, dump_clone
 from ..emulated.device import DeviceModel
 from ..emulated.models import available_models
 from ..errors import SettleTimeout
@@ -326,11 +327,43 @@ def serve(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: in
 
 
 @main.command()
-@click.argument("source")
-def clone(source: str) -> None:
-    """Print a clone file for SOURCE: a model name, a sysfs device directory
-    (/sys/bus/usb/devices/1-1), a descriptors dump file or a clone file."""
-    click.echo(dump_clone(_model(source, "SOURCE")), nl=False)
+@click.argument("source", required=False)
+@click.option("--usb", "usb_device", metavar="VVVV:PPPP|BUS:DEVNUM",
+              help="Read a device of this machine through pyusb and libusb, named by "
+                   "vendor:product (hex) or bus:devnum (decimal), as lsusb shows them "
+                   "(needs: pip install 'usbemu[clone]').")
+@click.option("--detach", is_flag=True,
+              help="With --usb: detach the kernel driver of an interface (usbhid) while "
+                   "its class descriptors are read, then attach it again.")
+@click.pass_context
+def clone(ctx: click.Context, source: str | None, usb_device: str | None,
+          detach: bool) -> None:
+    """Print a clone file for SOURCE — a model name, a sysfs device directory
+    (/sys/bus/usb/devices/1-1), a descriptors dump file or a clone file — or for the
+    device --usb names."""
+    if (source is None) == (usb_device is None):
+        raise click.UsageError("Give either SOURCE or --usb DEVICE." if source
+                               else "Missing argument 'SOURCE' or option '--usb'.", ctx)
+    if detach and usb_device is None:
+        raise click.UsageError("--detach goes with --usb.", ctx)
+    model = _model(source, "SOURCE") if source is not None else _usb_model(usb_device or "",
+                                                                            detach)
+    click.echo(dump_clone(model), nl=False)
+
+
+def _usb_model(spec: str, detach: bool) -> DeviceModel:
+    """The clone of the device of this machine `spec` names (`clone_from_usb`): a bad or
+    unknown name is a BadParameter for --usb, a machine that cannot reach it a
+    CommandFailure."""
+    from ..bridges.pyusb_clone import UsbAccessError, clone_from_usb
+    try:
+        return clone_from_usb(spec, detach=detach)
+    except (ValueError, LookupError) as exc:
+        if isinstance(exc, CloneError):
+            raise CommandFailure(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="--usb") from None
+    except (UsbAccessError, OSError) as exc:
+        raise CommandFailure(f"{spec}: {exc}") from None
 
 
 @main.command(name="run")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 from ..kernel.vfs import Attr, Vfs
 from ..spec.ch9 import Speed
 from ..spec.descriptors import EndpointDescriptor, InterfaceAssociation, InterfaceDescriptor
+from .hcd import FRAME_TIME_MAX_USECS_ALLOC
 from .sysfs import decode_interval
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ __all__ = ["DEVICES_PATH", "class_decode", "devices_bytes", "devices_text",
 DEVICES_PATH: Final = "/sys/kernel/debug/usb/devices"
 
 MAX_TOPO_LEVEL: Final = 6
-FRAME_TIME_MAX_USECS_ALLOC: Final = 900
-"""90% of a full-speed frame may be periodic (include/linux/usb/hcd.h)."""
 USB_MAXIADS: Final = 16
 _BLOCK_LIMIT: Final = 2 * 4096 - 256
 """usb_device_dump(): two pages per device, less the 256 bytes kept for the last line."""

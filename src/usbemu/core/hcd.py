@@ -4,7 +4,7 @@ drivers/usb/core/hcd.c (and struct usb_hcd / hc_driver of include/linux/usb/hcd.
 `HostController` is what a host controller driver subclasses.  It must implement the
 hc_driver operations every controller has (`urb_enqueue`, `urb_dequeue`,
 `hub_status_data`, `hub_control`) and may implement the optional ones Linux lets a driver
-leave NULL — `start`/`stop`, `address_device`, `enable_device`, `reset_device`,
+leave NULL — `reset`, `start`/`stop`, `address_device`, `enable_device`, `reset_device`,
 `update_device`, `add_endpoint`/`drop_endpoint`/`check_bandwidth`/`reset_bandwidth`,
 `endpoint_disable`, `endpoint_reset`, `get_frame_number`, `bus_suspend`/`bus_resume`.
 `ops` says which optional ones a controller class has; the framework calls them where
@@ -68,14 +68,17 @@ if TYPE_CHECKING:
     from .usbcore import UsbCore
 
 __all__ = [
+    "FRAME_TIME_MAX_USECS_ALLOC",
     "HC_OPTIONAL_OPS",
     "HostController",
     "UsbBus",
     "UsbMonitor",
     "hcd_bus_resume",
     "hcd_bus_suspend",
+    "ns_to_us",
     "register_root_hub",
     "root_hub_descriptor",
+    "usb_calc_bus_time",
     "usb_hcd_alloc_bandwidth",
     "usb_hcd_get_frame_number",
     "usb_hcd_reset_endpoint",
@@ -91,10 +94,47 @@ RH_BCDUSB: Final = {Speed.FULL: 0x0110, Speed.HIGH: 0x0200, Speed.SUPER: 0x0300}
 
 #: The hc_driver operations a controller may leave out, each with Linux's default.
 HC_OPTIONAL_OPS: Final = frozenset({
-    "start", "stop", "address_device", "enable_device", "reset_device", "update_device",
+    "reset", "start", "stop", "address_device", "enable_device", "reset_device", "update_device",
     "add_endpoint", "drop_endpoint", "check_bandwidth", "reset_bandwidth",
     "endpoint_disable", "endpoint_reset", "get_frame_number", "bus_suspend", "bus_resume",
 })
+
+
+#: Bus-time constants of include/linux/usb/hcd.h, in nanoseconds.
+BW_HOST_DELAY: Final = 1000
+BW_HUB_LS_SETUP: Final = 333
+USB2_HOST_DELAY: Final = 5
+#: Periodic transfers may take 90 % of a full-speed frame (FRAME_TIME_MAX_USECS_ALLOC).
+FRAME_TIME_MAX_USECS_ALLOC: Final = 900
+
+
+def _bit_time(bytecount: int) -> int:
+    """BitTime(): bits on the wire with worst-case bit stuffing (7/6), truncated."""
+    return 7 * 8 * bytecount // 6
+
+
+def usb_calc_bus_time(speed: Speed, is_input: bool, isoc: bool, bytecount: int) -> int:
+    """usb_calc_bus_time(): the approximate bus time, in nanoseconds, of one periodic
+    transaction of `bytecount` bytes (USB 2.0 §5.11.3), as hcd.c computes it for
+    bandwidth reservation.  Raises ValueError for a speed it has no formula for (Linux
+    returns -1, "bogus device speed!").  Context: atomic."""
+    bits = 31 + 10 * _bit_time(bytecount)
+    if speed == Speed.LOW:
+        if is_input:
+            return 64060 + 2 * BW_HUB_LS_SETUP + BW_HOST_DELAY + 67667 * bits // 1000
+        return 64107 + 2 * BW_HUB_LS_SETUP + BW_HOST_DELAY + 66700 * bits // 1000
+    if speed == Speed.FULL:
+        base = (7268 if is_input else 6265) if isoc else 9107
+        return base + BW_HOST_DELAY + 8354 * bits // 1000
+    if speed == Speed.HIGH:
+        overhead = (38 if isoc else 55) * 8 * 2083
+        return (overhead + 2083 * (3 + _bit_time(bytecount))) // 1000 + USB2_HOST_DELAY
+    raise ValueError(f"usb_calc_bus_time: no bus time for {speed.name} speed")
+
+
+def ns_to_us(ns: int) -> int:
+    """NS_TO_US(): nanoseconds to microseconds, rounded up.  Context: atomic."""
+    return -(-ns // 1000)
 
 
 def root_hub_descriptor(speed: Speed, bcd_device: int, has_tt: bool) -> DeviceDescriptor:
@@ -189,6 +229,8 @@ class HostController(ABC):
     driver_name: ClassVar[str] = "hcd"
     #: Speed of the root hub (HCD_USB11 → full, HCD_USB2 → high, HCD_USB3 → super).
     rh_speed: ClassVar[Speed] = Speed.HIGH
+    #: Root ports when the machine does not say (System.add_controller(nports=None)).
+    default_nports: ClassVar[int] = 6
     #: The optional hc_driver operations this class implements (see HC_OPTIONAL_OPS).
     ops: ClassVar[frozenset[str]] = frozenset()
     #: The root hub has a transaction translator (full/low-speed devices on root ports).
@@ -262,6 +304,11 @@ class HostController(ABC):
         return -Errno.EPIPE
 
     # -- optional hc_driver operations (Linux's default where one is left out) -----------------
+
+    def reset(self) -> int:
+        """One-time set-up of the hardware once its bus is registered (hc_driver.reset,
+        e.g. uhci_pci_init counting the ports); 0 or -errno.  Context: atomic."""
+        return 0
 
     def start(self) -> int:
         """Start the hardware; 0 or -errno.  Context: atomic."""

@@ -155,6 +155,11 @@ class UsbCore:
         hcd.monitor = self._monitor
         log.dev_info(hcd.controller, f"new USB bus registered, assigned bus number "
                                      f"{bus.busnum}")
+        rc = hcd.reset()
+        if rc:
+            log.dev_err(hcd.controller, f"can't setup: {rc}")
+            self._deregister_bus(hcd)
+            raise OSError(-rc, f"{hcd.controller.name}: can't setup: {rc}")
         if hcd.irq is not None and hcd.rsrc_start:
             space = "io mem" if hcd.io_memory else "io port"
             log.dev_info(hcd.controller, f"irq {hcd.irq}, {space} {hcd.rsrc_start:#010x}")

@@ -205,6 +205,10 @@ class DeviceModel:
                             else build_descriptors(source))
         if speed is not None:
             self.speed = speed
+        #: The speed the link runs at, settled by the last bus reset (the chirp handshake
+        #: of a high-speed device succeeds only on a port that can run at high speed).
+        self.link_speed: Speed = self.speed
+        self._other_speed: tuple[DescriptorSet, DescriptorSet | None] | None = None
         self.state = DeviceState.NOTATTACHED
         self.address = 0
         self.configuration: ConfigDescriptor | None = None
@@ -230,6 +234,21 @@ class DeviceModel:
     def device_descriptor(self) -> DeviceDescriptor:
         """The resolved device descriptor (string indexes and counts filled in)."""
         return self.descriptors.device
+
+    @property
+    def link_descriptors(self) -> DescriptorSet:
+        """The descriptors the device answers with at its link speed: its own
+        (`descriptors`), or — for a high-speed device running at full speed — the same
+        set seen from the other speed (`DescriptorSet.at_other_speed`: the full-speed
+        configurations, and a qualifier and other-speed configurations that describe high
+        speed).  A high-speed device without other-speed descriptors answers with its own.
+        Context: atomic."""
+        if self.link_speed == self.speed or self.speed != Speed.HIGH:
+            return self.descriptors
+        cached = self._other_speed
+        if cached is None or cached[0] is not self.descriptors:
+            cached = self._other_speed = (self.descriptors, self.descriptors.at_other_speed())
+        return cached[1] or self.descriptors
 
     # -- state --------------------------------------------------------------------------------
 
@@ -290,8 +309,12 @@ class DeviceModel:
         self.on_disconnect()
         self.port, self.host, self.clock = None, None, None
 
-    def bus_reset(self) -> None:
-        """USB reset signalling on the port: DEFAULT state at address 0, unconfigured."""
+    def bus_reset(self, port_speed: Speed | None = None) -> None:
+        """USB reset signalling on the port: DEFAULT state at address 0, unconfigured.  The
+        link then runs at the device's speed, or at `port_speed` when the port is slower
+        (a high-speed device's chirp goes unanswered on a full-speed port).
+        Context: atomic."""
+        self.link_speed = self.speed if port_speed is None else min(self.speed, port_speed)
         self._deconfigure()
         self.ep0.reset()
         self.address = 0
@@ -422,7 +445,7 @@ class DeviceModel:
 
     def _get_descriptor(self, setup: SetupPacket) -> bytes:
         dtype, index = setup.wValue >> 8, setup.wValue & 0xFF
-        reply = self.descriptors.get(dtype, index, setup.wIndex)
+        reply = self.link_descriptors.get(dtype, index, setup.wIndex)
         if reply is None:
             raise Stall
         return reply
@@ -445,7 +468,7 @@ class DeviceModel:
             self.set_state(DeviceState.ADDRESS)
             self.on_configuration(None)
             return
-        config = next((c for c in self.descriptors.configurations
+        config = next((c for c in self.link_descriptors.configurations
                        if c.bConfigurationValue == value), None)
         if config is None:
             raise Stall
@@ -484,7 +507,7 @@ class DeviceModel:
         enable = setup.bRequest == Request.SET_FEATURE
         if setup.wValue == Feature.DEVICE_REMOTE_WAKEUP and self._wakeup_capable():
             self.remote_wakeup_enabled = enable
-        elif setup.wValue == Feature.TEST_MODE and enable and self.speed == Speed.HIGH:
+        elif setup.wValue == Feature.TEST_MODE and enable and self.link_speed == Speed.HIGH:
             pass  # entered after the status stage (control_complete)
         else:
             raise Stall
@@ -550,7 +573,7 @@ class DeviceModel:
     def _activate(self, number: int, alt: InterfaceDescriptor) -> None:
         self.alt_settings[number] = alt.bAlternateSetting
         for desc in alt.endpoints:
-            ep = Endpoint(self, desc, self.speed)
+            ep = Endpoint(self, desc, self.link_speed)
             address = desc.bEndpointAddress
             if (name := self._in_handlers.get(address)) is not None and ep.is_in:
                 ep.in_handler = getattr(self, name)

@@ -66,7 +66,9 @@ PORT_TRANSITIONS: Final[Mapping[PortState, frozenset[PortState]]] = {
     P.POWERED_OFF: frozenset({P.DISCONNECTED}),
     P.DISCONNECTED: frozenset({P.POWERED_OFF, P.DISABLED, P.TESTING}),
     P.DISABLED: frozenset({P.POWERED_OFF, P.DISCONNECTED, P.RESETTING, P.TESTING}),
-    P.RESETTING: frozenset({P.POWERED_OFF, P.DISCONNECTED, P.ENABLED}),
+    # A reset that finds no high-speed device on an EHCI port wired to a companion
+    # controller leaves the port disabled (the device is then handed over).
+    P.RESETTING: frozenset({P.POWERED_OFF, P.DISCONNECTED, P.ENABLED, P.DISABLED}),
     P.ENABLED: frozenset({P.POWERED_OFF, P.DISCONNECTED, P.DISABLED, P.RESETTING,
                           P.SUSPENDED}),
     P.SUSPENDED: frozenset({P.POWERED_OFF, P.DISCONNECTED, P.DISABLED, P.RESETTING,
@@ -160,9 +162,10 @@ class DownstreamPort:
 
     @property
     def speed(self) -> Speed | None:
-        """Speed the attached device runs at here: its own, capped to the owner's."""
+        """Speed the attached device runs at here: its own, capped to what the port can
+        run at (`PortOwner.port_speed`)."""
         device = self.device
-        return None if device is None else min(device.speed, self.owner.speed)
+        return None if device is None else min(device.speed, self.owner.port_speed)
 
     @property
     def status(self) -> PortStat:
@@ -205,14 +208,15 @@ class DownstreamPort:
 
     def reset(self) -> None:
         """SetPortFeature(PORT_RESET): reset the attached device (DEFAULT, address 0) and
-        enable the port at once, setting C_PORT_RESET.  Without a connected device, or in
+        enable the port at once — unless the owner does not enable it for this device
+        (`PortOwner.enables`) — setting C_PORT_RESET.  Without a connected device, or in
         a state that cannot reset, nothing happens and the port stays disabled."""
         device = self.device
         if device is None or self.state not in _RESETTABLE:
             return
         self.set_state(PortState.RESETTING)
-        device.bus_reset()
-        self.set_state(PortState.ENABLED)
+        device.bus_reset(self.owner.port_speed)
+        self.set_state(PortState.ENABLED if self.owner.enables(device) else PortState.DISABLED)
         self._raise_change(PortChange.C_RESET, host_initiated=True)
 
     def disable(self) -> None:
@@ -266,6 +270,25 @@ class DownstreamPort:
             return self.owner.wake_upstream()
         return False
 
+    def hand_over(self, companion: DownstreamPort) -> None:
+        """Route the attached device to `companion`, another controller's port wired to
+        this one (EHCI's PORT_OWNER): this port sees it disconnect (C_PORT_CONNECTION),
+        the companion sees it connect.  The device keeps VBUS but is reset and enumerated
+        afresh by the companion's host.  Raises ValueError when there is no device or the
+        companion port is taken."""
+        device = self.device
+        if device is None:
+            raise ValueError(f"port {self.port1} has no device to hand over")
+        if companion.device is not None:
+            raise ValueError(f"companion port {companion.port1} already holds "
+                             f"{companion.device!r}")
+        self.device = None
+        if self.state in _LINKED:
+            self.set_state(PortState.DISCONNECTED)
+            self._raise_change(PortChange.C_CONNECTION)
+        _plugged[device] = weakref.ref(companion)
+        companion._plug(device)
+
     # -- plugging (driven by PortOwner.attach / detach) -----------------------------------------
 
     def _plug(self, device: DeviceModel) -> None:
@@ -313,6 +336,12 @@ class PortOwner(ABC):
     speed: Speed
 
     @property
+    def port_speed(self) -> Speed:
+        """The fastest a device plugged into these ports can run: the root hub's speed,
+        or — for a hub model — the speed its own upstream link runs at."""
+        return self.speed
+
+    @property
     @abstractmethod
     def downstream_host(self) -> DeviceHost | None:
         """The host a device plugged into these ports talks to."""
@@ -340,6 +369,11 @@ class PortOwner(ABC):
         """The whole hub is suspended (its ports pass remote wakeup upstream)."""
         return False
 
+    def enables(self, device: DeviceModel) -> bool:
+        """Whether a reset enables a port for `device` (an EHCI root port wired to a
+        companion controller does not enable one that cannot run at high speed)."""
+        return True
+
     def wake_upstream(self) -> bool:
         """Pass a device's remote wakeup upstream; True when it was acted on."""
         return False
@@ -365,6 +399,11 @@ class PortOwner(ABC):
             raise ValueError(f"{self.label} port {port1} does not exist "
                              f"(ports 1..{len(self.ports)})")
         return self.ports[port1 - 1]
+
+    def plugged(self, port1: int) -> DeviceModel | None:
+        """The model in port `port1` (None: empty).  Raises ValueError for a number it
+        does not have."""
+        return self.hub_port(port1).device
 
     def children(self) -> Iterator[tuple[int, DeviceModel]]:
         """(port1, model) for every model plugged in, powered or not, in port order."""

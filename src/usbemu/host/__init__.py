@@ -8,9 +8,11 @@ installed packages (`usbemu.plugins`), imported only when a machine asks for the
 it is bound to, and a controller whose wire reaches device models sets `downstream` to the
 `usbemu.emulated.port.PortOwner` of its root ports so that models can be plugged in.
 
-Built in: `inproc` (`inproc.py`), the in-process controller presented as ehci-pci, whose
-root hub is `roothub.py`.  `usbemu.testing.check_host_controller` is the conformance suite
-every kind is held to.
+Built in: `inproc` (`inproc.py`), the in-process controller presented as ehci-pci, and
+the full-speed controllers a PC chipset pairs with it, `uhci` (`uhci.py`, uhci_hcd) and
+`ohci` (`ohci.py`, ohci-pci); their root hubs are `roothub.py`, which also routes an EHCI
+root port to its companion controller.  `usbemu.testing.check_host_controller` is the
+conformance suite every kind is held to.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ ENTRY_POINT_GROUP: Final = "usbemu.hcds"
 #: name → "module:Class" of the controller kinds shipped with usbemu.
 BUILTIN_HCDS: Final[dict[str, str]] = {
     "inproc": "usbemu.host.inproc:InProcessHCD",
+    "uhci": "usbemu.host.uhci:UhciHCD",
+    "ohci": "usbemu.host.ohci:OhciHCD",
 }
 
 #: The controller-kind registry: built-in kinds and those of installed plugins.

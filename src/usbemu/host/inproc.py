@@ -30,7 +30,7 @@ through enabled ports (address 0 reaches the one device in the default state).
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from ..core.hcd import HostController
 from ..core.urb import Urb, UrbFlag, usb_pipedevice
@@ -38,7 +38,8 @@ from ..emulated.device import DeviceModel
 from ..emulated.endpoint import Endpoint, Outcome
 from ..errors import Errno
 from ..spec.ch9 import DeviceState, EndpointType, SetupPacket, Speed
-from .roothub import RootHub
+from .pci import pci_resources
+from .roothub import EHCI_ROOT_HUB, RootHub, RootHubKind
 
 if TYPE_CHECKING:
     from ..core.usb import UsbDevice, UsbHostEndpoint
@@ -87,12 +88,15 @@ class _EndpointQueue:
 class InProcessController(HostController):
     """Base of controllers that hand URBs to device models in this process: it moves the
     data and owns the root hub's ports (`root_hub`, also the framework's `downstream`)
-    that models plug into.  Subclasses give it a name."""
+    that models plug into.  Subclasses give it a name and say which driver's root hub it
+    has (`root_hub_kind`)."""
+
+    root_hub_kind: ClassVar[RootHubKind] = EHCI_ROOT_HUB
 
     def __init__(self, core: UsbCore, controller: Device, nports: int) -> None:
         super().__init__(core, controller, nports)
         self._waiters: dict[tuple[int, int], _EndpointQueue] = {}
-        self.root_hub = RootHub(self, nports)
+        self.root_hub = RootHub(self, nports, self.root_hub_kind)
         self.downstream = self.root_hub
 
     # -- device models: who answers to an address ---------------------------------------------
@@ -360,28 +364,10 @@ class InProcessHCD(InProcessController):
                  has_tt: bool = True) -> None:
         super().__init__(core, controller, nports)
         self.has_tt = has_tt
-        self.irq, self.rsrc_start = _pci_resources(controller.name)
+        self.irq, self.rsrc_start = pci_resources(controller.name, memory=True)
 
     def start(self) -> int:
         """ehci_run(): the controller runs; "USB 2.0 started, EHCI 1.00" (SBRN 0x20,
         HCIVERSION 0x0100).  Context: atomic."""
         self.core.log.dev_info(self.controller, "USB 2.0 started, EHCI 1.00")
         return 0
-
-
-#: Interrupt line and register window of the PCI functions a real machine was captured
-#: with (QEMU's EHCI at 0000:00:02.0); other functions get plausible fixed values.
-_KNOWN_RESOURCES: Final[dict[str, tuple[int, int]]] = {"0000:00:02.0": (10, 0xFEBFF000)}
-
-
-def _pci_resources(name: str) -> tuple[int, int]:
-    """(irq, io mem) of the PCI function `name` ("0000:00:1d.0"): a captured machine's,
-    else IRQ 23 and a 4 KiB window per device number, as a chipset's BIOS assigns them."""
-    known = _KNOWN_RESOURCES.get(name)
-    if known is not None:
-        return known
-    try:
-        slot = int(name.split(":")[2].split(".")[0], 16)
-    except (IndexError, ValueError):
-        slot = 0
-    return 23, 0xF7F00000 | slot << 12

@@ -677,9 +677,40 @@ class DescriptorSet:
         """The sysfs `descriptors` file: device descriptor then every configuration."""
         return self.device_bytes + b"".join(self.config_bytes)
 
+    def at_other_speed(self) -> DescriptorSet | None:
+        """What the device answers when it runs at its other speed (USB 2.0 §9.6.2,
+        §9.6.4), byte for byte from this set: the device descriptor takes the qualifier's
+        class, subclass, protocol, ep0 size and configuration count; the other-speed
+        configurations become the configurations (bDescriptorType 2) and the
+        configurations the other-speed ones (7); the qualifier describes the device at
+        the speed it no longer runs at.  None for a device that runs at one speed only (no
+        qualifier or no other-speed configuration).  Context: pure function."""
+        qual, dev = self.qualifier_bytes, self.device_bytes
+        if qual is None or len(qual) < 9 or len(dev) < 18 or not self.other_speed_bytes:
+            return None
+        device_bytes = dev[:4] + qual[4:8] + dev[8:17] + qual[8:9] + dev[18:]
+        qualifier = qual[:2] + dev[2:8] + dev[17:18] + qual[9:]
+        tree = self.device
+        device = replace(tree, bDeviceClass=qual[4], bDeviceSubClass=qual[5],
+                         bDeviceProtocol=qual[6], bMaxPacketSize0=qual[7],
+                         bNumConfigurations=qual[8],
+                         configurations=tree.other_speed_configurations,
+                         other_speed_configurations=tree.configurations)
+        return replace(self, device=device, device_bytes=device_bytes,
+                       qualifier_bytes=qualifier,
+                       config_bytes=tuple(_retyped(c, DescriptorType.CONFIG)
+                                          for c in self.other_speed_bytes),
+                       other_speed_bytes=tuple(_retyped(c, DescriptorType.OTHER_SPEED_CONFIG)
+                                               for c in self.config_bytes))
+
     @property
     def configurations(self) -> tuple[ConfigDescriptor, ...]:
         return self.device.configurations
+
+
+def _retyped(raw: bytes, dtype: int) -> bytes:
+    """A configuration's bytes with bDescriptorType `dtype` (CONFIG or OTHER_SPEED_CONFIG)."""
+    return raw[:1] + bytes((dtype,)) + raw[2:] if len(raw) >= 2 else raw
 
 
 class _StringAllocator:

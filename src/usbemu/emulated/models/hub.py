@@ -36,6 +36,7 @@ from ...spec.ch9 import (
 )
 from ...spec.descriptors import (
     ConfigDescriptor,
+    DescriptorSet,
     DeviceDescriptor,
     DeviceQualifier,
     EndpointDescriptor,
@@ -125,6 +126,22 @@ def _device_descriptor(profile: _Profile, nports: int) -> DeviceDescriptor:
             profile.bcdUSB, ClassCode.HUB, 0, HubProtocol.FS, profile.bMaxPacketSize0, 1))
 
 
+def _profile(speed: Speed) -> _Profile:
+    profile = _PROFILES.get(speed)
+    if profile is None:
+        raise ValueError(f"a USB 2.0 hub runs at high or full speed, not {speed.name}")
+    return profile
+
+
+def default_hub_descriptor(ports: int, speed: Speed = Speed.HIGH) -> HubDescriptor:
+    """The hub descriptor of `Hub(ports, speed=speed)`: the characteristics of the hub it
+    imitates at that speed, 100 ms from power-on to power-good, 100 mA for the hub
+    controller.  Context: pure function.  Raises ValueError for a speed a USB 2.0 hub
+    cannot run at."""
+    return HubDescriptor(ports, int(_profile(speed).characteristics), bPwrOn2PwrGood=50,
+                         bHubContrCurrent=100)
+
+
 # -- request tables -----------------------------------------------------------------------------
 
 _HUB_CHANGE_FEATURES: Final[Mapping[int, HubChange]] = {
@@ -144,7 +161,9 @@ class Hub(PortOwner, DeviceModel):
     High speed (the default) gives a single-TT Genesys Logic GL850G look-alike; `speed=
     Speed.FULL` a USB 1.1 hub.  Plug models in with `attach`, pull them with `detach`;
     `hub_port(port1)` and `children()` show the ports (`port`, inherited, is the hub's own
-    upstream port).  Raises ValueError for a port count or speed a hub cannot have.
+    upstream port).  A subclass may answer with descriptors of its own
+    (`hub_device_descriptors`, `hub_descriptor_bytes`), as the cloned hub does.  Raises
+    ValueError for a port count or speed a hub cannot have.
     """
 
     model_name = "hub"
@@ -154,15 +173,27 @@ class Hub(PortOwner, DeviceModel):
             raise TypeError(f"Hub(ports=...) takes an int, got {ports!r}")
         if not 1 <= ports <= MAX_PORTS:
             raise ValueError(f"a hub has 1..{MAX_PORTS} ports, got {ports}")
-        profile = _PROFILES.get(speed)
-        if profile is None:
-            raise ValueError(f"a USB 2.0 hub runs at high or full speed, not {speed.name}")
-        super().__init__(_device_descriptor(profile, ports), speed=speed)
-        self.hub_descriptor = HubDescriptor(
-            ports, int(profile.characteristics), bPwrOn2PwrGood=50, bHubContrCurrent=100)
+        super().__init__(self.hub_device_descriptors(ports, speed), speed=speed)
+        self.hub_descriptor = default_hub_descriptor(ports, speed)
         self.hub_status = HubStat(0)
         self.hub_change = HubChange(0)
         self.ports = tuple(DownstreamPort(self, n) for n in range(1, ports + 1))
+
+    # -- where the descriptors come from ------------------------------------------------------
+
+    def hub_device_descriptors(self, ports: int,
+                               speed: Speed) -> DeviceDescriptor | DescriptorSet:
+        """The standard descriptors the hub answers with (called once, by the constructor,
+        before anything else is set up): those of the hub it imitates at `speed`, with a
+        status-change endpoint sized for `ports`.  A subclass with descriptors of its own
+        (a cloned hub) returns them.  Raises ValueError for a speed a USB 2.0 hub cannot
+        run at."""
+        return _device_descriptor(_profile(speed), ports)
+
+    def hub_descriptor_bytes(self) -> bytes:
+        """What GetHubDescriptor answers: `hub_descriptor` as bytes.  A subclass that
+        carries the bytes of a real hub (a cloned hub) answers with them.  Context: atomic."""
+        return self.hub_descriptor.to_bytes()
 
     # -- PortOwner ----------------------------------------------------------------------------
 
@@ -179,6 +210,12 @@ class Hub(PortOwner, DeviceModel):
     @property
     def hub_model(self) -> DeviceModel:
         return self
+
+    @property
+    def port_speed(self) -> Speed:
+        """A hub running at full speed (a high-speed hub on a full-speed port included)
+        repeats full- and low-speed traffic only."""
+        return self.link_speed
 
     @property
     def asleep(self) -> bool:
@@ -282,7 +319,7 @@ class Hub(PortOwner, DeviceModel):
         """GetHubDescriptor: wValue 0x2900, or 0x0000 as USB 1.0 hosts ask."""
         if setup.wValue not in _HUB_DESCRIPTOR_VALUES:
             raise Stall
-        return self.hub_descriptor.to_bytes()
+        return self.hub_descriptor_bytes()
 
     @request(RT.HUB_IN, R.GET_STATUS)
     def _get_hub_status(self, setup: SetupPacket, data: bytes) -> bytes:
@@ -328,6 +365,6 @@ class Hub(PortOwner, DeviceModel):
 
     def _check_tt(self, setup: SetupPacket) -> None:
         self._require(DeviceState.CONFIGURED)
-        if self.speed != Speed.HIGH or setup.wIndex & 0xFF != 1:
+        if self.link_speed != Speed.HIGH or setup.wIndex & 0xFF != 1:
             raise Stall
 
