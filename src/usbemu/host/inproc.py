@@ -92,9 +92,15 @@ class InProcessController(HostController):
     has (`root_hub_kind`)."""
 
     root_hub_kind: ClassVar[RootHubKind] = EHCI_ROOT_HUB
+    #: The most root ports the hardware presented has.
+    max_ports: ClassVar[int] = 31
 
     def __init__(self, core: UsbCore, controller: Device, nports: int) -> None:
+        if not 1 <= nports <= self.max_ports:
+            raise ValueError(f"nports={nports}: a {self.root_hub_kind.name.upper()} root hub "
+                             f"has 1..{self.max_ports} ports")
         super().__init__(core, controller, nports)
+        self.irq, self.rsrc_start = pci_resources(controller.name, memory=self.io_memory)
         self._waiters: dict[tuple[int, int], _EndpointQueue] = {}
         self.root_hub = RootHub(self, nports, self.root_hub_kind)
         self.downstream = self.root_hub
@@ -364,7 +370,6 @@ class InProcessHCD(InProcessController):
                  has_tt: bool = True) -> None:
         super().__init__(core, controller, nports)
         self.has_tt = has_tt
-        self.irq, self.rsrc_start = pci_resources(controller.name, memory=True)
 
     def start(self) -> int:
         """ehci_run(): the controller runs; "USB 2.0 started, EHCI 1.00" (SBRN 0x20,

@@ -16,16 +16,11 @@ accounting, or the done queue; a transfer takes no bus time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import ClassVar, Final
 
 from ..spec.ch9 import Speed
 from .inproc import InProcessController
-from .pci import pci_resources
 from .roothub import OHCI_ROOT_HUB, RootHubKind
-
-if TYPE_CHECKING:
-    from ..core.usbcore import UsbCore
-    from ..kernel.device import Device
 
 __all__ = ["OHCI_MAX_PORTS", "OhciHCD"]
 
@@ -43,9 +38,4 @@ class OhciHCD(InProcessController):
     default_nports = 3
     root_hub_kind: ClassVar[RootHubKind] = OHCI_ROOT_HUB
 
-    def __init__(self, core: UsbCore, controller: Device, nports: int = 3) -> None:
-        if not 1 <= nports <= OHCI_MAX_PORTS:
-            raise ValueError(f"nports={nports}: an OHCI root hub has 1..{OHCI_MAX_PORTS} "
-                             "ports")
-        super().__init__(core, controller, nports)
-        self.irq, self.rsrc_start = pci_resources(controller.name, memory=True)
+    max_ports = OHCI_MAX_PORTS

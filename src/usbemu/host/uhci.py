@@ -33,7 +33,6 @@ from ..core.urb import Urb
 from ..errors import Errno
 from ..spec.ch9 import EndpointType, Speed
 from .inproc import InProcessController
-from .pci import pci_resources
 from .roothub import UHCI_ROOT_HUB, RootHubKind
 
 if TYPE_CHECKING:
@@ -73,12 +72,10 @@ class UhciHCD(InProcessController):
     default_nports = 2
     root_hub_kind: ClassVar[RootHubKind] = UHCI_ROOT_HUB
 
+    max_ports = UHCI_RH_MAXCHILD
+
     def __init__(self, core: UsbCore, controller: Device, nports: int = 2) -> None:
-        if not 1 <= nports <= UHCI_RH_MAXCHILD:
-            raise ValueError(f"nports={nports}: a UHCI root hub has 1..{UHCI_RH_MAXCHILD} "
-                             "ports")
         super().__init__(core, controller, nports)
-        self.irq, self.rsrc_start = pci_resources(controller.name, memory=False)
         self.__init_schedule()
 
     def __init_schedule(self) -> None:
