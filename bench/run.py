@@ -18,7 +18,7 @@ from collections.abc import Callable
 from usbemu.bridges.pty import PtyBridge
 from usbemu.bridges.pty import unavailable_reason as pty_unavailable
 from usbemu.core.message import usb_bulk_msg
-from usbemu.core.urb import PIPE_BULK, make_pipe
+from usbemu.core.urb import PIPE_BULK, Urb, make_pipe, usb_submit_urb
 from usbemu.core.usb import UsbDevice
 from usbemu.emulated.models.hub import Hub
 from usbemu.emulated.models.serial import SerialConverter
@@ -287,6 +287,57 @@ def bench_enumeration(hubs: int) -> None:
     system.close()
 
 
+def _saturate(kind: str, seconds: float, size: int) -> tuple[int, float, float]:
+    """Gadget zero's bulk sink kept busy with four `size`-byte URBs in flight on a `kind`
+    controller until a saturated high-speed bus would have moved `seconds` worth; (bytes,
+    machine seconds, wall seconds)."""
+    system = System()
+    system.boot()
+    system.add_controller(kind)
+    system.plug(GadgetZero(), "1-1")
+    system.settle()
+    udev = system.find_device("1-1")
+    assert udev is not None
+    pipe = make_pipe(udev, PIPE_BULK, 2, False)
+    budget = int(seconds * 53_248_000) // size
+
+    async def run() -> tuple[int, float]:
+        loop = asyncio.get_running_loop()
+        start, done, urbs = loop.time(), asyncio.Event(), [0]
+
+        def again(urb: Urb) -> None:
+            urbs[0] += 1
+            if urbs[0] + 4 <= budget:
+                usb_submit_urb(urb)
+            elif urbs[0] == budget:
+                done.set()
+
+        for _ in range(4):
+            usb_submit_urb(Urb().fill_bulk(udev, pipe, bytes(size), size, again))
+        await done.wait()
+        return urbs[0] * size, loop.time() - start
+
+    wall = time.perf_counter()
+    moved, machine = system.run(run())
+    wall = time.perf_counter() - wall
+    system.close()
+    return moved, machine, wall
+
+
+def bench_ehci_saturated(seconds: float, size: int = 65536) -> None:
+    """The EHCI model's cost: gadget zero's bulk sink kept saturated on an `ehci`
+    controller for `seconds` of machine time; prints the machine seconds per wall second,
+    the bus rate the model gave (53.248 MB/s is the USB 2.0 maximum) and, beside it, the
+    same stream on the in-process controller."""
+    moved, machine, wall = _saturate("ehci", seconds, size)
+    print(f"{'ehci model: saturated high-speed bulk, machine s per wall s':58} "
+          f"{machine / wall:14,.1f} x")
+    print(f"{'ehci model: its bus rate on machine time':58} {moved / machine / 1e6:14,.3f} MB/s")
+    print(f"{'ehci: the same stream, wall-clock rate':58} {moved / wall / 1e6:14,.1f} MB/s")
+    moved, _, wall = _saturate("inproc", seconds, size)
+    print(f"{'inproc: the same stream, wall-clock rate':58} {moved / wall / 1e6:14,.1f} MB/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
@@ -299,6 +350,7 @@ def main() -> None:
     bench_concurrent_streams(16, 250 * scale)
     bench_throughput(400 * scale)
     bench_enumeration(6)
+    bench_ehci_saturated(2.0 if args.quick else 10.0)
     bench_serial_tty((1 if args.quick else 4) << 20)
     if pty_unavailable() is None:
         bench_serial_pty((1 if args.quick else 4) << 20)

@@ -82,3 +82,15 @@ def hang_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+#: The controller kinds the driver tests run on: the fast in-process default and the
+#: EHCI model that schedules on virtual time.
+DRIVER_HCD_KINDS = ("inproc", "ehci")
+
+
+@pytest.fixture(params=DRIVER_HCD_KINDS)
+def hcd_kind(request: pytest.FixtureRequest) -> str:
+    """A host controller kind: tests that take it run once on each of DRIVER_HCD_KINDS."""
+    kind: str = request.param
+    return kind

@@ -78,6 +78,9 @@ class ControllerSpec:
 
 
 #: Chipsets `System.add_chipset` builds, controllers in registration order.
+#: The kind a chipset layout names for its EHCI (add_chipset(ehci=...) may replace it).
+_CHIPSET_EHCI: Final = "inproc"
+
 CHIPSETS: Final[Mapping[str, tuple[ControllerSpec, ...]]] = {
     # Intel ICH9 (and QEMU's ich9-usb-ehci1 / ich9-usb-uhci1..3): EHCI at 1d.7 whose six
     # ports are wired two by two to the UHCI controllers at 1d.0, 1d.1 and 1d.2.
@@ -274,26 +277,30 @@ class System:
         self.settle()
         return hcd
 
-    async def aadd_chipset(self, name: str) -> list[HostController]:
+    async def aadd_chipset(self, name: str, *, ehci: str = "inproc") -> list[HostController]:
         """Add the USB controllers of a PC chipset (`CHIPSETS`: "ich9" is an EHCI at
         0000:00:1d.7 with six ports and its three UHCI companions at 1d.0 to 1d.2, two
         ports each), in the order their drivers register them: the EHCI first, so it is
-        bus 1 and the companions buses 2 to 4.  Returns the controllers.  Raises
-        ValueError for a chipset it does not know.  Context: may sleep."""
+        bus 1 and the companions buses 2 to 4.  `ehci` is the controller kind that plays
+        the EHCI ("inproc", or "ehci" for the one that schedules on virtual time).
+        Returns the controllers.  Raises ValueError for a chipset it does not know.
+        Context: may sleep."""
         layout = CHIPSETS.get(name)
         if layout is None:
             raise ValueError(f"unknown chipset {name!r}; known: {', '.join(sorted(CHIPSETS))}")
         added: list[HostController] = []
         for spec in layout:
             companion_of = added[spec.companion_of] if spec.companion_of is not None else None
+            kind = ehci if spec.kind == _CHIPSET_EHCI else spec.kind
             added.append(await self.aadd_controller(
-                spec.kind, nports=spec.nports, pci_name=spec.pci_name,
+                kind, nports=spec.nports, pci_name=spec.pci_name,
                 companion_of=companion_of, **dict(spec.options)))
         return added
 
-    def add_chipset(self, name: str) -> list[HostController]:
-        """Synchronous `aadd_chipset`, then settle: `system.add_chipset("ich9")`."""
-        added = self.run(self.aadd_chipset(name))
+    def add_chipset(self, name: str, *, ehci: str = "inproc") -> list[HostController]:
+        """Synchronous `aadd_chipset`, then settle: `system.add_chipset("ich9")`,
+        `system.add_chipset("ich9", ehci="ehci")`."""
+        added = self.run(self.aadd_chipset(name, ehci=ehci))
         self.settle()
         return added
 

@@ -54,7 +54,7 @@ COMMANDS = _commands(main)
 def test_every_command_and_subcommand_is_covered() -> None:
     assert {" ".join(c) for c in COMMANDS} >= {
         "clone", "demo", "describe", "devices", "list", "list bridges", "list controllers",
-        "list devices", "list drivers", "lsusb", "mount", "run", "serve", "shell"}
+        "list devices", "list drivers", "lsusb", "mount", "run", "serve", "shell", "stats"}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -68,7 +68,7 @@ def test_an_unknown_option_is_one_line_listing_the_options(command: tuple[str, .
 def test_the_options_listed_are_the_commands_own() -> None:
     assert one_line_error("lsusb", "--plu", "x") == (
         "No such option '--plu'. Did you mean '--plug'? Options of usbemu lsusb: --real-time, "
-        "--seed, --ports, --load, --plug, -t, -v, -s, -d, --json, -h/--help.")
+        "--seed, --hcd, --ports, --load, --plug, -t, -v, -s, -d, --json, -h/--help.")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -79,7 +79,7 @@ def test_the_options_listed_are_the_commands_own() -> None:
     (("clone", "mouse", "extra"),
      "Got unexpected extra argument (extra). Usage: usbemu clone [OPTIONS] [SOURCE]"),
     (("nosuch",), "No such command 'nosuch'. Commands of usbemu: clone, demo, describe, "
-                  "devices, list, lsusb, mount, run, serve, shell."),
+                  "devices, list, lsusb, mount, run, serve, shell, stats."),
     (("list", "drivrs"), "No such command 'drivrs'. Did you mean 'drivers'? Commands of "
                          "usbemu list: bridges, controllers, devices, drivers."),
     (("lsusb", "--ports", "x"), "Invalid value for '--ports': 'x' is not a valid integer "

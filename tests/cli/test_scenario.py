@@ -170,7 +170,7 @@ def test_unknown_model_lists_the_models() -> None:
 def test_bad_model_option_points_at_the_options_and_lists_the_accepted() -> None:
     assert fixture_errors("bad_option.toml") == [
         "4: device 1: model 'hub' has no option 'colour'; accepted: ports (int), speed (one "
-        "of unknown, low, full, high, wireless, super, super_plus)"]
+        "of unknown, low, full, high, wireless, super, super_plus), multi_tt (bool)"]
 
 
 def test_missing_clone_file_says_where_it_looked() -> None:
@@ -272,9 +272,13 @@ def test_expectation_tables_are_checked_field_by_field() -> None:
     ("[machine]\nports = 40\n", "2: machine: 'ports': 40 is out of range; expected an integer "
                                 "from 1 to 31"),
     ("[machine]\nseeds = 1\n", "2: machine: unknown field 'seeds'; did you mean 'seed'? "
-                               "accepted: real_time, seed, controllers, ports"),
+                               "accepted: real_time, seed, controllers, hcd, ports"),
     ("[[machine]]\nseed = 1\n", "1: machine: 'machine' must be a table ([machine]) "
                                 "(got array)"),
+    ("[machine]\nhcd = 'ehcy'\n", "2: machine: 'hcd': no host controller kind named 'ehcy'; "
+                                 "known host controller kinds: ehci, inproc, ohci, uhci"),
+    ("[machine]\nhcd = 2\n", "2: machine: 'hcd' must be a host controller kind, like "
+                             '"inproc" or "ehci" (got integer)'),
     ("[step]\nsleep = 1\n", "1: step: 'step' must be an array of tables ([[step]]) "
                             "(got table)"),
     ("[[module]]\nparams = {}\n", "1: module 1: 'name' is required: the module to load, "
@@ -730,6 +734,47 @@ at = "1-3"
 error_contains = "port"
 """)
     assert passed, report
+
+
+def test_machine_hcd_boots_controllers_of_that_kind(
+        scenario: Callable[[str], tuple[bool, str]]) -> None:
+    passed, report = scenario("""
+[machine]
+controllers = 2
+hcd = "ehci"
+[[device]]
+model = "zero"
+[[step]]
+run = "stats"
+output_matches = '^Bus 001: ehci-pci 0000:00:1d.0\\nframe \\d+, \\d+ microframes'
+[[step]]
+run = "stats 2"
+output_contains = "Bus 002: ehci-pci 0000:00:1e.0\\nframe "
+[[step]]
+expect_file = { path = "/sys/bus/usb/devices/usb1/maxchild", content = "6\\n" }
+""")
+    assert passed, report
+
+
+def test_machine_ports_default_to_the_kinds_own(
+        scenario: Callable[[str], tuple[bool, str]]) -> None:
+    passed, report = scenario("""
+[machine]
+hcd = "uhci"
+[[step]]
+expect_file = { path = "/sys/bus/usb/devices/usb1/maxchild", content = "2\\n" }
+""")
+    assert passed, report
+
+
+def test_ports_the_kind_has_not_fail_at_the_machine(
+        scenario: Callable[[str], tuple[bool, str]]) -> None:
+    passed, report = scenario('[machine]\nhcd = "ehci"\nports = 16\n[[step]]\nsleep = 1\n')
+    assert not passed
+    lines = report.splitlines()
+    assert lines[0] == "FAIL machine: boot 1 ehci controller of 16 ports"
+    assert lines[1].endswith("s.toml:3: machine: nports=16: EHCI root hubs have 1..15 ports")
+    assert len(lines) == 2
 
 
 def test_module_parameters_are_given_as_insmod_takes_them(

@@ -581,7 +581,7 @@ def test_error_prefix_starts_every_error_line(sh: Session) -> None:
      ["/sys/bus/usb/drivers/pen_driver/unbind"]),
     ("echo 1-1:1.0 >/sys/bus/usb/drivers/pen_driver/b", ["/sys/bus/usb/drivers/pen_driver/bind"]),
     ("plug mo", ["mouse"]),
-    ("plug hub ", ["at", "ports=", "speed="]),
+    ("plug hub ", ["at", "multi_tt=", "ports=", "speed="]),
     ("plug hub at 1-", ["1-2", "1-3", "1-4", "1-5", "1-6"]),
     ("insmod pen", ["pen_driver"]),
     ("rmmod ", ["pen_driver"]),

@@ -85,7 +85,7 @@ def test_uhci_reports_no_reset_change_and_refuses_power_off(machine: System) -> 
 
 @pytest.mark.parametrize(("kind", "nports"), [("uhci", 8), ("uhci", 0), ("ohci", 16)])
 def test_port_counts_outside_the_hardware_are_refused(kind: str, nports: int) -> None:
-    with System() as system, pytest.raises(ValueError, match="root hub has 1"):
+    with System() as system, pytest.raises(ValueError, match="root hubs have 1"):
         system.add_controller(kind, nports=nports)
 
 

@@ -1,6 +1,7 @@
-"""The machine as the command line builds it: boot options, device models from a short name
-or a clone file with typed options, port paths and module arguments — one place for the
-rules the shell, scenario files, the one-shot commands, `usbemu mount` and the demo share.
+"""The machine as the command line builds it: boot options and host controller kinds, device
+models from a short name or a clone file with typed options, port paths and module
+arguments — one place for the rules the shell, scenario files, the one-shot commands,
+`usbemu mount` and the demo share.
 
 Errors a user can make are `MachineError`s whose message names what was wrong and what would
 be accepted; callers add the file and line they know.  Nothing here prints.
@@ -16,18 +17,23 @@ import typing
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..emulated.clone import CloneError, clone_from_sysfs, load_clone
 from ..emulated.device import DeviceModel
 from ..emulated.models import available_models, load_model
 from ..emulated.port import PortOwner
-from ..errors import PluginNotFound
+from ..errors import PluginLoadError, PluginNotFound
+from ..host import HCD_KINDS, load_hcd_kind
 from ..system import System
 
-__all__ = ["PORT_PATH", "MachineError", "boot", "build_model", "check_port_path", "free_port",
-           "free_ports", "host_kind", "load_module", "model_options", "parse_assignments",
-           "parse_plug", "parse_value", "plug", "unplug"]
+if TYPE_CHECKING:
+    from ..core.hcd import HostController
+
+__all__ = ["PORT_PATH", "MachineError", "add_controller", "boot", "build_model",
+           "check_hcd_kind", "check_port_path", "free_port", "free_ports", "hcd_kind",
+           "host_kind", "load_module", "model_options", "parse_assignments", "parse_plug",
+           "parse_value", "plug", "unplug"]
 
 #: A port path as Linux names devices: bus, dash, root-hub port, then hub ports with dots.
 PORT_PATH = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*(\.[1-9][0-9]*)*$")
@@ -42,23 +48,60 @@ class MachineError(ValueError):
 
 
 def boot(*, real_time: bool = False, seed: int | None = None, controllers: int = 1,
-         ports: int = 6) -> System:
-    """Boot a machine with `controllers` in-process EHCI-like controllers of `ports` ports
-    each (bus 1 at 0000:00:1d.0, …), on virtual time unless `real_time`.  The caller closes
-    it.  Context: outside the machine's loop; may sleep (runs the loop)."""
+         hcd: str = "inproc", ports: int | None = None) -> System:
+    """Boot a machine with `controllers` host controllers of kind `hcd` (`usbemu list
+    controllers`; "inproc", the in-process controller presented as ehci-pci, unless told)
+    of `ports` root ports each (the kind's own count when None: 6 for inproc and ehci),
+    bus 1 at 0000:00:1d.0, …, on virtual time unless `real_time`.  The caller closes it.
+    Raises MachineError for a bad count, an unknown or broken kind, or a port count the
+    kind does not have.  Context: outside the machine's loop; may sleep (runs the loop)."""
     if controllers < 0:
         raise MachineError(f"controllers={controllers}: must be 0 or more")
-    if not 1 <= ports <= 31:
+    if ports is not None and not 1 <= ports <= 31:
         raise MachineError(f"ports={ports}: a root hub has 1 to 31 ports")
+    kind = hcd_kind(hcd)
     system = System(virtual=not real_time, seed=seed)
     try:
         system.boot()
         for _ in range(controllers):
-            system.add_controller(nports=ports)
+            add_controller(system, kind, ports)
     except BaseException:
         system.close()
         raise
     return system
+
+
+def check_hcd_kind(name: str) -> str:
+    """`name` if a host controller kind is registered under it (built in or from a
+    plugin, as `usbemu list controllers` lists them); MachineError listing the known kinds
+    otherwise.  Imports nothing."""
+    try:
+        HCD_KINDS.find(name)
+    except PluginNotFound as exc:
+        raise MachineError(str(exc)) from None
+    return name
+
+
+def hcd_kind(name: str) -> type[HostController]:
+    """The host controller class registered as `name`.  Raises MachineError for a name
+    nothing registers (listing the known kinds) or a plugin that does not load (with its
+    error).  Context: outside the machine's loop (may import)."""
+    try:
+        return load_hcd_kind(check_hcd_kind(name))
+    except PluginLoadError as exc:
+        raise MachineError(str(exc)) from None
+
+
+def add_controller(system: System, kind: type[HostController],
+                   ports: int | None = None) -> HostController:
+    """Add a host controller of class `kind` (see `hcd_kind`) with `ports` root ports (the
+    kind's own count when None) and let its root hub settle; returns it.  Raises
+    MachineError for a port count the kind does not have.  Context: outside the
+    machine's loop; runs it."""
+    try:
+        return system.add_controller(kind, nports=ports)
+    except (TypeError, ValueError) as exc:
+        raise MachineError(str(exc)) from None
 
 
 def check_port_path(path: str) -> str:

@@ -7,6 +7,9 @@
     usbemu lsusb [-t|-v|--json] [-s [[bus]:][devnum]] [-d [vendor]:[product]]
                                 lsusb of a machine built from the machine options
     usbemu devices              /sys/kernel/debug/usb/devices of such a machine
+    usbemu stats [--for SECONDS] [--json]
+                                its host controllers' schedule statistics after SECONDS
+                                of machine time (ehci: frames, bus use, endpoints)
     usbemu mount DIR            its /sys, /proc and /dev as a FUSE filesystem
     usbemu serve --pty TTY[=LINK]
                                 its ttys as host ptys (pyserial, picocom), on real time
@@ -18,7 +21,8 @@
                                 or a descriptors dump
     usbemu clone --usb DEVICE   a clone file read from a device of this machine (pyusb)
 
-The machine options (`machine_options`): --plug, --load, --ports, --seed, --real-time.
+The machine options (`machine_options`): --plug, --load, --hcd, --ports, --seed,
+--real-time.
 Output is rich on a terminal and plain when piped; NO_COLOR turns colour off.  A mistake
 is one line, `usbemu: error: …`, with exit status 2 (`cli.usage`); a scenario's mistakes
 are its FILE:LINE lines.
@@ -44,14 +48,26 @@ from ..emulated.clone import CloneError, dump_clone
 from ..emulated.device import DeviceModel
 from ..emulated.models import available_models
 from ..errors import SettleTimeout
+from ..kernel.vtime import MAX_SLEEP_DAYS
 from ..system import System
 from .demo import run_demo
 from .listing import bridge_rows, controller_rows, device_rows, driver_rows, model_rows
-from .machine import MachineError, boot, build_model, load_module, parse_plug, plug
+from .machine import (
+    MachineError,
+    add_controller,
+    boot,
+    build_model,
+    check_hcd_kind,
+    hcd_kind,
+    load_module,
+    parse_plug,
+    plug,
+)
 from .render import descriptor_tree
 from .scenario import ScenarioError, load_scenario, run_scenario
 from .serve import parse_requests, run_serve
 from .shell import run_shell
+from .stats import bus_statistics
 from .usage import CommandError, CommandFailure, UsbemuGroup
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -83,10 +99,23 @@ def _clock_options(fn: _F) -> _F:
                         help="Run on the real clock instead of virtual time.")(fn)
 
 
+def _hcd_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--hcd: a registered controller kind, checked before a machine boots."""
+    try:
+        return check_hcd_kind(value)
+    except MachineError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 def _population_options(fn: _F) -> _F:
     options = [
-        click.option("--ports", type=click.IntRange(1, 31), default=6, show_default=True,
-                     help="Ports of the root hub."),
+        click.option("--hcd", default="inproc", show_default=True, metavar="KIND",
+                     callback=_hcd_option,
+                     help="Kind of the host controller (usbemu list controllers): inproc, "
+                          "or ehci for EHCI's schedules on machine time."),
+        click.option("--ports", type=click.IntRange(1, 31), default=None,
+                     help="Ports of the root hub (the kind's own count by default: 6 for "
+                          "inproc and ehci)."),
         click.option("--load", "modules", multiple=True, metavar="'MODULE [P=V ...]'",
                      help="Load a module (modprobe, or insmod for an example or file) "
                           "with parameters before plugging (repeatable)."),
@@ -100,8 +129,8 @@ def _population_options(fn: _F) -> _F:
 
 
 def machine_options(fn: _F) -> _F:
-    """The options of every command that boots a machine: --real-time, --seed, --ports,
-    --load and --plug (see `boot_machine`)."""
+    """The options of every command that boots a machine: --real-time, --seed, --hcd,
+    --ports, --load and --plug (see `boot_machine`)."""
     return _clock_options(_population_options(fn))
 
 
@@ -113,12 +142,19 @@ def _words(text: str, option: str) -> list[str]:
         raise click.BadParameter(f"{text!r}: {exc}", param_hint=option) from None
 
 
-def _populate(system: System, ports: int, modules: tuple[str, ...],
+def _populate(system: System, hcd: str, ports: int | None, modules: tuple[str, ...],
               plugs: tuple[str, ...]) -> None:
-    """One EHCI-like controller with `ports` ports, the modules loaded in order, the
-    devices plugged in order and enumerated; a user's mistake becomes a BadParameter
-    naming the option."""
-    system.add_controller(nports=ports)
+    """One controller of kind `hcd` with `ports` ports (the kind's own count when None),
+    the modules loaded in order, the devices plugged in order and enumerated; a user's
+    mistake becomes a BadParameter naming the option."""
+    try:
+        kind = hcd_kind(hcd)
+    except MachineError as exc:
+        raise click.BadParameter(str(exc), param_hint="--hcd") from None
+    try:
+        add_controller(system, kind, ports)
+    except MachineError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ports") from None
     for text in modules:
         name, *args = _words(text, "--load") or [""]
         try:
@@ -133,13 +169,13 @@ def _populate(system: System, ports: int, modules: tuple[str, ...],
             raise click.BadParameter(str(exc), param_hint="--plug") from None
 
 
-def boot_machine(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
-                 plugs: tuple[str, ...]) -> System:
+def boot_machine(real_time: bool, seed: int | None, hcd: str, ports: int | None,
+                 modules: tuple[str, ...], plugs: tuple[str, ...]) -> System:
     """Boot the machine the `machine_options` describe (see `_populate`).  The caller
     closes it (`with boot_machine(...) as system:`).  May sleep (runs the machine)."""
     system = boot(real_time=real_time, seed=seed, controllers=0)
     try:
-        _populate(system, ports, modules, plugs)
+        _populate(system, hcd, ports, modules, plugs)
     except SettleTimeout as exc:        # a probe that never returns, say
         system.close()
         raise CommandFailure(str(exc)) from None
@@ -251,16 +287,16 @@ def list_bridges(as_json: bool) -> None:
 @click.option("-d", "ids", metavar="[vendor]:[product]",
               help="Only devices with this vendor and/or product id (hexadecimal).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable device list.")
-def lsusb(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
-          plugs: tuple[str, ...], tree: bool, verbose: bool, select: str | None,
-          ids: str | None, as_json: bool) -> None:
+def lsusb(real_time: bool, seed: int | None, hcd: str, ports: int | None,
+          modules: tuple[str, ...], plugs: tuple[str, ...], tree: bool, verbose: bool,
+          select: str | None, ids: str | None, as_json: bool) -> None:
     """lsusb of a machine booted with the given modules and devices (usbutils' format).
     Exits with status 1 when no device matches -s and -d, as usbutils' lsusb does."""
     try:
         only = DeviceFilter.parse(select, ids)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    with boot_machine(real_time, seed, ports, modules, plugs) as system:
+    with boot_machine(real_time, seed, hcd, ports, modules, plugs) as system:
         if as_json:
             rows = device_rows(system, only=only)
             click.echo(json.dumps(rows, indent=2))
@@ -278,19 +314,42 @@ def lsusb(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...
 
 @main.command()
 @machine_options
-def devices(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
-            plugs: tuple[str, ...]) -> None:
+def devices(real_time: bool, seed: int | None, hcd: str, ports: int | None,
+            modules: tuple[str, ...], plugs: tuple[str, ...]) -> None:
     """/sys/kernel/debug/usb/devices of a machine booted with the given modules and devices."""
-    with boot_machine(real_time, seed, ports, modules, plugs) as system:
+    with boot_machine(real_time, seed, hcd, ports, modules, plugs) as system:
         click.echo(system.vfs.read_text("/sys/kernel/debug/usb/devices"), nl=False)
+
+
+@main.command()
+@machine_options
+@click.option("--for", "seconds", default=1.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(min=0, min_open=True, max=MAX_SLEEP_DAYS * 86400),
+              help="Machine time to run after the devices are plugged.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable: a list of buses with their statistics.")
+def stats(real_time: bool, seed: int | None, hcd: str, ports: int | None,
+          modules: tuple[str, ...], plugs: tuple[str, ...], seconds: float,
+          as_json: bool) -> None:
+    """The schedule statistics of a machine's host controllers after SECONDS of machine
+    time: per bus the frame number, each bus's use and each endpoint's bytes,
+    transactions, NAKs, URBs and throughput (controllers of kind ehci; others say they
+    keep none)."""
+    with boot_machine(real_time, seed, hcd, ports, modules, plugs) as system:
+        system.sleep(seconds * 1000)
+        buses = bus_statistics(system)
+    if as_json:
+        click.echo(json.dumps([bus.as_dict() for bus in buses], indent=2))
+    else:
+        click.echo("\n".join(bus.text() for bus in buses), nl=False)
 
 
 @main.command()
 @_population_options
 @_seed_option
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def mount(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: int | None,
-          directory: Path) -> None:
+def mount(hcd: str, ports: int | None, modules: tuple[str, ...], plugs: tuple[str, ...],
+          seed: int | None, directory: Path) -> None:
     """Serve the machine's /sys, /proc and /dev as a FUSE filesystem at DIRECTORY (which
     must exist) until it is unmounted (fusermount3 -u DIRECTORY) or the command is
     interrupted (SIGINT, SIGTERM).  The machine runs on real time: outside programs use
@@ -299,7 +358,7 @@ def mount(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: in
 
     def setup(system: System) -> None:
         system.random.seed(seed)
-        _populate(system, ports, modules, plugs)
+        _populate(system, hcd, ports, modules, plugs)
 
     try:
         run_mount(str(directory), setup)
@@ -316,13 +375,13 @@ def mount(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: in
 @click.option("--for", "seconds", type=click.FloatRange(min=0, min_open=True),
               metavar="SECONDS", help="Stop after SECONDS of real time (default: at Ctrl-C "
                                       "or SIGTERM).")
-def serve(ports: int, modules: tuple[str, ...], plugs: tuple[str, ...], seed: int | None,
-          ptys: tuple[str, ...], seconds: float | None) -> None:
+def serve(hcd: str, ports: int | None, modules: tuple[str, ...], plugs: tuple[str, ...],
+          seed: int | None, ptys: tuple[str, ...], seconds: float | None) -> None:
     """Serve the machine's ttys as host ptys for programs outside (pyserial, picocom,
     screen): one line per pty, then until Ctrl-C or SIGTERM.  The machine runs on real
     time."""
     requests = parse_requests(ptys)
-    with boot_machine(True, seed, ports, modules, plugs) as system:
+    with boot_machine(True, seed, hcd, ports, modules, plugs) as system:
         run_serve(system, requests, seconds, click.echo)
 
 
@@ -380,9 +439,9 @@ def run_(scenario: Path) -> None:
 
 @main.command()
 @machine_options
-def shell(real_time: bool, seed: int | None, ports: int, modules: tuple[str, ...],
-          plugs: tuple[str, ...]) -> None:
+def shell(real_time: bool, seed: int | None, hcd: str, ports: int | None,
+          modules: tuple[str, ...], plugs: tuple[str, ...]) -> None:
     """An interactive shell on an emulated machine (commands from stdin when piped)."""
-    with boot_machine(real_time, seed, ports, modules, plugs) as system:
+    with boot_machine(real_time, seed, hcd, ports, modules, plugs) as system:
         code = run_shell(system, sys.stdin, sys.stdout, sys.stderr)
     sys.exit(code)

@@ -14,10 +14,11 @@ controllers count them, the in-process controller does not, as dummy_hcd does no
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
-from ..kernel.vfs import Attr, Vfs
+from ..kernel.vfs import Attr, Node, StaticDir, Vfs
 from ..spec.ch9 import Speed
 from ..spec.descriptors import EndpointDescriptor, InterfaceAssociation, InterfaceDescriptor
 from .hcd import FRAME_TIME_MAX_USECS_ALLOC
@@ -30,7 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["DEVICES_PATH", "class_decode", "devices_bytes", "devices_text",
            "install_devices_file"]
 
-DEVICES_PATH: Final = "/sys/kernel/debug/usb/devices"
+DEBUG_USB: Final = "/sys/kernel/debug/usb"
+DEVICES_PATH: Final = f"{DEBUG_USB}/devices"
+#: Host controller drivers' debugfs directories (ehci-dbg.c's ehci_debug_root).
+HCD_DEBUG_DIRS: Final = ("ehci",)
 
 MAX_TOPO_LEVEL: Final = 6
 USB_MAXIADS: Final = 16
@@ -234,5 +238,15 @@ def devices_bytes(usbcore: UsbCore) -> bytes:
 
 
 def install_devices_file(vfs: Vfs, usbcore: UsbCore) -> None:
-    """Mount the devices file at /sys/kernel/debug/usb/devices (mode 0444).  Context: atomic."""
+    """Mount the devices file at /sys/kernel/debug/usb/devices (mode 0444), and the host
+    controller drivers' debugfs directories beside it (/sys/kernel/debug/usb/ehci/<bus>/,
+    `HostController.debug_files`).  Context: atomic."""
     vfs.mount(DEVICES_PATH, Attr(lambda: devices_bytes(usbcore)))
+    for name in HCD_DEBUG_DIRS:
+        vfs.mount(f"{DEBUG_USB}/{name}", StaticDir(compute=functools.partial(
+            _hcd_debug_entries, usbcore, name)))
+
+
+def _hcd_debug_entries(usbcore: UsbCore, name: str) -> dict[str, Node]:
+    return {bus.bus_name: StaticDir(dict(bus.hcd.debug_files()))
+            for _, bus in sorted(usbcore.buses.items()) if bus.hcd.debug_dir == name}

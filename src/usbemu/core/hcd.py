@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
 from ..errors import Errno
@@ -63,6 +63,7 @@ from .urb import PIPE_CONTROL, PIPE_INTERRUPT, Urb, UrbFlag, usb_pipetype
 from .usb import UsbDevice
 
 if TYPE_CHECKING:
+    from ..kernel.vfs import Node
     from .driver import UsbBusType
     from .usb import UsbHostConfig, UsbHostEndpoint, UsbHostInterface
     from .usbcore import UsbCore
@@ -241,6 +242,9 @@ class HostController(ABC):
     rsrc_start: int = 0
     #: HCD_MEMORY: the registers are memory-mapped ("io mem"), else I/O ports ("io port").
     io_memory: ClassVar[bool] = True
+    #: The directory under /sys/kernel/debug/usb/ whose <bus_name>/ subdirectory shows
+    #: `debug_files()` ("ehci" for ehci-hcd), or None.
+    debug_dir: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -380,6 +384,11 @@ class HostController(ABC):
         """Resume the root hub's ports; 0 or -errno.  Without it hcd_bus_resume fails with
         -ENOENT.  Context: atomic; called from process context."""
         return -Errno.ENOENT
+
+    def debug_files(self) -> Mapping[str, Node]:
+        """The driver's debugfs files for this bus (name → node), shown under
+        /sys/kernel/debug/usb/<debug_dir>/<bus_name>/.  Context: atomic."""
+        return {}
 
     # -- URB bookkeeping (hcd.c) --------------------------------------------------------------
 

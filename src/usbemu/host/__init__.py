@@ -31,6 +31,7 @@ BUILTIN_HCDS: Final[dict[str, str]] = {
     "inproc": "usbemu.host.inproc:InProcessHCD",
     "uhci": "usbemu.host.uhci:UhciHCD",
     "ohci": "usbemu.host.ohci:OhciHCD",
+    "ehci": "usbemu.host.ehci:EhciHCD",
 }
 
 #: The controller-kind registry: built-in kinds and those of installed plugins.

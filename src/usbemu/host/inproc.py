@@ -33,7 +33,7 @@ import functools
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from ..core.hcd import HostController
-from ..core.urb import Urb, UrbFlag, usb_pipedevice
+from ..core.urb import IsoPacket, Urb, UrbFlag, usb_pipedevice
 from ..emulated.device import DeviceModel
 from ..emulated.endpoint import Endpoint, Outcome
 from ..errors import Errno
@@ -68,6 +68,28 @@ _DONE: Final = Outcome.DONE
 _NAK: Final = Outcome.NAK
 
 
+def iso_packet(ep: Endpoint | None, chunk: memoryview, is_in: bool, packet: IsoPacket) -> None:
+    """Move one isochronous packet between `chunk` (its part of the URB's buffer) and the
+    endpoint, setting the packet's status and actual_length: no answer -EPROTO, an IN
+    packet larger than its buffer -EOVERFLOW with nothing stored (ehci-sched.c
+    itd_complete).  Context: atomic."""
+    packet.actual_length = 0
+    if ep is None:
+        packet.status = -Errno.EPROTO
+        return
+    if is_in:
+        data = ep.iso_in(ep.maxpacket * ep.mult)
+        if len(data) > len(chunk):
+            packet.status = -Errno.EOVERFLOW
+            return
+        chunk[: len(data)] = data
+        packet.actual_length = len(data)
+    else:
+        ep.iso_out(chunk)
+        packet.actual_length = len(chunk)
+    packet.status = 0
+
+
 class _EndpointQueue:
     """Controller state of one host endpoint (its QH, in EHCI terms)."""
 
@@ -97,8 +119,8 @@ class InProcessController(HostController):
 
     def __init__(self, core: UsbCore, controller: Device, nports: int) -> None:
         if not 1 <= nports <= self.max_ports:
-            raise ValueError(f"nports={nports}: a {self.root_hub_kind.name.upper()} root hub "
-                             f"has 1..{self.max_ports} ports")
+            raise ValueError(f"nports={nports}: {self.root_hub_kind.name.upper()} root hubs "
+                             f"have 1..{self.max_ports} ports")
         super().__init__(core, controller, nports)
         self.irq, self.rsrc_start = pci_resources(controller.name, memory=self.io_memory)
         self._waiters: dict[tuple[int, int], _EndpointQueue] = {}
@@ -326,24 +348,8 @@ class InProcessController(HostController):
         is_in = bool(urb.transfer_flags & _DIR_IN)
         total = errors = 0
         for packet in urb.iso_frame_desc[: urb.number_of_packets]:
-            chunk = view[packet.offset:packet.offset + packet.length]
-            packet.actual_length = 0
-            if ep is None:
-                packet.status = -Errno.EPROTO
-                errors += 1
-                continue
-            if is_in:
-                data = ep.iso_in(ep.maxpacket * ep.mult)
-                if len(data) > len(chunk):
-                    packet.status = -Errno.EOVERFLOW
-                    errors += 1
-                    continue
-                chunk[: len(data)] = data
-                packet.actual_length = len(data)
-            else:
-                ep.iso_out(chunk)
-                packet.actual_length = len(chunk)
-            packet.status = 0
+            iso_packet(ep, view[packet.offset:packet.offset + packet.length], is_in, packet)
+            errors += packet.status != 0
             total += packet.actual_length
         urb.actual_length = total
         urb.error_count = errors

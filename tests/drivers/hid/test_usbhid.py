@@ -81,9 +81,9 @@ MOUSE_LINES = [
 
 
 @pytest.fixture
-def system() -> Iterator[System]:
+def system(hcd_kind: str) -> Iterator[System]:
     with System() as machine:
-        machine.add_controller()
+        machine.add_controller(hcd_kind)
         yield machine
 
 
@@ -191,6 +191,7 @@ def play_path(system: System, mouse: BootMouse, count: int) -> tuple[float, list
     return system.run(run())
 
 
+@pytest.mark.parametrize("hcd_kind", ["inproc"])  # the timestamps are the in-process ones
 def test_a_scripted_mouse_path_through_usbhid(system: System) -> None:
     mouse = BootMouse()
     plug(system, mouse)

@@ -119,13 +119,19 @@ def _stop(report: Report, stops: list[tuple[str, Stop]]) -> None:
 
 def run_scenario(scenario: Scenario, console: Console) -> bool:
     """Boot the scenario's machine, set it up, run its steps and print the report to
-    `console`; True when every step did what the file says.  The machine is shut down
+    `console`; True when every step did what the file says, False (reported) when a step
+    did not or the machine cannot be built as [machine] says (a port count the controller
+    kind does not have).  The machine is shut down
     afterwards (bridges stopped first).  Context: outside any event loop; runs the machine,
     for real time on a real_time machine."""
     m = scenario.machine
-    system = boot(real_time=m.real_time, seed=m.seed, controllers=m.controllers,
-                  ports=m.ports)
     report = Report(scenario.path, console)
+    try:
+        system = boot(real_time=m.real_time, seed=m.seed, controllers=m.controllers,
+                      hcd=m.hcd, ports=m.ports)
+    except MachineError as exc:
+        report.failed("machine", m.describe(), m.line, str(exc))
+        return False
     stops: list[tuple[str, Stop]] = []
     try:
         start = system.time()

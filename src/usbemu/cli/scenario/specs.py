@@ -14,18 +14,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...emulated.models import available_models
-from ..machine import MachineError, build_model, host_kind
-from .fields import Entry, Reader, boolean, integer, module_args, port_path, string, table
+from ..machine import MachineError, build_model, hcd_kind, host_kind
+from .fields import (
+    BadValue,
+    Entry,
+    Reader,
+    WrongType,
+    boolean,
+    integer,
+    module_args,
+    port_path,
+    string,
+    table,
+)
 
 
 @dataclass(frozen=True)
 class MachineSpec:
-    """[machine]: `cli.machine.boot`'s options."""
+    """[machine]: `cli.machine.boot`'s options (`ports` None: the controller kind's own
+    count), and the line a failure to boot is reported at (that of `ports`, else of the
+    table)."""
 
     real_time: bool = False
     seed: int | None = None
     controllers: int = 1
-    ports: int = 6
+    hcd: str = "inproc"
+    ports: int | None = None
+    line: int = 1
+
+    def describe(self) -> str:
+        """"boot 2 ehci controllers of 20 ports"."""
+        plural = "" if self.controllers == 1 else "s"
+        ports = "the kind's own ports" if self.ports is None else f"{self.ports} ports"
+        return f"boot {self.controllers} {self.hcd} controller{plural} of {ports}"
 
 
 @dataclass(frozen=True)
@@ -49,14 +70,27 @@ class DeviceSpec:
     at: str | None
 
 
+def hcd_name(value: object) -> str:
+    """A host controller kind that loads (`usbemu list controllers`)."""
+    if not isinstance(value, str):
+        raise WrongType('a host controller kind, like "inproc" or "ehci"')
+    try:
+        hcd_kind(value)
+    except MachineError as exc:
+        raise BadValue(str(exc)) from None
+    return value
+
+
 def read_machine(reader: Reader, data: Mapping[str, object]) -> MachineSpec:
     e = Entry(reader, "machine", None, "machine", data)
-    e.only(("real_time", "seed", "controllers", "ports"))
+    e.only(("real_time", "seed", "controllers", "hcd", "ports"))
     return MachineSpec(
         real_time=e.value("real_time", boolean, False),
         seed=e.get("seed", integer()),
         controllers=e.value("controllers", integer("an integer from 0 to 16", 0, 16), 1),
-        ports=e.value("ports", integer("an integer from 1 to 31", 1, 31), 6))
+        hcd=e.value("hcd", hcd_name, "inproc"),
+        ports=e.get("ports", integer("an integer from 1 to 31", 1, 31)),
+        line=e.line("ports"))
 
 
 def module_name(e: Entry, key: str) -> str | None:

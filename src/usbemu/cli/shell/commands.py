@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 from .completion import ArgCompleter, complete_nothing, complete_vfs, starting
 from .devices import (
     complete_plug,
+    complete_stats,
     complete_unplug,
     do_dmesg,
     do_lsusb,
     do_plug,
     do_sleep,
+    do_stats,
     do_unplug,
 )
 from .files import do_cat, do_echo, do_hexdump, do_ls, do_readlink, do_rm
@@ -197,6 +199,9 @@ COMMANDS: dict[str, Command] = {
                       "0..32767)", hid_completer("tablet")),
     "sleep": Command(do_sleep, "sleep MILLISECONDS | sleep SECONDSs",
                      "let machine time pass (instant on virtual time)"),
+    "stats": Command(do_stats, "stats [BUS]",
+                     "the host controllers' schedule statistics, per bus (ehci: frames, bus "
+                     "use, endpoints)", complete_stats),
     "stty": Command(do_stty, "stty -F DEVICE [-a | -g | SETTING...]",
                     "print or change a tty's settings (GNU stty: -a, raw, -echo, 115200 …)",
                     complete_stty),

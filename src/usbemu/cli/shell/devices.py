@@ -1,10 +1,12 @@
 """The shell's commands on the machine's devices and clock: lsusb (usbutils, with -t, -v,
 -s and -d), dmesg (util-linux, -c and -C), plug and unplug (usbemu's hands on the
-hardware) and sleep (machine time passes), with the completers of plug and unplug.
+hardware), sleep (machine time passes) and stats (the host controllers' schedule
+statistics), with the completers of plug, unplug and stats.
 
 lsusb's formats and its -s/-d filter come from `bridges.lsusb`, as `usbemu lsusb`'s do;
-plugging goes through `cli.machine`, as the one-shot commands and scenarios do.  Usage
-lines and help texts are in the command table.
+plugging goes through `cli.machine`, as the one-shot commands and scenarios do, and the
+statistics through `cli.stats`, as `usbemu stats`'s do.  Usage lines and help texts are in
+the command table.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ...emulated.models import available_models, load_model
 from ...errors import PluginNotFound
 from ...kernel.vtime import MAX_SLEEP_DAYS, MAX_SLEEP_MS, NS_PER_S, sleep_ns, to_ns
 from ..machine import model_options, parse_plug, plug, unplug
+from ..stats import bus_statistics
 from .completion import complete_host, starting
 from .invocation import Invocation, UsageError, flag_set, parse_options
 
@@ -69,6 +72,7 @@ def do_unplug(call: Invocation) -> int:
     return 0
 
 
+_BUSNUM = re.compile(r"[0-9]+")
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s)?")
 
 
@@ -84,6 +88,19 @@ def do_sleep(call: Invocation) -> int:
                    f"{MAX_SLEEP_MS} ms ({MAX_SLEEP_DAYS} days) of machine time")
         return 1
     call.shell.run_on_machine(sleep_ns(to_ns(number, NS_PER_S if in_seconds else 1_000_000)))
+    return 0
+
+
+def do_stats(call: Invocation) -> int:
+    if len(call.args) > 1:
+        raise UsageError(f"stats: unexpected argument '{call.args[1]}'")
+    busnum = None
+    if call.args:
+        if _BUSNUM.fullmatch(call.args[0]) is None:
+            raise UsageError(f"stats: '{call.args[0]}' is not a bus number (decimal, as "
+                             "lsusb shows it: 1 or 001)")
+        busnum = int(call.args[0], 10)
+    call.out.write("\n".join(bus.text() for bus in bus_statistics(call.system, busnum)))
     return 0
 
 
@@ -105,3 +122,7 @@ def complete_plug(shell: Shell, args: list[str], word: str) -> list[str]:
 
 def complete_unplug(shell: Shell, args: list[str], word: str) -> list[str]:
     return [] if args else starting(word, shell.plugged_ports())
+
+
+def complete_stats(shell: Shell, args: list[str], word: str) -> list[str]:
+    return [] if args else starting(word, (str(n) for n in shell.system.usb.buses))

@@ -86,7 +86,10 @@ class _Profile:
     other_speed_interval: int | None  # None: a USB 1.1 device, no other speed
 
 
-_PROFILES: Final[Mapping[Speed, _Profile]] = {
+#: The key of the multi-TT profile beside the per-speed ones.
+_MULTI_TT: Final = "multi-tt"
+
+_PROFILES: Final[Mapping[Speed | str, _Profile]] = {
     # Genesys Logic GL850G "USB2.0 Hub" (05e3:0608), single TT, bInterval 12 = 256 ms.
     Speed.HIGH: _Profile(0x05E3, 0x0608, 0x7763, 0x0200, HubProtocol.HS_SINGLE_TT, 64,
                          "USB2.0 Hub", 12,
@@ -94,6 +97,14 @@ _PROFILES: Final[Mapping[Speed, _Profile]] = {
                                             OverCurrentProtection.PER_PORT,
                                             TtThinkTime.BITS_32, port_indicators=True),
                          255),
+    # Terminus Technology FE 1.1s "USB 2.0 Hub [MTT]" (1a40:0201): a transaction
+    # translator per port, 8 FS bit times of TT think time.
+    _MULTI_TT: _Profile(0x1A40, 0x0201, 0x0100, 0x0200, HubProtocol.HS_MULTI_TT, 64,
+                        "USB 2.0 Hub [MTT]", 12,
+                        HubCharacteristics(PowerSwitching.PER_PORT,
+                                           OverCurrentProtection.PER_PORT,
+                                           TtThinkTime.BITS_8, port_indicators=True),
+                        255),
     # Texas Instruments TUSB2046 (0451:2046), a USB 1.1 full-speed hub, 255 ms polling.
     Speed.FULL: _Profile(0x0451, 0x2046, 0x0100, 0x0110, HubProtocol.FS, 8,
                          "USB1.1 Hub", 255,
@@ -107,39 +118,49 @@ _HUB_CONFIG_ATTRIBUTES: Final = (ConfigAttributes.ONE | ConfigAttributes.SELF_PO
                                  | ConfigAttributes.REMOTE_WAKEUP)
 
 
-def _config(nports: int, interval: int) -> ConfigDescriptor:
+def _config(nports: int, interval: int, multi_tt: bool = False) -> ConfigDescriptor:
+    """The hub's one configuration; a multi-TT hub has a second altsetting whose protocol
+    (2) switches on a TT per port (hub_configure's usb_set_interface(hdev, 0, 1))."""
     status = EndpointDescriptor.interrupt(STATUS_ENDPOINT, hub_bitmap_len(nports), interval)
-    return ConfigDescriptor(
-        interfaces=(InterfaceDescriptor(ClassCode.HUB, 0, 0, endpoints=(status,)),),
-        bmAttributes=_HUB_CONFIG_ATTRIBUTES, bMaxPower=50)
+    alts: tuple[InterfaceDescriptor, ...] = (
+        InterfaceDescriptor(ClassCode.HUB, 0, int(multi_tt), endpoints=(status,)),)
+    if multi_tt:
+        alts += (InterfaceDescriptor(ClassCode.HUB, 0, HubProtocol.HS_MULTI_TT,
+                                     endpoints=(status,), bInterfaceNumber=0,
+                                     bAlternateSetting=1),)
+    return ConfigDescriptor(interfaces=alts, bmAttributes=_HUB_CONFIG_ATTRIBUTES, bMaxPower=50)
 
 
 def _device_descriptor(profile: _Profile, nports: int) -> DeviceDescriptor:
     other = profile.other_speed_interval
+    multi = profile.bDeviceProtocol == HubProtocol.HS_MULTI_TT
     return DeviceDescriptor(
         idVendor=profile.idVendor, idProduct=profile.idProduct, bcdDevice=profile.bcdDevice,
         bcdUSB=profile.bcdUSB, bDeviceClass=ClassCode.HUB,
         bDeviceProtocol=profile.bDeviceProtocol, bMaxPacketSize0=profile.bMaxPacketSize0,
-        iProduct=profile.product, configurations=(_config(nports, profile.bInterval),),
+        iProduct=profile.product, configurations=(_config(nports, profile.bInterval, multi),),
         other_speed_configurations=() if other is None else (_config(nports, other),),
         qualifier=None if other is None else DeviceQualifier(
             profile.bcdUSB, ClassCode.HUB, 0, HubProtocol.FS, profile.bMaxPacketSize0, 1))
 
 
-def _profile(speed: Speed) -> _Profile:
-    profile = _PROFILES.get(speed)
+def _profile(speed: Speed, multi_tt: bool = False) -> _Profile:
+    if multi_tt and speed != Speed.HIGH:
+        raise ValueError("a multi-TT hub is a high-speed hub")
+    profile = _PROFILES.get(_MULTI_TT if multi_tt else speed)
     if profile is None:
         raise ValueError(f"a USB 2.0 hub runs at high or full speed, not {speed.name}")
     return profile
 
 
-def default_hub_descriptor(ports: int, speed: Speed = Speed.HIGH) -> HubDescriptor:
-    """The hub descriptor of `Hub(ports, speed=speed)`: the characteristics of the hub it
-    imitates at that speed, 100 ms from power-on to power-good, 100 mA for the hub
-    controller.  Context: pure function.  Raises ValueError for a speed a USB 2.0 hub
-    cannot run at."""
-    return HubDescriptor(ports, int(_profile(speed).characteristics), bPwrOn2PwrGood=50,
-                         bHubContrCurrent=100)
+def default_hub_descriptor(ports: int, speed: Speed = Speed.HIGH,
+                           multi_tt: bool = False) -> HubDescriptor:
+    """The hub descriptor of `Hub(ports, speed=speed, multi_tt=multi_tt)`: the
+    characteristics of the hub it imitates, 100 ms from power-on to power-good, 100 mA for
+    the hub controller.  Context: pure function.  Raises ValueError for a speed a USB 2.0
+    hub cannot run at."""
+    return HubDescriptor(ports, int(_profile(speed, multi_tt).characteristics),
+                         bPwrOn2PwrGood=50, bHubContrCurrent=100)
 
 
 # -- request tables -----------------------------------------------------------------------------
@@ -158,8 +179,9 @@ R = HubRequest
 class Hub(PortOwner, DeviceModel):
     """An external USB 2.0 hub with `ports` downstream ports (1..15).
 
-    High speed (the default) gives a single-TT Genesys Logic GL850G look-alike; `speed=
-    Speed.FULL` a USB 1.1 hub.  Plug models in with `attach`, pull them with `detach`;
+    High speed (the default) gives a single-TT Genesys Logic GL850G look-alike, `multi_tt=
+    True` a Terminus FE 1.1s with a transaction translator per port; `speed=Speed.FULL` a
+    USB 1.1 hub.  Plug models in with `attach`, pull them with `detach`;
     `hub_port(port1)` and `children()` show the ports (`port`, inherited, is the hub's own
     upstream port).  A subclass may answer with descriptors of its own
     (`hub_device_descriptors`, `hub_descriptor_bytes`), as the cloned hub does.  Raises
@@ -168,13 +190,15 @@ class Hub(PortOwner, DeviceModel):
 
     model_name = "hub"
 
-    def __init__(self, ports: int = 4, *, speed: Speed = Speed.HIGH) -> None:
+    def __init__(self, ports: int = 4, *, speed: Speed = Speed.HIGH,
+                 multi_tt: bool = False) -> None:
         if isinstance(ports, bool) or not isinstance(ports, int):
             raise TypeError(f"Hub(ports=...) takes an int, got {ports!r}")
         if not 1 <= ports <= MAX_PORTS:
             raise ValueError(f"a hub has 1..{MAX_PORTS} ports, got {ports}")
+        self.multi_tt = multi_tt
         super().__init__(self.hub_device_descriptors(ports, speed), speed=speed)
-        self.hub_descriptor = default_hub_descriptor(ports, speed)
+        self.hub_descriptor = default_hub_descriptor(ports, speed, multi_tt)
         self.hub_status = HubStat(0)
         self.hub_change = HubChange(0)
         self.ports = tuple(DownstreamPort(self, n) for n in range(1, ports + 1))
@@ -188,7 +212,7 @@ class Hub(PortOwner, DeviceModel):
         status-change endpoint sized for `ports`.  A subclass with descriptors of its own
         (a cloned hub) returns them.  Raises ValueError for a speed a USB 2.0 hub cannot
         run at."""
-        return _device_descriptor(_profile(speed), ports)
+        return _device_descriptor(_profile(speed, self.multi_tt), ports)
 
     def hub_descriptor_bytes(self) -> bytes:
         """What GetHubDescriptor answers: `hub_descriptor` as bytes.  A subclass that

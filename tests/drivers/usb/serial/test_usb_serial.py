@@ -33,9 +33,9 @@ from usbemu.system import System
 
 
 @pytest.fixture
-def system() -> Iterator[System]:
+def system(hcd_kind: str) -> Iterator[System]:
     with System() as machine:
-        machine.add_controller()
+        machine.add_controller(hcd_kind)
         yield machine
 
 
