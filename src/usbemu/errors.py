@@ -84,6 +84,7 @@ class Errno(IntEnum):
     ENODATA = 61
     ETIME = 62
     ENOSR = 63
+    ENOLINK = 67
     ECOMM = 70
     EPROTO = 71
     EBADMSG = 74
@@ -104,6 +105,7 @@ class Errno(IntEnum):
     EALREADY = 114
     EINPROGRESS = 115
     EREMOTEIO = 121
+    ENOMEDIUM = 123
     # kernel-internal codes (include/linux/errno.h), never seen by user space
     ERESTARTSYS = 512
     EPROBE_DEFER = 517
@@ -151,6 +153,7 @@ _MESSAGES: Final[dict[int, str]] = {
     Errno.ENODATA: "No data available",
     Errno.ETIME: "Timer expired",
     Errno.ENOSR: "Out of streams resources",
+    Errno.ENOLINK: "Link has been severed",
     Errno.ECOMM: "Communication error on send",
     Errno.EPROTO: "Protocol error",
     Errno.EBADMSG: "Bad message",
@@ -171,6 +174,7 @@ _MESSAGES: Final[dict[int, str]] = {
     Errno.EALREADY: "Operation already in progress",
     Errno.EINPROGRESS: "Operation now in progress",
     Errno.EREMOTEIO: "Remote I/O error",
+    Errno.ENOMEDIUM: "No medium found",
     Errno.ERESTARTSYS: "Unknown error 512",
     Errno.EPROBE_DEFER: "Unknown error 517",
     Errno.ENOTSUPP: "Unknown error 524",

@@ -512,6 +512,8 @@ usb_clear_halt = _message.usb_clear_halt
 usb_set_interface = _message.usb_set_interface
 usb_set_configuration = _message.usb_set_configuration
 usb_reset_device = _hub.usb_reset_device
+usb_lock_device_for_reset = _usb.usb_lock_device_for_reset
+usb_unlock_device = _usb.usb_unlock_device
 
 # -- endpoint descriptor helpers (include/uapi/linux/usb/ch9.h) ------------------------------
 

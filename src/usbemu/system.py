@@ -34,6 +34,7 @@ from .emulated.port import PortOwner
 from .errors import SettleTimeout
 from .host import load_hcd_kind
 from .host.roothub import RootHub
+from .kernel.block.genhd import BlockCore
 from .kernel.char_dev import CharDevices
 from .kernel.devclass import DeviceClasses, Devtmpfs
 from .kernel.device import Device, Driver, DriverCore
@@ -42,6 +43,7 @@ from .kernel.input import InputCore
 from .kernel.kmod import KernelModules
 from .kernel.module import Module
 from .kernel.printk import Level, Printk
+from .kernel.scsi.scsi import ScsiCore
 from .kernel.syscalls import AsyncFile, SyncFile
 from .kernel.tty_io import TtyCore
 from .kernel.vfs import Vfs
@@ -134,6 +136,8 @@ class System:
         self.tty = TtyCore(self.driver_core, self.chrdev, self.classes, self.vfs, self.loop)
         self.input = InputCore(self.driver_core, self.chrdev, self.classes, self.vfs,
                                self.loop, handlers=[evdev_handler()])  # input core, evdev
+        self.block = BlockCore(self.driver_core, self.chrdev, self.classes, self.vfs, self.loop)
+        self.scsi = ScsiCore(self.driver_core, self.classes, self.vfs, self.loop)
         self.controllers: list[HostController] = []
         self._pci_slot = 0x1D
         self._booted = False

@@ -20,7 +20,7 @@ from usbemu.emulated.clone import dump_clone
 from usbemu.emulated.models import load_model
 
 KNOWN = ("known models: acm, ft2232h, ftdi, hub, keyboard, mouse, pendrive, serial, serial2, "
-         "serial8, tablet, zero")
+         "serial8, storage, tablet, zero")
 
 
 def invoke(*args: str) -> tuple[int, str]:

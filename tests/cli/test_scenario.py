@@ -163,7 +163,8 @@ def test_wrong_type_names_the_field_what_it_takes_and_what_it_got() -> None:
 def test_unknown_model_lists_the_models() -> None:
     assert fixture_errors("unknown_model.toml") == [
         "2: device 1: no device model named 'toaster' and no such file; known models: acm, "
-        "ft2232h, ftdi, hub, keyboard, mouse, pendrive, serial, serial2, serial8, tablet, zero; "
+        "ft2232h, ftdi, hub, keyboard, mouse, pendrive, serial, serial2, serial8, storage, "
+        "tablet, zero; "
         "a clone file is named relative to the scenario's directory"]
 
 

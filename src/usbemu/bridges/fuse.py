@@ -70,10 +70,14 @@ What a program sees, and where it differs from Linux's sysfs:
   sleeping in them is woken when that changes (fuse_notify_poll, sent by a watcher on
   the machine).  ioctl is not served (FUSE passes a regular file's ioctl only with sizes
   known in advance), so termios settings are made with the shell's stty or through the
-  pty bridge, not through the mount.  With ``device_files=False`` (or a machine without a
-  char-device layer) a node is a character-device entry with its ``st_rdev`` (``ls -l``
-  shows ``c 180, 0``) that cannot be opened (EACCES from the host kernel; ENXIO, "No such
-  device or address", should the daemon ever be asked);
+  pty bridge, not through the mount.  A block device node (/dev/sda1) is served the
+  same way, through the block layer (kernel/block): a regular file whose size is the
+  disk's or partition's, read and written at any offset, fsync flushing the disk's write
+  cache — so ``mdir -i DIR/dev/sda1`` and ``mcopy`` work on the FAT filesystem in it.
+  With ``device_files=False`` (or a machine without a char-device layer) a node is a
+  character- or block-device entry with its ``st_rdev`` (``ls -l`` shows ``c 180, 0``)
+  that cannot be opened (EACCES from the host kernel; ENXIO, "No such device or
+  address", should the daemon ever be asked);
 - the directories of ordinary files (`FileDir`: /etc/modprobe.d) are what they are on
   Linux: files there are created, read and written at any offset, appended to,
   truncated and removed (``echo "blacklist usbhid" > DIR/etc/modprobe.d/usbemu.conf``);
@@ -405,12 +409,20 @@ class VfsOperations:
             size = len(self._link_target(path, node.target))
         elif isinstance(node, DevNode):
             rdev = 0 if self._chrdev is not None else os.makedev(node.major, node.minor)
+            if node.block and self._chrdev is not None:
+                size = self._block_size(node)
         elif not isinstance(node, RegularFile):
             nlink = 2
         atime, mtime, ctime = self._times_ns
         return {"st_mode": mode, "st_nlink": nlink, "st_size": size,
                 "st_uid": self._uid, "st_gid": self._gid, "st_rdev": rdev,
                 "st_blksize": 4096, "st_atime": atime, "st_mtime": mtime, "st_ctime": ctime}
+
+    def _block_size(self, node: DevNode) -> int:
+        """The size in bytes of the block device behind `node` (0 when there is none)."""
+        blocks = self._chrdev.block_devices if self._chrdev is not None else None
+        size = None if blocks is None else blocks.blkdev_size(mkdev(node.major, node.minor))
+        return size or 0
 
     @staticmethod
     def _link_target(path: str, target: str) -> str:
@@ -474,8 +486,8 @@ class VfsOperations:
             if isinstance(node, DevNode):
                 if self._chrdev is None:  # no driver can be reached through this mount
                     raise OSError(Errno.ENXIO, "No such device or address", path)
-                dev = mkdev(node.major, node.minor)
-                return _OpenFile(canonical, device=await self._chrdev.open(dev, flags, path))
+                return _OpenFile(canonical,
+                                 device=await self._chrdev.open_node(node, flags, path))
             if isinstance(node, RegularFile):
                 return _OpenFile(canonical, regular=True)
             if not isinstance(node, Attr):
@@ -567,6 +579,23 @@ class VfsOperations:
             raise OSError(Errno.EISDIR, "Is a directory", path)
 
         self._call(check)
+        return 0
+
+    def fsync(self, path: str, datasync: int, fh: int) -> int:
+        """fsync(2) of an open file: a device file's driver writes back (a disk flushes
+        its write cache); other files have nothing to write back."""
+        handle = self._open_file(fh)
+        file = handle.device
+        if file is None or self._chrdev is None:
+            return 0
+        chrdev = self._chrdev
+
+        async def do_fsync() -> None:
+            result = await chrdev.fsync(file, bool(datasync))
+            if result < 0:
+                raise OSError(-result, os.strerror(-result), file.f_path)
+
+        self._await(do_fsync(), wait=True, abortable=True)
         return 0
 
     # -- poll ----------------------------------------------------------------------------------

@@ -5,18 +5,20 @@ usb_host_interface, usb_host_endpoint).
 Like usb.c, this is "not actually a driver at all": it holds what usbcore knows about each
 device — its place in the tree (bus, parent, port, devpath, level), its address and state,
 its descriptors as read, its configurations with their interfaces and altsettings, and the
-host-side endpoints where URBs queue.  Binding lives in `driver.py`, enumeration in
-`hub.py`, transfers in `urb.py` and `message.py`.
+host-side endpoints where URBs queue — and usb_lock_device_for_reset, the device lock a
+driver takes around a reset.  Binding lives in `driver.py`, enumeration and the reset
+itself in `hub.py`, transfers in `urb.py` and `message.py`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Iterator
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from ..errors import IllegalStateTransition
+from ..errors import Errno, IllegalStateTransition
 from ..kernel.device import Device
 from ..kernel.printk import Level
 from ..spec.ch9 import (
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
     from .urb import Urb
 
 USB_DEVICE_MAJOR: Final = 189
+#: usb_lock_device_for_reset(): how long it tries for the lock, and its poll interval.
+_RESET_LOCK_TIMEOUT_S: Final = 1.0
+_RESET_LOCK_POLL_S: Final = 0.015
 EP0_DESC: Final = EndpointDescriptor(0x00, EndpointType.CONTROL, 64)
 
 
@@ -347,3 +352,40 @@ def usb_get_extra_descriptor(dev: UsbDevice, extra: bytes, dtype: int,
             return bytes(extra[pos:pos + length])
         pos += length
     return None
+
+
+def _reset_lock_refusal(udev: UsbDevice, iface: UsbInterface | None) -> int:
+    if udev.state is DeviceState.NOTATTACHED:
+        return -Errno.ENODEV
+    if udev.state is DeviceState.SUSPENDED:
+        return -Errno.EHOSTUNREACH
+    if iface is not None and iface.condition in (InterfaceCondition.UNBINDING,
+                                                 InterfaceCondition.UNBOUND):
+        return -Errno.EINTR
+    return 0
+
+
+async def usb_lock_device_for_reset(udev: UsbDevice, iface: UsbInterface | None) -> int:
+    """usb_lock_device_for_reset(): take `udev`'s lock so that the caller may call
+    usb_reset_device(), checking every 15 ms that the reset still makes sense.  Returns 0
+    (the caller releases the lock with `usb_unlock_device`), -ENODEV (the device is gone),
+    -EHOSTUNREACH (suspended), -EINTR (`iface` is being unbound or is unbound) or -EBUSY
+    (the lock stayed taken for a second: probably a deadlock).  Context: may sleep."""
+    loop = asyncio.get_running_loop()
+    expire = loop.time() + _RESET_LOCK_TIMEOUT_S
+    refusal = _reset_lock_refusal(udev, iface)
+    while not refusal:
+        if not udev.lock.locked():
+            await udev.lock.acquire()   # free: taken at once, as usb_trylock_device
+            return 0
+        if loop.time() > expire:
+            return -Errno.EBUSY
+        await asyncio.sleep(_RESET_LOCK_POLL_S)
+        refusal = _reset_lock_refusal(udev, iface)
+    return refusal
+
+
+def usb_unlock_device(udev: UsbDevice) -> None:
+    """usb_unlock_device(): release the lock `usb_lock_device_for_reset` took.
+    Context: atomic."""
+    udev.lock.release()

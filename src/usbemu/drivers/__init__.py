@@ -16,16 +16,19 @@ module:
     drivers/hid/            drivers/hid/: the HID core (hid-core, hidraw, hid-input: the
                             module hid) and hid-generic
     drivers/hid/usbhid/     drivers/hid/usbhid/: usbhid, usbmouse, usbkbd
-    drivers/usb/storage/    drivers/usb/storage/: usb-storage
+    drivers/usb/storage/    drivers/usb/storage/: usb-storage (Bulk-Only and CB[I]
+                            transports, the SCSI host of each mass-storage interface)
+                            and uas
     drivers/usb/usbip/      drivers/usb/usbip/: the USB/IP host (stub) and vhci sides
 
-Today drivers/usb/misc/, drivers/usb/serial/, drivers/usb/class_/, drivers/hid/ and
-drivers/hid/usbhid/ exist.  Not here, though Linux keeps them under drivers/ too: the USB
-core (drivers/usb/core/) is usbemu.core, the host controller drivers (drivers/usb/host/)
-are usbemu.host, and the input core with evdev (drivers/input/), the tty core
-(drivers/tty/) and the char-device layer are usbemu.kernel.  A driver module imports
-usbemu.core, usbemu.kernel and usbemu.linux, never usbemu.host, the bridges, the command
-line or the System (tests/test_layers.py holds that).
+Today drivers/usb/misc/, drivers/usb/serial/, drivers/usb/class_/, drivers/usb/storage/,
+drivers/hid/ and drivers/hid/usbhid/ exist.  Not here, though Linux keeps them under
+drivers/ too: the USB core (drivers/usb/core/) is usbemu.core, the host controller
+drivers (drivers/usb/host/) are usbemu.host, and the input core with evdev
+(drivers/input/), the tty core (drivers/tty/) and the char-device layer are
+usbemu.kernel.  A driver module imports usbemu.core, usbemu.kernel and usbemu.linux, never
+usbemu.host, the bridges, the command line or the System (tests/test_layers.py holds
+that).
 
 A driver module is a Python module that calls `module_init` and `module_exit` (what a .ko
 carries).  The module tools of kernel/kmod.py find one by name, and always by import path,

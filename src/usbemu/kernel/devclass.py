@@ -10,6 +10,8 @@ usb_device's /dev/bus/usb/BBB/DDD — and keeps the machine's /dev in step: the 
 when the device is added and vanishes (with the directories it needed, as devtmpfs's
 delete_path does) when it is removed.  A node name already taken stays with its first
 owner, and a removal deletes a node only if it still has the removed device's number.
+The devices of the block class — whose uevents say DEVTYPE=disk or DEVTYPE=partition —
+get block device nodes (is_blockdev), every other device a character device node.
 
 sysfs: `/sys/class/<class>/<name>` is a symlink to the device's directory below
 /sys/devices (`<parent>/<class>/<name>`, or /sys/devices/virtual/<class>/<name> for a
@@ -19,8 +21,8 @@ DEVNAME), and the `device` and `subsystem` links, with relative targets computed
 computes them (`kernfs_link`, kernel/sysfs.py, whose attribute tables it uses too); a class
 device's directory below its parent's comes from `sysfs_children`, one of the driver core's
 child providers.  Not modelled: the `power/` directory, /sys/dev/char,
-DEVMODE/uid/gid from devnode callbacks (every node is 0600, owned by root), block device
-nodes (every node is a character node), synthetic uevents other than "change".
+DEVMODE/uid/gid from devnode callbacks (every node is 0600, owned by root), synthetic
+uevents other than "change".
 """
 
 from __future__ import annotations
@@ -253,6 +255,11 @@ class DeviceClasses:
             await self.device_unregister(dev)
 
 
+#: The DEVTYPEs of the block class's devices (disk_type, part_type): their nodes are
+#: block device nodes.
+BLOCK_DEVTYPES: Final = frozenset({"disk", "partition"})
+
+
 class Devtmpfs:
     """/dev, kept by the uevents of devices with a device number (devtmpfs).  Context:
     atomic (a uevent listener)."""
@@ -266,17 +273,20 @@ class Devtmpfs:
         major, minor, name = event.get("MAJOR"), event.get("MINOR"), event.get("DEVNAME")
         if major is None or minor is None or not name:
             return
+        block = event.get("DEVTYPE") in BLOCK_DEVTYPES
         if event.action == "add":
-            self.create_node(name, int(major), int(minor))
+            self.create_node(name, int(major), int(minor), block=block)
         elif event.action == "remove":
-            self.delete_node(name, int(major), int(minor))
+            self.delete_node(name, int(major), int(minor), block=block)
 
     def _parts(self, name: str) -> list[str]:
         return [p for p in posixpath.normpath("/" + name).split("/") if p]
 
-    def create_node(self, name: str, major: int, minor: int, mode: int = 0o600) -> bool:
-        """Make /dev/<name> (c major:minor) with the directories it needs; False when
-        the name is already taken (the node stays as it was)."""
+    def create_node(self, name: str, major: int, minor: int, mode: int = 0o600, *,
+                    block: bool = False) -> bool:
+        """Make /dev/<name> (c major:minor, or b major:minor when `block`) with the
+        directories it needs; False when the name is already taken (the node stays as it
+        was)."""
         parts = self._parts(name)
         if not parts:
             return False
@@ -290,12 +300,12 @@ class Devtmpfs:
             parent = child
         if parts[-1] in parent.children:
             return False
-        parent.children[parts[-1]] = DevNode(major, minor, mode)
+        parent.children[parts[-1]] = DevNode(major, minor, mode, block)
         return True
 
-    def delete_node(self, name: str, major: int, minor: int) -> bool:
-        """Remove /dev/<name> if it is c major:minor, then the directories it leaves
-        empty; False when there was no such node."""
+    def delete_node(self, name: str, major: int, minor: int, *, block: bool = False) -> bool:
+        """Remove /dev/<name> if it is c major:minor (b major:minor when `block`), then
+        the directories it leaves empty; False when there was no such node."""
         parts = self._parts(name)
         chain: list[StaticDir] = [self.root]
         for part in parts[:-1]:
@@ -304,7 +314,8 @@ class Devtmpfs:
                 return False
             chain.append(child)
         node = chain[-1].children.get(parts[-1]) if parts else None
-        if not isinstance(node, DevNode) or (node.major, node.minor) != (major, minor):
+        if not isinstance(node, DevNode) or (node.major, node.minor, node.block) != (
+                major, minor, block):
             return False
         del chain[-1].children[parts[-1]]
         for depth in range(len(chain) - 1, 0, -1):

@@ -192,6 +192,7 @@ WriteOp: TypeAlias = "Callable[[File, memoryview, int, Loff], int | Awaitable[in
 IoctlOp: TypeAlias = "Callable[[File, int, Any], int | Awaitable[int | None] | None]"
 PollOp: TypeAlias = "Callable[[File, PollTable | None], int]"
 LlseekOp: TypeAlias = "Callable[[File, int, int], int | Awaitable[int]]"
+FsyncOp: TypeAlias = "Callable[[File, int, int, bool], int | Awaitable[int]]"
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,12 +210,15 @@ class FileOperations:
       a change would be announced on and return the current mask (`Poll` bits).
     - `llseek(file, offset, whence)`: the new position or a negative errno
       (`noop_llseek`, `default_llseek`, `fixed_size_llseek` are ready-made).
+    - `fsync(file, start, end, datasync)`: write back what the file holds for bytes
+      start..end (fsync(2) passes 0 .. LLONG_MAX) to the device; 0 or a negative errno.
 
     Without `read` (`write`) a read (write) is -EINVAL, without `unlocked_ioctl` an
     ioctl is -ENOTTY, without `poll` the file is always readable and writable, without
-    `llseek` lseek is -ESPIPE.  `owner` is the module whose reference an open file holds
-    (so that rmmod fails with -EBUSY meanwhile); operations built by a module's code get
-    that module (THIS_MODULE) unless `owner` is given.
+    `llseek` lseek is -ESPIPE, without `fsync` fsync is -EINVAL.  `owner` is the module
+    whose reference an open file holds (so that rmmod fails with -EBUSY meanwhile);
+    operations built by a module's code get that module (THIS_MODULE) unless `owner` is
+    given.
     """
 
     owner: ModuleOwner | None = field(default_factory=this_module)
@@ -225,6 +229,7 @@ class FileOperations:
     unlocked_ioctl: IoctlOp | None = None
     poll: PollOp | None = None
     llseek: LlseekOp | None = None
+    fsync: FsyncOp | None = None
 
 
 class File:

@@ -5,7 +5,8 @@ counting of kernel/module/main.c (try_module_get, module_put, ref_module).
 
 A driver module is a Python module that declares what a .ko carries: `module_init(fn)` and
 `module_exit(fn)`, typed parameters (`module_param("vendor", "ushort", 0o444, default=0)`;
-the parameter *is* the module's global variable, as in C), device tables
+the parameter *is* the module's global variable, as in C; `module_param_cb` with the
+module's own parser and `module_param_string` for a string of bounded length), device tables
 (`module_device_table("usb", table)`), and modinfo (`module_license`, `module_alias`,
 `module_info("depends", "usbserial")` …).  The declarations are recorded on the calling
 module, so importing a module runs nothing but its top level.
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..errors import IllegalStateTransition
 from .file2alias import DeviceTable, device_table_aliases
-from .params import PARAM_TYPES, KernelParam, ParamDecl
+from .params import PARAM_TYPES, KernelParam, ParamDecl, ParamType, param_string
 
 if TYPE_CHECKING:
     from .module_loader import ModuleSource
@@ -57,7 +58,9 @@ __all__ = [
     "module_init",
     "module_license",
     "module_param",
+    "module_param_cb",
     "module_param_desc",
+    "module_param_string",
     "module_put",
     "module_refcount",
     "module_unload_free",
@@ -167,13 +170,40 @@ def module_param(name: str, type: str | type, perm: int = 0, *, default: Any = _
     /sys/module/<module>/parameters/<name> (0: no file); like the kernel's
     VERIFY_OCTAL_PERMISSIONS it may not be world-writable.  Raises ValueError/TypeError
     for a bad declaration.  Context: called at import time."""
-    info = _caller_info()
-    namespace: dict[str, Any] = sys._getframe(1).f_globals
     type_name = _PYTHON_TYPES.get(type, "") if isinstance(type, builtins.type) else type
     ops = PARAM_TYPES.get(type_name)
     if ops is None:
         raise ValueError(f"module_param({name!r}): unknown type {type!r}; use one of "
                          f"{', '.join(PARAM_TYPES)}")
+    return _declare_param(sys._getframe(1).f_globals, _caller_info(), name, ops, perm,
+                          default, description, parmtype=True)
+
+
+def module_param_cb(name: str, ops: ParamType, perm: int = 0, *, default: Any = _UNSET,
+                    description: str | None = None) -> Any:
+    """module_param_cb(name, &ops, &name, perm): a parameter parsed and shown by the
+    module's own `ops` (a `ParamType` whose `set` raises `ParamError`).  As
+    module_param_cb, it declares no `parmtype` for modinfo.  Returns the default; raises
+    ValueError/TypeError for a bad declaration.  Context: called at import time."""
+    return _declare_param(sys._getframe(1).f_globals, _caller_info(), name, ops, perm,
+                          default, description, parmtype=False)
+
+
+def module_param_string(name: str, maxlen: int, perm: int = 0, *, default: str = "",
+                        description: str | None = None) -> str:
+    """module_param_string(name, string, maxlen, perm): a string parameter copied into a
+    buffer of `maxlen` bytes (param_ops_string; modinfo type "string").  Returns the
+    default; raises ValueError/TypeError for a bad declaration.  Context: called at
+    import time."""
+    value: str = _declare_param(sys._getframe(1).f_globals, _caller_info(), name,
+                                param_string(maxlen), perm, default, description,
+                                parmtype=True)
+    return value
+
+
+def _declare_param(namespace: dict[str, Any], info: ModInfo, name: str, ops: ParamType,
+                   perm: int, default: Any, description: str | None, *,
+                   parmtype: bool) -> Any:
     if not name.isidentifier():
         raise ValueError(f"module_param({name!r}): a parameter is named like a variable")
     if not 0 <= perm <= 0o777 or perm & 0o002:
@@ -187,7 +217,8 @@ def module_param(name: str, type: str | type, perm: int = 0, *, default: Any = _
         raise TypeError(f"module_param({name!r}): {value!r} is not a {ops.name} value")
     namespace[name] = value
     info.params[name] = ParamDecl(name, ops, perm)
-    info.tags.append(("parmtype", f"{name}:{ops.name}"))
+    if parmtype:
+        info.tags.append(("parmtype", f"{name}:{ops.name}"))
     if description is not None:
         _param_desc(info, name, description)
     return namespace[name]

@@ -28,6 +28,7 @@ __all__ = [
     "PARAM_TYPES",
     "KernelParam",
     "ParamDecl",
+    "ParamError",
     "ParamType",
     "UnknownParam",
     "kstrtobool",
@@ -35,6 +36,7 @@ __all__ = [
     "kstrtoull",
     "next_arg",
     "param_attr",
+    "param_string",
     "parse_args",
 ]
 
@@ -50,6 +52,11 @@ class _BadValue(ValueError):
     def __init__(self, code: int, message: str = "") -> None:
         super().__init__(message or strerror(code))
         self.code = code
+
+
+#: What a `ParamType.set` of a module's own (module_param_cb) raises to refuse a value:
+#: `ParamError(-errno)`, or `ParamError(-ENOSPC, message)` for the "too large" message.
+ParamError = _BadValue
 
 
 _HEX: Final = "0123456789abcdefABCDEF"
@@ -197,6 +204,23 @@ PARAM_TYPES: Final[dict[str, ParamType]] = {
 }
 """The standard parameter types of kernel/params.c with their kstrto*() parsers and
 printf formats; `bool` alone may be given without a value."""
+
+
+def param_string(maxlen: int) -> ParamType:
+    """param_ops_string, the type module_param_string(name, buf, maxlen, perm) gives: a
+    copy into a buffer of `maxlen` bytes, so at most `maxlen` - 1 characters; a longer
+    value fails with -ENOSPC ("<name>: string doesn't fit in <maxlen - 1> chars.").
+    Raises ValueError for a `maxlen` below 1.  Context: pure."""
+    if maxlen < 1:
+        raise ValueError(f"param_string({maxlen}): the buffer holds at least the NUL")
+
+    def set_(text: str) -> str:
+        if len(text) >= maxlen:
+            raise _BadValue(-Errno.ENOSPC, f"string doesn't fit in {maxlen - 1} chars.")
+        return text
+
+    return ParamType("string", set_, lambda v: f"{v}\n",
+                     lambda v: isinstance(v, str) and len(v) < maxlen)
 
 
 # -- struct kernel_param ------------------------------------------------------------------------

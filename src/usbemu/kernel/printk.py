@@ -64,9 +64,11 @@ class Printk:
         self._listeners: list[Callable[[LogRecord], None]] = []
         self.debug = False
 
-    def log(self, level: Level, text: str) -> None:
-        """printk(): append one record (multi-line text becomes several records)."""
-        if level is Level.DEBUG and not self.debug:
+    def log(self, level: Level, text: str, *, always: bool = False) -> None:
+        """printk(): append one record (multi-line text becomes several records).  A
+        debug record is kept only while `debug` is on (pr_debug, dev_dbg), unless
+        `always`: a plain printk at KERN_DEBUG, which the ring keeps anyway."""
+        if level is Level.DEBUG and not self.debug and not always:
             return
         now = self._clock() - self._boot
         for line in text.split("\n"):

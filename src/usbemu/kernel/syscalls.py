@@ -3,14 +3,15 @@ fs/file_table.c), read, write and lseek (fs/read_write.c), ioctl (fs/ioctl.c) an
 (fs/select.c), and of what an application holds: its open files.
 
 The system-call methods of `OpenFiles` (`open`, `read`, `write`, `ioctl`, `poll`, `llseek`,
-`close`) return what the kernel returns (a count or a negative errno).  They call the
+`fsync`, `close`) return what the kernel returns (a count or a negative errno).  They call the
 driver's file operations (kernel/fs.py): a driver operation that raises OSError fails the
 call with that errno; anything else it raises is logged like an oops (with the traceback)
 and the call fails with -EIO — the machine goes on.  `AsyncFile` and `SyncFile` are what an
 application holds: file objects whose methods raise OSError with Linux's errno, opened by
 path through `System.aopen()` / `System.open()` (the emulation layer's opn_dev/cls_dev).
-Device nodes (through the char-device map of kernel/char_dev.py, whose `CharDevices`
-extends `OpenFiles`), sysfs attributes and directories can be opened.
+Device nodes (character nodes through the char-device map of kernel/char_dev.py, whose
+`CharDevices` extends `OpenFiles`; block nodes through the block layer installed as
+`block_devices`, kernel/block), sysfs attributes and directories can be opened.
 
 One deliberate difference from Linux: when the device behind a device number is removed
 (its `remove` uevent — usb_deregister_dev in a disconnect, for instance), the files open on
@@ -67,9 +68,11 @@ from .wait import DEFAULT_POLLMASK, Poll, PollTable, poll_wait
 if TYPE_CHECKING:
     from .device import DriverCore, Uevent
 
-__all__ = ["AsyncFile", "OpenFiles", "Runner", "SyncFile", "open_flags"]
+__all__ = ["AsyncFile", "BlockDeviceFiles", "OpenFiles", "Runner", "SyncFile", "open_flags"]
 
 _RESTART_CODES: Final = frozenset({512, 513, 514, 516})  # ERESTARTSYS … ERESTART_RESTARTBLOCK
+#: LLONG_MAX: the end of the range fsync(2) writes back.
+LLONG_MAX: Final = (1 << 63) - 1
 
 
 def _where(file: File) -> str:
@@ -83,16 +86,29 @@ def _name_of(fn: object) -> str:
 _T = TypeVar("_T")
 
 
+class BlockDeviceFiles(Protocol):
+    """What the block layer offers the system calls (def_blk_fops behind a block node):
+    `blkdev_open` opens block device number `dev` with O_* `flags` (the File, counted
+    with `OpenFiles.fd_install`; OSError with the errno) and may sleep; `blkdev_size` is
+    the size in bytes of the device with that number, None when there is none (atomic)."""
+
+    async def blkdev_open(self, dev: int, flags: int, path: str) -> File: ...
+
+    def blkdev_size(self, dev: int) -> int | None: ...
+
+
 class OpenFiles:
     """The files open on one machine and the system calls on them.  Context: `open`,
-    `read`, `write`, `ioctl`, `poll`, `llseek` and `close` may sleep (they call the
-    driver); `revoke` and the lookups are atomic."""
+    `read`, `write`, `ioctl`, `poll`, `llseek`, `fsync` and `close` may sleep (they call
+    the driver); `revoke` and the lookups are atomic."""
 
     def __init__(self, driver_core: DriverCore) -> None:
         self._driver_core = driver_core
         self.log = driver_core.log
         self._inodes: dict[int, Inode] = {}
         self._files: dict[int, set[File]] = {}
+        #: The block layer that opens block device nodes (None: every one is -ENXIO).
+        self.block_devices: BlockDeviceFiles | None = None
         driver_core.listeners.append(self._on_uevent)
 
     # -- the open files ------------------------------------------------------------------------
@@ -150,6 +166,17 @@ class OpenFiles:
         no driver is behind any number: -ENXIO, as chrdev_open says for an empty map
         (`CharDevices.open` finds the driver).  Raises OSError.  Context: may sleep."""
         raise fs_error(-Errno.ENXIO, path)
+
+    async def open_node(self, node: DevNode, flags: int = O_RDWR, path: str = "") -> File:
+        """open(2) of a device node: a character node through `open` (chrdev_open), a
+        block node through the block layer (blkdev_open; -ENXIO without one).  Raises
+        OSError.  Context: may sleep."""
+        dev = mkdev(node.major, node.minor)
+        if not node.block:
+            return await self.open(dev, flags, path)
+        if self.block_devices is None:
+            raise fs_error(-Errno.ENXIO, path)
+        return await self.block_devices.blkdev_open(dev, flags, path)
 
     def fd_install(self, file: File) -> None:
         """fd_install(): count `file`, just opened, among the files open on its device
@@ -284,6 +311,19 @@ class OpenFiles:
             return -Errno.ESPIPE
         return self._user_errno(await self._guarded(file, "llseek", op, file, offset, whence))
 
+    async def fsync(self, file: File, datasync: bool = False) -> int:
+        """fsync(2) (fdatasync(2) with `datasync`): 0 or -errno (EBADF: closed, ENODEV:
+        device gone, EINVAL: no fsync operation).  Context: may sleep."""
+        if file.closed:
+            return -Errno.EBADF
+        if file.gone:
+            return -Errno.ENODEV
+        op = file.f_op.fsync
+        if op is None:
+            return -Errno.EINVAL
+        return self._user_errno(await self._guarded(file, "fsync", op, file, 0, LLONG_MAX,
+                                                    datasync))
+
     async def close(self, file: File) -> int:
         """close(2): 0, or -EBADF when already closed.  The driver's release runs now, or
         when the last call still in flight on the file returns; its result is ignored, as
@@ -337,7 +377,7 @@ class OpenFiles:
         if isinstance(node, RegularFile):
             file = _open_regular(vfs, node, flags, path)
         elif isinstance(node, DevNode):
-            file = await self.open(mkdev(node.major, node.minor), flags, path)
+            file = await self.open_node(node, flags, path)
         elif isinstance(node, Attr):
             file = _open_attr(node, flags, path)
         elif isinstance(node, Symlink):  # resolve() follows links; nothing else is left
@@ -488,6 +528,10 @@ class AsyncFile:
         """lseek(2); the new position."""
         return self._check(await self._chrdev.llseek(self.file, offset, whence))
 
+    async def fsync(self, datasync: bool = False) -> None:
+        """fsync(2) (fdatasync(2) with `datasync`), like os.fsync."""
+        self._check(await self._chrdev.fsync(self.file, datasync))
+
     def tell(self) -> int:
         return self.file.f_pos
 
@@ -545,6 +589,9 @@ class SyncFile:
 
     def seek(self, offset: int, whence: int = SEEK_SET) -> int:
         return self._run(self.afile.seek(offset, whence))
+
+    def fsync(self, datasync: bool = False) -> None:
+        self._run(self.afile.fsync(datasync))
 
     def tell(self) -> int:
         return self.afile.tell()

@@ -54,11 +54,13 @@ class Symlink:
 
 @dataclass(frozen=True)
 class DevNode:
-    """A character device node (c major:minor) under /dev."""
+    """A device node under /dev: a character device (c major:minor), or a block device
+    (b major:minor) when `block`."""
 
     major: int
     minor: int
     mode: int = 0o600
+    block: bool = False
 
 
 class Directory(Protocol):
@@ -148,6 +150,10 @@ class Stat:
     @property
     def is_chr(self) -> bool:
         return stat_mod.S_ISCHR(self.mode)
+
+    @property
+    def is_blk(self) -> bool:
+        return stat_mod.S_ISBLK(self.mode)
 
 
 _MAX_SYMLINKS = 40
@@ -249,7 +255,8 @@ class Vfs:
         if isinstance(node, Symlink):
             return Stat(stat_mod.S_IFLNK | 0o777, len(node.target))
         if isinstance(node, DevNode):
-            return Stat(stat_mod.S_IFCHR | node.mode, 0, (node.major, node.minor))
+            kind = stat_mod.S_IFBLK if node.block else stat_mod.S_IFCHR
+            return Stat(kind | node.mode, 0, (node.major, node.minor))
         if isinstance(node, Attr):
             return Stat(stat_mod.S_IFREG | node.mode, 4096)
         if isinstance(node, RegularFile):

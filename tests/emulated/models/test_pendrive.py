@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from usbemu.cli.machine import build_model
 from usbemu.emulated.endpoint import Outcome
 from usbemu.emulated.models import load_model
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.spec.ch9 import DeviceState, SetupPacket, Speed
 from usbemu.spec.descriptors import string_descriptor
+from usbemu.spec.storage import BulkStatus, Cbw, Csw
 from usbemu.testing import RecordingHost, control_in, enumerate_model, get_descriptor, pull, push
 
 GOLDEN_DEVICE = bytes((
@@ -266,3 +270,67 @@ def test_mass_storage_class_requests_stall() -> None:
     # Get Max LUN (0xa1 0xfe) is not implemented by the echo store.
     assert drive.control(SetupPacket(0xA1, 0xFE, 0, 0, 1))[0] is Outcome.STALL
     assert drive.unhandled[-1] == SetupPacket(0xA1, 0xFE, 0, 0, 1)
+
+
+# -- storage mode -----------------------------------------------------------------------------
+
+
+def stick(**options: object) -> PenDrive:
+    drive = PenDrive(**options)  # type: ignore[arg-type]
+    return enumerate_model(drive)  # type: ignore[return-value]
+
+
+def command(drive: PenDrive, cb: bytes, length: int) -> tuple[bytes, Csw]:
+    """One Bulk-Only command with an IN data stage on 0x01/0x82: (data, CSW)."""
+    assert write(drive, Cbw(7, length, 0x80, 0, cb).pack()) == (Outcome.DONE, 31)
+    _, data = read(drive, length) if length else (Outcome.DONE, b"")
+    outcome, raw = read(drive, 13)
+    if outcome is Outcome.STALL:
+        drive.control(SetupPacket(0x02, 0x01, 0, 0x82))
+        outcome, raw = read(drive, 13)
+    return data, Csw.unpack(raw)[1]
+
+
+def test_storage_mode_speaks_bulk_only_with_the_same_descriptors() -> None:
+    drive = stick(storage="memory")
+    assert control_in(drive, SetupPacket(0xA1, 0xFE, 0, 0, 1)) == b"\x00"
+    assert drive.descriptors.descriptors_file() == PenDrive().descriptors.descriptors_file()
+    data, csw = command(drive, bytes((0x12, 0, 0, 0, 36, 0)), 36)
+    assert data[8:] == b"Generic Flash Disk      8.07"
+    assert csw == Csw(7, 0, BulkStatus.OK)
+    assert drive.lun().medium is not None and drive.lun().medium.size == 64 << 20
+    assert drive.lun().serial == "6E5C7D12"
+
+
+def test_storage_mode_raw_reads_time_out_and_raw_writes_stall() -> None:
+    drive = stick(storage="mem")
+    assert read(drive, 512) == (Outcome.NAK, b"")  # no CSW is due: the read waits
+    assert write(drive, b"hello") == (Outcome.DONE, 5)  # not a CBW
+    assert read(drive, 512) == (Outcome.STALL, b"")
+    assert write(drive, b"again") == (Outcome.STALL, 0)
+    assert drive.stored == 0
+
+
+def test_storage_mode_on_an_image(tmp_path: Path) -> None:
+    image = tmp_path / "pen.img"
+    drive = stick(storage=str(image), size=1 << 20)
+    assert image.stat().st_size == 1 << 20
+    assert command(drive, bytes(6), 0)[1].status == BulkStatus.FAIL  # power-on attention
+    data, csw = command(drive, bytes((0x25,)) + bytes(9), 8)
+    assert data == bytes.fromhex("000007ff00000200") and csw.status == BulkStatus.OK
+
+
+def test_storage_mode_from_the_command_line(tmp_path: Path) -> None:
+    image = tmp_path / "cli.img"
+    drive = build_model("pendrive", {"storage": str(image)})
+    assert isinstance(drive, PenDrive) and drive.bulk_only is not None
+    assert image.stat().st_size == 64 << 20
+
+
+def test_storage_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="storage=''"):
+        PenDrive(storage="")
+    with pytest.raises(ValueError, match="give storage="):
+        PenDrive(size=1 << 20)
+    with pytest.raises(RuntimeError, match="no mass storage"):
+        PenDrive().lun()

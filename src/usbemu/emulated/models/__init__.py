@@ -30,6 +30,7 @@ BUILTIN_MODELS: Final[dict[str, str]] = {
     "ftdi": "usbemu.emulated.models.ftdi:FT232R",
     "ft2232h": "usbemu.emulated.models.ftdi:FT2232H",
     "acm": "usbemu.emulated.models.cdc_acm:CdcAcm",
+    "storage": "usbemu.emulated.models.storage:MassStorage",
 }
 
 #: The device-model registry: built-in models and those of installed plugins.
