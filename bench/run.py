@@ -338,6 +338,56 @@ def bench_ehci_saturated(seconds: float, size: int = 65536) -> None:
     print(f"{'inproc: the same stream, wall-clock rate':58} {moved / wall / 1e6:14,.1f} MB/s")
 
 
+def _storage_rates(kind: str, size: int) -> tuple[float, float, float, float]:
+    """Sequential write then read of `size` bytes in 1 MiB requests through /dev/sda's block
+    layer, sd, usb-storage and a memory-backed storage model on a `kind` controller:
+    (write MB/s, read MB/s) of wall time, then of machine time."""
+    from usbemu.emulated.models.storage import MassStorage
+
+    system = System()
+    system.boot()
+    system.add_controller(kind)
+    system.modules.install("usb_storage", "usbemu.drivers.usb.storage.usb")
+    system.plug(MassStorage(size=size + (1 << 20)), "1-1")
+    system.settle()
+    data = bytes(range(256)) * (size // 256)
+    chunk = 1 << 20
+
+    async def write() -> float:
+        start = asyncio.get_running_loop().time()
+        for at in range(0, size, chunk):
+            await system.block.write("sda", at // 512, data[at:at + chunk])
+        return asyncio.get_running_loop().time() - start
+
+    async def read() -> float:
+        start = asyncio.get_running_loop().time()
+        for at in range(0, size, chunk):
+            if await system.block.read("sda", at // 512, chunk // 512) != data[at:at + chunk]:
+                raise RuntimeError("the disk gave back other data")
+        return asyncio.get_running_loop().time() - start
+
+    wall = time.perf_counter()
+    machine_w = system.run(write())
+    wall_w, wall = time.perf_counter() - wall, time.perf_counter()
+    machine_r = system.run(read())
+    wall_r = time.perf_counter() - wall
+    system.close()
+    mb = size / 1e6
+    return mb / wall_w, mb / wall_r, mb / max(machine_w, 1e-9), mb / max(machine_r, 1e-9)
+
+
+def bench_storage(size: int) -> None:
+    """Sequential MB/s through usb-storage, on the in-process controller (wall time) and on
+    the EHCI model (machine time, which the USB 2.0 bus bounds, and wall time)."""
+    w, r, _, _ = _storage_rates("inproc", size)
+    print(f"{'storage: sequential write / read through usb-storage (inproc)':58} "
+          f"{w:7,.0f} / {r:,.0f} MB/s")
+    w, r, mw, mr = _storage_rates("ehci", size)
+    print(f"{'storage: the same on the ehci model, machine time':58} "
+          f"{mw:7,.1f} / {mr:,.1f} MB/s")
+    print(f"{'storage: the same on the ehci model, wall time':58} {w:7,.0f} / {r:,.0f} MB/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
@@ -351,6 +401,7 @@ def main() -> None:
     bench_throughput(400 * scale)
     bench_enumeration(6)
     bench_ehci_saturated(2.0 if args.quick else 10.0)
+    bench_storage((8 if args.quick else 32) << 20)
     bench_serial_tty((1 if args.quick else 4) << 20)
     if pty_unavailable() is None:
         bench_serial_pty((1 if args.quick else 4) << 20)
