@@ -26,7 +26,7 @@ from usbemu.cli.shell.files import columns
 from usbemu.cli.shell.frontend import banner, history_path
 from usbemu.cli.shell.hexdump import hexdump_canonical, hexdump_words
 from usbemu.cli.shell.syntax import parse_line
-from usbemu.kernel.vfs import Attr
+from usbemu.kernel.vfs import Attr, DevNode
 from usbemu.kernel.vtime import VirtualTimeLoop
 from usbemu.system import System
 
@@ -188,6 +188,12 @@ def test_ls_l_shows_modes_device_numbers_and_links(sh: Session) -> None:
     status, out, _ = sh("ls -l /sys/bus/usb/devices/1-1/")
     assert "-r--r--r-- 1 root root 4096 Jan  1  1970 idVendor\n" in out
     assert "--w------- 1 root root 4096 Jan  1  1970 remove\n" in out
+
+
+def test_ls_l_shows_the_numbers_of_a_block_device(sh: Session) -> None:
+    sh.system.vfs.mount("/dev/sdq", DevNode(8, 256 - 16, 0o660, block=True))
+    assert sh("ls -l /dev/sdq") == (0, "brw-rw---- 1 root root 8, 240 Jan  1  1970 /dev/sdq\n",
+                                    "")
 
 
 def test_ls_follows_a_link_to_a_directory_unless_l_or_d(sh: Session) -> None:

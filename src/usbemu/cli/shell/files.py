@@ -46,20 +46,25 @@ def _nlink(call: Invocation, entry: _Entry) -> int:
         return 2
 
 
+def _is_device(st: Stat) -> bool:
+    """A character or block device node: ls -l shows its `major, minor`."""
+    return st.is_chr or st.is_blk
+
+
 def _long_lines(call: Invocation, entries: list[_Entry]) -> list[str]:
     """ls -l: mode, links, owner, group, size (or `major, minor`), date, name, `-> target`,
     with coreutils' column widths."""
     links = [_nlink(call, e) for e in entries]
-    devices = [e.stat.rdev for e in entries if e.stat.is_chr and e.stat.rdev]
+    devices = [e.stat.rdev for e in entries if _is_device(e.stat) and e.stat.rdev]
     major_w = max((len(str(d[0])) for d in devices), default=0)
     minor_w = max((len(str(d[1])) for d in devices), default=0)
-    size_w = max([len(str(e.stat.size)) for e in entries if not e.stat.is_chr]
+    size_w = max([len(str(e.stat.size)) for e in entries if not _is_device(e.stat)]
                  + ([major_w + 2 + minor_w] if devices else []), default=1)
     links_w = max((len(str(n)) for n in links), default=1)
     lines = []
     for entry, nlink in zip(entries, links, strict=True):
         st = entry.stat
-        if st.is_chr and st.rdev:
+        if _is_device(st) and st.rdev:
             pad = major_w + max(0, size_w - (major_w + 2 + minor_w))
             size = f"{st.rdev[0]:>{pad}}, {st.rdev[1]:>{minor_w}}"
         else:
