@@ -21,12 +21,14 @@ from usbemu.kernel.printk import Level
 from usbemu.spec.ch9 import DeviceState, Speed
 from usbemu.spec.descriptors import EndpointDescriptor
 from usbemu.system import System
+from usbemu.testing import blacklist
 
 
 @pytest.fixture
 def system() -> Iterator[System]:
     with System() as machine:
         machine.add_controller()
+        blacklist(machine, "usb_storage", "uas")
         yield machine
 
 

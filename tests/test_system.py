@@ -19,6 +19,7 @@ from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.kernel.vtime import MAX_SLEEP_MS, VirtualTimeLoop
 from usbemu.spec.ch9 import DeviceState
 from usbemu.system import System
+from usbemu.testing import blacklist
 
 
 @pytest.fixture
@@ -204,7 +205,9 @@ def test_close_leaves_no_pending_tasks() -> None:
 def test_two_machines_do_not_interfere() -> None:
     with System() as one, System() as two:
         one.add_controller()
+        blacklist(one, "usb_storage", "uas")
         two.add_controller()
+        blacklist(two, "usb_storage", "uas")
         one.plug(PenDrive(), "1-1")
         one.settle()
         two.sleep(5000)
@@ -248,6 +251,7 @@ def test_real_time_machine_enumerates_on_the_real_clock() -> None:
 
     with System(virtual=False) as system:
         assert not isinstance(system.loop, VirtualTimeLoop)
+        blacklist(system, "usb_storage", "uas")  # its scan waits delay_use=1 s
         system.add_controller()
         system.plug(PenDrive(), "1-1")
         system.settle()

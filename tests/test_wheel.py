@@ -199,8 +199,11 @@ def test_usbemu_demo_runs_from_the_wheel(installed: Installed) -> None:
                      "write(/dev/pen0) returned 38; read(/dev/pen0) returned 38: "
                      "b'Hello from usbemu, through pen_driver!'",
                      "[    3.120000] Pen drive removed",
-                     "9 USB devices on the bus, 4.550 s of machine time (virtual), "
-                     "105 kernel messages."]:
+                     "[    4.550000] sd 0:0:0:0: [sda] 131072 512-byte logical blocks: "
+                     "(67.1 MB/64.0 MiB)",
+                     "[    4.550000]  sda: sda1",
+                     "9 USB devices on the bus, 5.980 s of machine time (virtual), "
+                     "125 kernel messages."]:
         assert expected in lines
     assert "not as Linux does it" not in result.stdout
     assert installed.source_tree_reads() == []

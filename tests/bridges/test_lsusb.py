@@ -20,6 +20,7 @@ from usbemu.emulated.models import load_model
 from usbemu.emulated.models.hub import Hub
 from usbemu.emulated.models.pendrive import PenDrive
 from usbemu.system import System
+from usbemu.testing import blacklist
 
 USB_IDS = """\
 #
@@ -126,6 +127,7 @@ def test_lsusb_t_with_a_hub_and_an_unbound_interface() -> None:
         system.add_controller(nports=4)
         system.plug(Hub(4), "1-3")
         system.settle()
+        blacklist(system, "usb_storage", "uas")
         system.plug(PenDrive(), "1-3.2")
         system.settle()
         assert lsusb_t(system, usb_ids=NO_USB_IDS) == (

@@ -29,6 +29,7 @@ from usbemu.cli.shell.syntax import parse_line
 from usbemu.kernel.vfs import Attr, DevNode
 from usbemu.kernel.vtime import VirtualTimeLoop
 from usbemu.system import System
+from usbemu.testing import blacklist
 
 FIXTURES = Path(__file__).parents[1] / "kernel" / "fixtures"
 
@@ -76,9 +77,11 @@ class Session:
 
 @pytest.fixture
 def machine() -> Iterator[System]:
-    """Bus 1 with the pen drive at 1-1, bound to pen_driver (/dev/pen0)."""
+    """Bus 1 with the pen drive at 1-1, bound to pen_driver (/dev/pen0), usb-storage
+    blacklisted as the article's readers do."""
     system = boot()
     try:
+        blacklist(system, "usb_storage", "uas")
         load_module(system, "pen_driver")
         plug(system, "pendrive")
         yield system

@@ -126,7 +126,7 @@ S:  Manufacturer=Generic
 S:  Product=Mass Storage
 S:  SerialNumber=6E5C7D12
 C:* #Ifs= 1 Cfg#= 1 Atr=80 MxPwr=100mA
-I:* If#= 0 Alt= 0 #EPs= 2 Cls=08(stor.) Sub=06 Prot=50 Driver=(none)
+I:* If#= 0 Alt= 0 #EPs= 2 Cls=08(stor.) Sub=06 Prot=50 Driver=usb-storage
 E:  Ad=01(O) Atr=02(Bulk) MxPS= 512 Ivl=0ms
 E:  Ad=82(I) Atr=02(Bulk) MxPS= 512 Ivl=0ms
 
@@ -178,7 +178,7 @@ def test_topology_with_a_hub() -> None:
         system.plug(Hub(4), "1-1")
         system.settle()
         system.plug(BootMouse(), "1-1.1")
-        system.plug(PenDrive(), "1-1.3")
+        system.plug(PenDrive(storage="memory"), "1-1.3")
         system.plug(composite(), "1-1.4")
         system.plug(GadgetZero(), "1-2")
         system.settle()

@@ -31,6 +31,7 @@ from usbemu.spec.descriptors import (
     InterfaceDescriptor,
 )
 from usbemu.system import PciDevice, System
+from usbemu.testing import blacklist
 from usbemu.testing.monitor import UrbEvent, UrbRecorder
 
 # -- a usbmon-style recorder ----------------------------------------------------------------------
@@ -76,7 +77,11 @@ def dmesg_lines(system: System) -> list[str]:
 
 @pytest.fixture
 def system() -> Iterator[System]:
+    """A machine whose udev does not autoload usb-storage: the traces here are the hub
+    driver's and the generic driver's alone, and the pen drive's raw echo speaks no
+    Bulk-Only Transport."""
     with System() as machine:
+        blacklist(machine, "usb_storage", "uas")
         yield machine
 
 

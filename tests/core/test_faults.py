@@ -20,6 +20,7 @@ from usbemu.emulated.models.zero import GadgetZero
 from usbemu.errors import Errno, SettleTimeout
 from usbemu.kernel.hung_task import HUNG_TASK_TIMEOUT_S
 from usbemu.system import SETTLE_TIMEOUT_S, System
+from usbemu.testing import blacklist
 
 pytestmark = pytest.mark.usefixtures("hang_guard")
 
@@ -29,6 +30,7 @@ PEN = usb_device(0x058F, 0x6387)
 @pytest.fixture
 def system() -> Any:
     with System() as machine:
+        blacklist(machine, "usb_storage", "uas")  # the pen drive is for the misfits alone
         machine.add_controller()
         yield machine
 

@@ -50,6 +50,7 @@ from usbemu.spec.descriptors import (
 )
 from usbemu.spec.hub import HubDescriptor, PortStat
 from usbemu.system import System
+from usbemu.testing import blacklist
 
 HUB_POLL_MS = 256  # the GL850G model's status endpoint: bInterval 12 at high speed
 
@@ -624,6 +625,7 @@ def test_reset_tells_drivers_with_hooks_and_rebinds_the_others(system: System) -
 
     system.add_controller()
     polite = Recorder("polite", hooks=True)
+    blacklist(system, "usb_storage", "uas")
     system.run(usb_register(system.usb, polite.driver))
     system.plug(PenDrive(), "1-1")
     system.settle()

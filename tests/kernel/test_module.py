@@ -25,6 +25,7 @@ from usbemu.kernel.module import (
     try_module_get,
 )
 from usbemu.system import System
+from usbemu.testing import blacklist
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GIZMO = str(FIXTURES / "gizmo.py")
@@ -468,6 +469,7 @@ def test_examples_are_found_by_insmod_but_not_installed(system: System) -> None:
     assert source.target == "usbemu.drivers.usb.misc.pen_driver" and source.path is None
     with pytest.raises(ModuleError):
         system.modprobe("pen_driver")
+    blacklist(system, "usb_storage", "uas")  # else usb-storage claims the pen drive first
     system.plug(PenDrive(), "1-1")       # no autoload of an example
     system.settle()
     assert system.modules.get("pen_driver") is None

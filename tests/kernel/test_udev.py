@@ -19,6 +19,7 @@ from usbemu.errors import Errno
 from usbemu.kernel.device import Uevent
 from usbemu.kernel.module import ModuleState
 from usbemu.system import System
+from usbemu.testing import blacklist
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GIZMO = str(FIXTURES / "gizmo.py")
@@ -29,6 +30,7 @@ LIB = "/lib/modules/6.12.0"
 def system() -> Iterator[System]:
     with System() as machine:
         machine.add_controller()
+        blacklist(machine, "usb_storage", "uas")
         yield machine
 
 
@@ -57,6 +59,7 @@ def test_plugging_a_device_autoloads_the_installed_driver(installed_package: Pat
         source = system.modules.available()["autodrv"]
         assert (source.origin, source.target) == ("entry point", "autodrv_pkg.autodrv")
         assert system.modules.get("autodrv") is None
+        blacklist(system, "usb_storage", "uas")
         assert "alias usb:v058Fp6387d01*dc*dsc*dp*ic*isc*ip*in* autodrv\n" in \
             system.vfs.read_text(f"{LIB}/modules.alias")
         system.plug(PenDrive(), "1-1")

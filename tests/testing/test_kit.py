@@ -1,5 +1,5 @@
 """usbemu.testing, the public test kit: the recording host double, the helpers that drive a
-model as a host would, and `virtual_machine()`."""
+model as a host would, `virtual_machine()` and `blacklist()`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from usbemu.spec.descriptors import (
 )
 from usbemu.testing import (
     RecordingHost,
+    blacklist,
     control_in,
     control_out,
     enumerate_model,
@@ -78,7 +79,7 @@ def test_the_documented_example() -> None:
 def test_exports() -> None:
     assert sorted(testing.__all__) == [
         "ConformanceError", "ConformanceReport", "RecordingHost", "UrbEvent", "UrbRecorder",
-        "check_host_controller", "control_in", "control_out", "enumerate_model",
+        "blacklist", "check_host_controller", "control_in", "control_out", "enumerate_model",
         "get_descriptor", "pull", "push", "run_conformance", "virtual_machine"]
     assert all(hasattr(testing, name) for name in testing.__all__)
 
@@ -333,3 +334,31 @@ def test_virtual_machine_time_is_virtual() -> None:
         start = system.time()
         system.sleep(60_000)  # a minute of machine time, instantly
         assert system.time() - start == pytest.approx(60.0, abs=1e-6)
+
+
+# -- blacklist -------------------------------------------------------------------------------------
+
+
+def test_blacklist_keeps_udev_from_autoloading_and_leaves_modprobe_alone() -> None:
+    with virtual_machine() as system:
+        blacklist(system, "usb_storage", "uas")
+        assert system.vfs.read_text("/etc/modprobe.d/usbemu-testing.conf") == \
+            "blacklist usb_storage\nblacklist uas\n"
+        system.plug(PenDrive(), "1-1")
+        system.settle()
+        intf = system.find_device("1-1").interface(0)  # type: ignore[union-attr]
+        assert intf is not None and intf.driver is None
+        assert system.modules.get("usb_storage") is None
+        system.modprobe("usb_storage")            # by name: the blacklist does not apply
+        assert system.modules.get("usb_storage") is not None
+        blacklist(system)                          # each call replaces the list
+        assert system.vfs.read_text("/etc/modprobe.d/usbemu-testing.conf") == ""
+
+
+def test_without_a_blacklist_udev_loads_usb_storage_for_the_pen_drive() -> None:
+    with virtual_machine() as system:
+        system.plug(PenDrive(storage="memory"), "1-1")
+        system.settle()
+        intf = system.find_device("1-1").interface(0)  # type: ignore[union-attr]
+        assert intf is not None and intf.driver is not None
+        assert intf.driver.name == "usb-storage"

@@ -3,7 +3,9 @@
 Boots a machine on virtual time with an EHCI-like controller at 0000:00:1d.0, loads the
 pen_driver example, plugs the classic devices (the pen drive, a two-port serial converter, a
 mouse, and a hub with devices behind it), writes to /dev/pen0 and reads it back as an
-application does, then unplugs the pen (the node goes) and unloads the driver; reads the
+application does, then unplugs the pen (the node goes) and unloads the driver; plugs the
+pen drive again as the mass-storage stick it really is (usb-storage, sd, /dev/sda, a
+partition table and /dev/sda1, written and read back); reads the
 mouse's events (usbhid and hid-generic bound it) while a script moves it; then plugs
 an FTDI converter (ftdi_sio loads by its alias, ttyUSB0 appears), sets it raw at 115200
 baud and sends data through the tty layer and back through the chip's loopback, and
@@ -13,6 +15,7 @@ unplugs it — printing dmesg, the device tree and a short account.
 from __future__ import annotations
 
 import stat
+import struct
 from collections.abc import Callable
 
 from rich.console import Console
@@ -25,6 +28,7 @@ from ..emulated.models.mouse import BootMouse
 from ..emulated.models.pendrive import PenDrive
 from ..emulated.models.serial import SerialConverter, TwoPortSerialConverter
 from ..emulated.models.zero import GadgetZero
+from ..kernel.block.ioctl import BLKRRPART
 from ..kernel.evdev import read_events
 from ..kernel.input_event_codes import EV_REL, REL_X, REL_Y, InputEvent
 from ..kernel.syscalls import SyncFile
@@ -103,6 +107,56 @@ def serial_story(system: System, step: Callable[[str], None], show: Callable[[st
     system.settle()
     seen = show_new_log(seen)
     check(not system.vfs.exists("/dev/ttyUSB0"), "/dev/ttyUSB0 is gone after unplug")
+    return seen
+
+
+def _dos_label(start: int, sectors: int) -> bytes:
+    """The first sector of a disk with a DOS partition table of one FAT16 (LBA) partition,
+    as fdisk writes it."""
+    entry = struct.pack("<B3sB3sII", 0, b"\0\0\0", 0x0E, b"\0\0\0", start, sectors)
+    return bytes(446) + entry + bytes(48) + b"\x55\xaa"
+
+
+def storage_story(system: System, step: Callable[[str], None], show: Callable[[str], None],
+                  show_new_log: Callable[[int], int], check: Callable[[bool, str], None],
+                  seen: int) -> int:
+    """The pen drive again, as the mass-storage stick it really is: usb-storage (loaded
+    when the pen drive first came) binds it, sd attaches sda; a partition table written
+    through /dev/sda and BLKRRPART make /dev/sda1, which takes a write read back from the
+    disk; the unplug takes them away.  Returns the log lines seen.  May sleep."""
+    step("plug the pen drive at 1-1 again, as the stick it really is (pendrive "
+         "storage=memory size=64M): usb-storage binds it, sd attaches sda")
+    system.plug(PenDrive(storage="memory", size=64 << 20), "1-1")
+    system.settle()
+    seen = show_new_log(seen)
+    show(node_line(system, "/dev/sda"))
+    show("/sys/block/sda/size: " + system.vfs.read_text("/sys/block/sda/size").strip())
+    check(system.vfs.exists("/dev/sda"), "sd attached the stick as sda")
+
+    step("fdisk: one FAT16 partition from sector 2048; BLKRRPART; /dev/sda1 appears")
+    with system.open("/dev/sda", "rb+") as disk:
+        disk.write(_dos_label(2048, (64 << 11) - 2048))
+        disk.fsync()
+        status = disk.ioctl(BLKRRPART)
+    seen = show_new_log(seen)
+    show(f"ioctl(/dev/sda, BLKRRPART) returned {status}")
+    show(node_line(system, "/dev/sda1"))
+    check(status == 0 and system.vfs.exists("/dev/sda1"), "the partition scan found sda1")
+
+    step("write to /dev/sda1, fsync, read sector 2048 of /dev/sda")
+    message = b"Hello from usbemu, through usb-storage, sd and the block layer!"
+    with system.open("/dev/sda1", "rb+") as part:
+        wrote = part.write(message)
+        part.fsync()
+    got = system.run(system.block.read("sda", 2048, 1))[:len(message)]
+    show(f"write(/dev/sda1) returned {wrote}; sector 2048 of sda holds {got!r}")
+    check(got == message, "what went into sda1 is at sda's sector 2048")
+
+    step("unplug 1-1")
+    system.unplug("1-1")
+    system.settle()
+    seen = show_new_log(seen)
+    check(not system.vfs.exists("/dev/sda"), "/dev/sda is gone after unplug")
     return seen
 
 
@@ -210,6 +264,7 @@ def run_demo(console: Console) -> int:
         check(not system.vfs.exists("/dev/pen0"), "/dev/pen0 is gone after unplug")
         show(system.lsmod())
 
+        seen = storage_story(system, step, show, show_new_log, check, seen)
         mouse_story(system, mouse, step, show, check)
         seen = serial_story(system, step, show, show_new_log, check, seen)
 

@@ -61,6 +61,8 @@ INSTALLED_MODULES: Final[dict[str, str]] = {
     "ftdi_sio": "usbemu.drivers.usb.serial.ftdi_sio",
     "hid": "usbemu.drivers.hid.hid",
     "hid_generic": "usbemu.drivers.hid.hid_generic",
+    "uas": "usbemu.drivers.usb.storage.uas",
+    "usb_storage": "usbemu.drivers.usb.storage.usb",
     "usbhid": "usbemu.drivers.hid.usbhid.hid_core",
     "usbserial": "usbemu.drivers.usb.serial.usbserial",
 }

@@ -3,7 +3,9 @@
 In the manner of `trio.testing`: a host double that records what a device model tells its
 host (`RecordingHost`), helpers that drive a model exactly as a host would — raw setup
 packets on endpoint 0, transfers on data endpoints — `virtual_machine()`, an emulated
-machine on virtual time with a controller, ready for `plug()`; `UrbRecorder`, a usbmon
+machine on virtual time with a controller, ready for `plug()`; `blacklist()`, which keeps
+udev from autoloading drivers a test does not want (usb-storage claiming a raw pen drive);
+`UrbRecorder`, a usbmon
 reader that records every URB a machine's controllers see (`monitor.py`); and the host
 controller conformance suite, `check_host_controller(kind)` (`conformance.py`), which every
 controller kind must pass.  Nothing under `usbemu` imports this package.
@@ -38,6 +40,7 @@ __all__ = [
     "RecordingHost",
     "UrbEvent",
     "UrbRecorder",
+    "blacklist",
     "check_host_controller",
     "control_in",
     "control_out",
@@ -128,3 +131,14 @@ def virtual_machine(nports: int = 6, *, kind: str = "inproc",
     with System() as system:
         system.add_controller(kind, nports=nports, **options)
         yield system
+
+
+#: The /etc/modprobe.d file `blacklist()` writes.
+BLACKLIST_CONF = "usbemu-testing.conf"
+
+
+def blacklist(system: System, *modules: str) -> None:
+    """Blacklist `modules` on `system` as ``echo "blacklist NAME" > /etc/modprobe.d/…``
+    does: udev's autoload leaves them out, modprobe by name still loads them.  Each call
+    replaces the previous list.  Context: atomic."""
+    system.modules.write_config(BLACKLIST_CONF, "".join(f"blacklist {name}\n" for name in modules))

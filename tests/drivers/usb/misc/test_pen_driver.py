@@ -4,7 +4,8 @@ with "Minor obtained: 0", /dev/pen0 and /sys/class/usbmisc/pen0, write and read 
 through the node, unplug, the node gone, rmmod — then what happens to a file still open at
 disconnect, a driver that claimed the interface first, and the error paths (a wrong
 endpoint, a halted endpoint, a pen that never answers), with the kernel log Linux would
-show.  Everything runs on virtual time.
+show; and the article's conflict with usb-storage over a pen drive that is a real
+mass-storage stick.  Everything runs on virtual time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from usbemu.emulated.models.pendrive import BULK_IN, PenDrive
 from usbemu.errors import Errno
 from usbemu.kernel.printk import Level
 from usbemu.system import System
+from usbemu.testing import blacklist
 
 
 @pytest.fixture
@@ -249,3 +251,72 @@ def test_loading_twice_fails_as_linux_does(system: System, pen: ModuleType) -> N
         "Error: Driver 'pen_driver' is already registered, aborting...",
         "pen_driver: usb_register failed. Error number -16"]
     system.rmmod("pen_driver")
+
+
+# -- the article's conflict with usb-storage ---------------------------------------------------
+#
+# A real pen drive is a mass-storage device: udev loads usb-storage for it, which claims it
+# unless pen_driver got there first or usb-storage is blacklisted.  Bypassing usb-storage,
+# raw reads of a real stick time out (it waits for a CBW) and raw writes that are no CBW
+# stall it, as the article's readers found.
+
+
+def test_usb_storage_claims_a_stick_pen_driver_did_not_get_first(system: System) -> None:
+    system.plug(PenDrive(storage="memory"), "1-1")
+    system.settle()
+    intf = system.find_device("1-1").interface(0)  # type: ignore[union-attr]
+    assert intf is not None and intf.driver is not None and intf.driver.name == "usb-storage"
+    assert system.vfs.exists("/dev/sda")
+    pen = insmod_pen(system)             # too late: the interface is taken
+    assert pen.device is None and not system.vfs.exists("/dev/pen0")
+    assert "Pen drive (058F:6387) plugged" not in system.log.lines()
+
+
+def test_pen_driver_loaded_first_keeps_the_stick_from_usb_storage(system: System,
+                                                                  pen: ModuleType) -> None:
+    system.plug(PenDrive(storage="memory"), "1-1")
+    system.settle()
+    # udev loaded usb-storage for the stick all the same; it found the interface bound
+    assert system.modules.get("usb_storage") is not None
+    assert "usbcore: registered new interface driver usb-storage" in system.log.lines()
+    assert pen.device is system.find_device("1-1") and system.vfs.exists("/dev/pen0")
+    assert not system.vfs.exists("/dev/sda")
+    assert "usb-storage 1-1:1.0: USB Mass Storage device detected" not in system.log.lines()
+
+
+def test_blacklisting_usb_storage_leaves_the_stick_to_pen_driver(system: System) -> None:
+    blacklist(system, "usb_storage", "uas")
+    system.plug(PenDrive(storage="memory"), "1-1")
+    system.settle()
+    assert system.modules.get("usb_storage") is None
+    pen = insmod_pen(system)             # registering the driver binds the waiting stick
+    assert pen.device is system.find_device("1-1") and system.vfs.exists("/dev/pen0")
+
+
+def test_blacklisting_usb_storage_alone_lets_uas_bring_it_in(system: System) -> None:
+    """udev still loads uas for the stick, and modprobe loads what uas depends on,
+    blacklist or not: usb-storage comes in and claims the stick."""
+    blacklist(system, "usb_storage")
+    system.plug(PenDrive(storage="memory"), "1-1")
+    system.settle()
+    assert [m.name for m in system.modules.loaded] == ["uas", "usb_storage"]
+    intf = system.find_device("1-1").interface(0)  # type: ignore[union-attr]
+    assert intf is not None and intf.driver is not None and intf.driver.name == "usb-storage"
+
+
+def test_raw_reads_of_a_stick_time_out_and_raw_writes_stall_it(system: System,
+                                                               pen: ModuleType) -> None:
+    stick = PenDrive(storage="memory")
+    system.plug(stick, "1-1")
+    system.settle()
+    with system.open("/dev/pen0", "rb+") as f:
+        start = system.time()
+        assert errno_of(lambda: f.read(512)) == Errno.ETIMEDOUT   # it waits for a CBW
+        assert system.time() - start == pytest.approx(5.0, abs=0.001)
+        # a write that is no CBW is taken, then the stick stalls both pipes (BOT 6.6.1)
+        assert f.write(b"Hello, pen!") == 11
+        assert errno_of(lambda: f.read(512)) == Errno.EPIPE
+        assert errno_of(lambda: f.write(b"again")) == Errno.EPIPE
+    assert system.log.lines(Level.ERR)[-3:] == ["Bulk message returned -110",
+                                                "Bulk message returned -32",
+                                                "Bulk message returned -32"]

@@ -1,6 +1,6 @@
-"""Fixtures of the usb-storage tests: a machine per host-controller kind with usb-storage
-and uas installed (as INSTALLED_MODULES lists modules installed with usbemu), and the
-helpers of storage_helpers.py (importable as `usbemu_tests_storage_helpers`)."""
+"""Fixtures of the usb-storage tests: a machine per host-controller kind (usb-storage and
+uas are installed modules, udev autoloads them), and the helpers of storage_helpers.py
+(importable as `usbemu_tests_storage_helpers`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from usbemu.emulated.models.storage import MassStorage
-from usbemu.kernel.kmod import INSTALLED_MODULES
 from usbemu.system import System
 
 
@@ -32,15 +31,8 @@ def _load_helpers() -> Any:
 helpers = _load_helpers()
 
 
-#: usb-storage and uas as installed modules (modprobe, depmod, autoload see them).
-STORAGE_MODULES = {"usb_storage": "usbemu.drivers.usb.storage.usb",
-                   "uas": "usbemu.drivers.usb.storage.uas"}
-
-
 @pytest.fixture
-def system(hcd_kind: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[System]:
-    for name, target in STORAGE_MODULES.items():
-        monkeypatch.setitem(INSTALLED_MODULES, name, target)
+def system(hcd_kind: str) -> Iterator[System]:
     with System() as machine:
         machine.add_controller(hcd_kind)
         yield machine

@@ -3,11 +3,10 @@ module `usb-storage` (usb_storage): the USB Mass Storage driver.
 
 Its id table (usual_tables.py) takes every mass-storage interface of the Bulk-Only,
 Control/Bulk and Control/Bulk/Interrupt transports and the unusual devices of
-unusual_devs.py, so udev autoloads it for a USB stick once it is installed.  usbemu does
-not install it (nor uas) by default yet: `system.modules.install("usb_storage",
-"usbemu.drivers.usb.storage.usb")` makes modprobe and autoload see it.  `storage_probe`
-leaves UAS-capable interfaces to uas and subdriver devices to their modules, then probes
-as usb.c does:
+unusual_devs.py, so udev autoloads it (and uas) for a USB stick, as it does for the
+article's pen drive: pen_driver keeps the pen only if it was loaded first or usb-storage
+and uas are blacklisted.  `storage_probe` leaves UAS-capable interfaces to uas and
+subdriver devices to their modules, then probes as usb.c does:
 "USB Mass Storage device detected", a SCSI host allocated with the usb-storage template,
 the unusual_devs entry and the `quirks` parameter merged into the device's flags ("Quirks
 match for vid … pid …: …"), transport and protocol chosen from the interface (or the
