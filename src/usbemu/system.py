@@ -42,6 +42,7 @@ from .kernel.evdev import evdev_handler
 from .kernel.input import InputCore
 from .kernel.kmod import KernelModules
 from .kernel.module import Module
+from .kernel.platform import PlatformDevice
 from .kernel.printk import Level, Printk
 from .kernel.scsi.scsi import ScsiCore
 from .kernel.syscalls import AsyncFile, SyncFile
@@ -246,27 +247,50 @@ class System:
         pci.driver = Driver(driver_name)
         return pci
 
+    def _next_platform(self, cls: type[HostController]) -> PlatformDevice:
+        """The platform device of a controller kind that is no PCI function: its
+        `platform_name` with the first id no controller of the machine has."""
+        taken = {hcd.controller.name for hcd in self.controllers}
+        name = next(f"{cls.platform_name}.{n}" for n in range(len(taken) + 1)
+                    if f"{cls.platform_name}.{n}" not in taken)
+        device = PlatformDevice(name)
+        device.driver = Driver(cls.driver_name)
+        return device
+
+    def _controller_device(self, cls: type[HostController], pci_name: str | None) -> Device:
+        if cls.platform_name is not None:
+            if pci_name is not None:
+                raise ValueError(f"pci_name={pci_name!r}: {cls.driver_name} is a platform "
+                                 "device, it has no PCI address")
+            return self._next_platform(cls)
+        if pci_name is None:
+            return self._next_pci(cls.driver_name)
+        pci = PciDevice(pci_name)
+        pci.driver = Driver(cls.driver_name)
+        return pci
+
     async def aadd_controller(self, kind: str | type[HostController] = "inproc", *,
                               nports: int | None = None, pci_name: str | None = None,
                               companion_of: HostController | None = None,
                               **options: Any) -> HostController:
         """Add a host controller of `kind` — a registered kind's name (`usbemu list
         controllers`: "inproc" is the built-in in-process controller presented as ehci-pci,
-        "uhci" and "ohci" the full-speed ones) or a HostController subclass — with `nports`
-        root ports (the kind's own count when None: 6 for inproc, 2 for uhci, 3 for ohci)
-        at `pci_name` or the next PCI address (0000:00:1d.0 first), with `options` for the
-        kind's constructor (inproc: has_tt=False for a root hub without a TT), and register
-        its bus.  With `companion_of` (an EHCI controller without a TT) the new full-speed
-        controller's ports are wired to the EHCI's next root ports, as on a PC chipset.
+        "uhci" and "ohci" the full-speed ones, "vhci" USB/IP's) or a HostController subclass
+        — with `nports` root ports (the kind's own count when None: 6 for inproc, 2 for
+        uhci, 3 for ohci, 8 for vhci) at `pci_name` or the next PCI address (0000:00:1d.0
+        first; a platform kind such as vhci takes its platform device, vhci_hcd.0, and no
+        `pci_name`), with `options` for the kind's constructor (inproc: has_tt=False for a
+        root hub without a TT), and register its bus.  With `companion_of` (an EHCI
+        controller without a TT) the new full-speed controller's ports are wired to the
+        EHCI's next root ports, as on a PC chipset.
         Returns the controller.  Raises PluginNotFound / PluginLoadError for an unknown or
         broken kind, TypeError or ValueError for options it refuses or a companion that
         cannot be wired, and OSError when the controller does not start or its root hub
         cannot be registered (the bus is then gone again).  Context: may sleep."""
         cls = kind if isinstance(kind, type) else load_hcd_kind(kind)
-        pci = PciDevice(pci_name) if pci_name is not None else self._next_pci(cls.driver_name)
-        if pci.driver is None:
-            pci.driver = Driver(cls.driver_name)
-        hcd = cls(self.usb, pci, cls.default_nports if nports is None else nports, **options)
+        device = self._controller_device(cls, pci_name)
+        hcd = cls(self.usb, device, cls.default_nports if nports is None else nports,
+                  **options)
         if companion_of is not None:
             _wire_companion(companion_of, hcd)
         await self.usb.add_hcd(hcd)

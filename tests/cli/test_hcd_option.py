@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from usbemu.cli.main import main
 
-KNOWN_KINDS = "known host controller kinds: ehci, inproc, ohci, uhci"
+KNOWN_KINDS = "known host controller kinds: ehci, inproc, ohci, uhci, vhci"
 
 
 def invoke(*args: str, stdin: str | None = None) -> tuple[int, str]:

@@ -61,7 +61,8 @@ def test_boot_without_ports_gives_the_kinds_own(hcd: str, ports: int | None,
 
 def test_boot_refuses_an_unknown_kind_or_ports_the_kind_has_not() -> None:
     with pytest.raises(MachineError, match=r"^no host controller kind named 'nope'; known "
-                                           r"host controller kinds: ehci, inproc, ohci, uhci$"):
+                                           r"host controller kinds: ehci, inproc, ohci, "
+                                           r"uhci, vhci$"):
         boot(hcd="nope")
     with pytest.raises(MachineError, match=r"^nports=16: EHCI root hubs have 1\.\.15 ports$"):
         boot(hcd="ehci", ports=16)

@@ -277,7 +277,7 @@ def test_expectation_tables_are_checked_field_by_field() -> None:
     ("[[machine]]\nseed = 1\n", "1: machine: 'machine' must be a table ([machine]) "
                                 "(got array)"),
     ("[machine]\nhcd = 'ehcy'\n", "2: machine: 'hcd': no host controller kind named 'ehcy'; "
-                                 "known host controller kinds: ehci, inproc, ohci, uhci"),
+                                 "known host controller kinds: ehci, inproc, ohci, uhci, vhci"),
     ("[machine]\nhcd = 2\n", "2: machine: 'hcd' must be a host controller kind, like "
                              '"inproc" or "ehci" (got integer)'),
     ("[step]\nsleep = 1\n", "1: step: 'step' must be an array of tables ([[step]]) "

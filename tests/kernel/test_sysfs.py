@@ -324,7 +324,7 @@ def test_a_second_bus_on_a_machine_beside_usb() -> None:
         dev = Device("gizmo0", parent, bus)
         system.run(system.driver_core.device_add(dev))
         # scsi: usb-storage, autoloaded for the pen drive, brought the SCSI mid-layer
-        assert system.vfs.listdir("/sys/bus") == ["gizmo", "pci", "scsi", "usb"]
+        assert system.vfs.listdir("/sys/bus") == ["gizmo", "pci", "platform", "scsi", "usb"]
         target = system.vfs.resolve(f"{BUS}/devices/gizmo0")[0]
         assert target == "/sys/devices/pci0000:00/0000:00:1d.0/usb1/1-1/1-1:1.0/gizmo0"
         assert system.vfs.readlink(f"{target}/driver") == \

@@ -312,9 +312,10 @@ def free_port(system: System) -> str:
 
 
 def plug(system: System, spec: str, options: Mapping[str, object] | None = None,
-         port: str | None = None) -> str:
+         port: str | None = None, *, settle: bool = True) -> str:
     """Build the model `spec` with `options`, plug it in at `port` (the first free root-hub
-    port when None), let the hub driver enumerate it, and return the port path.  Raises
+    port when None), let the machine settle (the hub driver enumerates it, drivers bind and
+    finish their scans) unless `settle` is False, and return the port path.  Raises
     MachineError (bad model, option or port; a port that is taken — the message then
     lists the free ports, `free_ports`).  Context: outside the machine's loop; runs it."""
     model = build_model(spec, options)
@@ -325,7 +326,8 @@ def plug(system: System, spec: str, options: Mapping[str, object] | None = None,
         free = free_ports(system)
         raise MachineError(f"{exc}; free ports: {_listed(free) if free else 'none'}"
                            ) from None
-    system.settle()
+    if settle:
+        system.settle()
     return path
 
 

@@ -13,6 +13,12 @@
     usbemu mount DIR            its /sys, /proc and /dev as a FUSE filesystem
     usbemu serve --pty TTY[=LINK]
                                 its ttys as host ptys (pyserial, picocom), on real time
+    usbemu export MODEL… [--host H] [--port P] [--at PORT-PATH]
+                                device models exported over USB/IP (usbipd, usbip-host),
+                                on real time, with the kernel log as it goes
+    usbemu attach HOST[:PORT] BUSID…
+                                devices of a USB/IP server imported through vhci_hcd, on
+                                real time, with the kernel log as it goes
     usbemu list devices|drivers|controllers|bridges
                                 what usbemu knows, built in and from installed plugins
     usbemu describe [MODEL…]    a device model's (or clone file's) descriptors: tree, bytes
@@ -50,7 +56,9 @@ from ..emulated.models import available_models
 from ..errors import SettleTimeout
 from ..kernel.vtime import MAX_SLEEP_DAYS
 from ..system import System
+from .attach import Server, run_attach
 from .demo import run_demo
+from .export import parse_exports, run_export
 from .listing import bridge_rows, controller_rows, device_rows, driver_rows, model_rows
 from .machine import (
     MachineError,
@@ -383,6 +391,51 @@ def serve(hcd: str, ports: int | None, modules: tuple[str, ...], plugs: tuple[st
     requests = parse_requests(ptys)
     with boot_machine(True, seed, hcd, ports, modules, plugs) as system:
         run_serve(system, requests, seconds, click.echo)
+
+
+@main.command()
+@_population_options
+@_seed_option
+@click.argument("models", nargs=-1, required=True, metavar="MODEL...")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=3240, show_default=True,
+              help="TCP port to listen on (0: any free port, printed).")
+@click.option("--at", "ats", multiple=True, metavar="PORT-PATH",
+              help="Plug the model in at PORT-PATH: the first --at for the first MODEL, and "
+                   "so on (default: the first free root-hub port).")
+@click.option("--for", "seconds", type=click.FloatRange(min=0, min_open=True),
+              metavar="SECONDS", help="Stop after SECONDS of real time (default: at Ctrl-C "
+                                      "or SIGTERM).")
+def export(hcd: str, ports: int | None, modules: tuple[str, ...], plugs: tuple[str, ...],
+           seed: int | None, models: tuple[str, ...], host: str, port: int,
+           ats: tuple[str, ...], seconds: float | None) -> None:
+    """Export device models over USB/IP as usbipd with usbip-host does — each MODEL (as
+    --plug names it: zero, 'pendrive storage=memory') plugged in and its bus id served —
+    for usbip attach on another host; print the bus ids and the kernel log as it goes,
+    until Ctrl-C or SIGTERM.  The machine runs on real time."""
+    requests = parse_exports(models, ats)
+    with boot_machine(True, seed, hcd, ports, modules, plugs) as system:
+        run_export(system, requests, host, port, seconds, click.echo)
+
+
+@main.command(name="attach")
+@_population_options
+@_seed_option
+@click.argument("server", metavar="HOST[:PORT]")
+@click.argument("busids", nargs=-1, required=True, metavar="BUSID...")
+@click.option("--for", "seconds", type=click.FloatRange(min=0, min_open=True),
+              metavar="SECONDS", help="Detach after SECONDS of real time (default: at Ctrl-C "
+                                      "or SIGTERM).")
+def attach_(hcd: str, ports: int | None, modules: tuple[str, ...], plugs: tuple[str, ...],
+            seed: int | None, server: str, busids: tuple[str, ...],
+            seconds: float | None) -> None:
+    """Import the devices BUSID... that a USB/IP server exports (usbipd, usbemu export)
+    into a machine on real time, as usbip attach does, through its vhci_hcd controller;
+    print its kernel log as it goes, until Ctrl-C or SIGTERM; then detach them."""
+    target = Server.parse(server)
+    with boot_machine(True, seed, hcd, ports, modules, plugs) as system:
+        run_attach(system, target, busids, seconds, click.echo)
 
 
 @main.command()

@@ -25,7 +25,7 @@ from ..bridges.pty import PtyBridge, unavailable_reason
 from ..system import System
 from .usage import CommandError, CommandFailure
 
-__all__ = ["PtyRequest", "check_ttys", "parse_requests", "run_serve"]
+__all__ = ["PtyRequest", "check_ttys", "parse_requests", "run_serve", "stop_on_signals"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def check_ttys(system: System, requests: Sequence[PtyRequest]) -> None:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Iterator[None]:
+def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Iterator[None]:
     """SIGINT and SIGTERM set `stop` while the block runs (main thread only; elsewhere
     they keep their actions)."""
     caught: list[signal.Signals] = []
@@ -113,7 +113,7 @@ async def _serve(system: System, requests: Sequence[PtyRequest], seconds: float 
                  echo: Callable[[str], None]) -> None:
     bridges: list[PtyBridge] = []
     stop = asyncio.Event()
-    with _stop_on_signals(asyncio.get_running_loop(), stop):
+    with stop_on_signals(asyncio.get_running_loop(), stop):
         try:
             for request in requests:
                 bridges.append(await _open(system, request))

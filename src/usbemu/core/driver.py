@@ -187,11 +187,18 @@ class UsbDeviceDriver(Driver):
         """A configuration value to use, or -1 to let usbcore choose.  Context: atomic."""
         return -1
 
+    @property
+    def matches_any(self) -> bool:
+        """The driver has neither an id table nor a match(): usb_device_match() offers it
+        every device and lets its probe decide (usbip-host), but it is never "applicable"
+        in the generic driver's sense.  Context: atomic."""
+        return self.id_table is None and self._match is None
+
     def applicable(self, udev: UsbDevice) -> bool:
-        """usb_driver_applicable(): id table (if any) and match() (if any) both agree.
-        Context: atomic."""
-        if self.id_table is None and self._match is None:
-            return True
+        """usb_driver_applicable(): id table (if any) and match() (if any) both agree;
+        False for a driver with neither.  Context: atomic."""
+        if self.matches_any:
+            return False
         desc = udev.descriptor
         if self.id_table is not None and (desc is None
                                           or device_match_id(desc, self.id_table) is None):
@@ -221,7 +228,7 @@ class UsbBusType(BusType):
 
     def _match_device(self, udev: UsbDevice, drv: UsbDeviceDriver) -> bool:
         if drv.name != "usb" or not isinstance(drv, UsbDeviceDriver):
-            return drv.applicable(udev)
+            return drv.matches_any or drv.applicable(udev)
         if udev.use_generic_driver:
             return True
         return not any(isinstance(other, UsbDeviceDriver) and other is not drv
@@ -276,8 +283,14 @@ class UsbBusType(BusType):
         return result
 
     async def _probe_interface(self, intf: UsbInterface, drv: UsbDriver) -> int:
-        """usb_probe_interface()."""
+        """usb_probe_interface(): -ENODEV while the device's port has an owner (usbfs,
+        usbip-host), so that no interface driver takes an interface of a device someone
+        else owns."""
+        from .hub import usb_device_is_owned
+
         udev, log = intf.usb_dev, self.usb.log
+        if usb_device_is_owned(udev):
+            return -Errno.ENODEV
         if not udev.authorized:
             log.dev_err(intf, "Device is not authorized for usage")
             return -Errno.ENODEV

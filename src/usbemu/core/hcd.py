@@ -228,6 +228,9 @@ class HostController(ABC):
     #: The driver of the controller's PCI function ("ehci-pci"), named in "new … USB
     #: device number %d using %s".
     driver_name: ClassVar[str] = "hcd"
+    #: A controller that is no PCI function sits on a platform device named this plus
+    #: ".<id>" ("vhci_hcd" → vhci_hcd.0); None for a PCI controller.
+    platform_name: ClassVar[str | None] = None
     #: Speed of the root hub (HCD_USB11 → full, HCD_USB2 → high, HCD_USB3 → super).
     rh_speed: ClassVar[Speed] = Speed.HIGH
     #: Root ports when the machine does not say (System.add_controller(nports=None)).

@@ -12,7 +12,8 @@ attributes of port.c, and the new_id/remove_id files of driver.c.
 What is not USB's comes from elsewhere: the bus's devices/ and drivers/ directories, bind,
 unbind, uevent, drivers_probe and drivers_autoprobe, the `driver` and `subsystem` links and
 the attribute-table machinery from kernel/sysfs.py; the controllers' PCI directories
-(/sys/devices/pci0000:00, /sys/bus/pci) from kernel/pci_sysfs.py, to which this module
+(/sys/devices/pci0000:00, /sys/bus/pci) from kernel/pci_sysfs.py and platform directories
+(/sys/devices/platform, for vhci_hcd.0) from kernel/platform.py, to which this module
 supplies the controllers.
 
 Nothing is copied: every directory is listed and every attribute formatted from the live
@@ -48,6 +49,7 @@ from ..errors import Errno
 from ..kernel.device import Device, Driver, DriverCore, Uevent
 from ..kernel.file2alias import interface_modalias
 from ..kernel.pci_sysfs import install_pci_sysfs
+from ..kernel.platform import install_platform_sysfs
 from ..kernel.sysfs import (
     ChildProvider,
     SysAttr,
@@ -666,7 +668,8 @@ class UsbSysfs:
         return 0 if added is None else int((self.usb.loop.time() - added) * 1000)
 
     def controllers(self) -> list[Device]:
-        """The host controllers' devices (PCI functions), bus by bus.  Context: atomic."""
+        """The host controllers' devices (PCI functions, platform devices), bus by bus.
+        Context: atomic."""
         return [bus.hcd.controller for _, bus in sorted(self.usb.buses.items())]
 
     # -- device, interface, endpoint, port directories --------------------------------------
@@ -815,6 +818,7 @@ def install_usb_sysfs(system: _Machine) -> UsbSysfs:
     sysfs = install_sysfs(system.vfs, system.driver_core)
     view = UsbSysfs(system.usb, sysfs)
     install_pci_sysfs(system.vfs, sysfs).function_providers.append(view.controllers)
+    install_platform_sysfs(system.vfs, sysfs).function_providers.append(view.controllers)
     install_devices_file(system.vfs, system.usb)
     _INSTALLED[system.usb] = view
     return view

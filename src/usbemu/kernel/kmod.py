@@ -64,6 +64,7 @@ INSTALLED_MODULES: Final[dict[str, str]] = {
     "uas": "usbemu.drivers.usb.storage.uas",
     "usb_storage": "usbemu.drivers.usb.storage.usb",
     "usbhid": "usbemu.drivers.hid.usbhid.hid_core",
+    "usbip_host": "usbemu.bridges.usbip.stub",
     "usbserial": "usbemu.drivers.usb.serial.usbserial",
 }
 

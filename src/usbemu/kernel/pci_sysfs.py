@@ -42,29 +42,35 @@ class PciSysfs:
     """The PCI directories of one machine's sysfs.  Context: listings and reads are
     atomic, computed from the functions the providers supply."""
 
+    #: The directory of the functions and the bus directory their links live in.
+    root: str = PCI_ROOT
+    bus: str = BUS_PCI
+
     def __init__(self, sysfs: Sysfs) -> None:
         self.sysfs = sysfs
         #: Functions returning PCI functions (the USB core's host controllers …).
         self.function_providers: list[FunctionProvider] = []
 
     def functions(self) -> list[Device]:
-        """Every PCI function, provider by provider.  Context: atomic."""
-        return [fn for provider in self.function_providers for fn in provider()]
+        """Every function the providers supply whose directory is in `root`, provider by
+        provider.  Context: atomic."""
+        return [fn for provider in self.function_providers for fn in provider()
+                if posixpath.dirname(device_path(fn)) == self.root]
 
     def _root(self) -> dict[str, Node]:
         return {fn.name: StaticDir(compute=functools.partial(self._function_entries, fn))
-                for fn in self.functions() if posixpath.dirname(device_path(fn)) == PCI_ROOT}
+                for fn in self.functions()}
 
     def _function_entries(self, fn: Device) -> dict[str, Node]:
         directory = device_path(fn)
-        entries: dict[str, Node] = {"subsystem": sysfs_link(directory, BUS_PCI)}
+        entries: dict[str, Node] = {"subsystem": sysfs_link(directory, self.bus)}
         if fn.driver is not None:
-            entries["driver"] = sysfs_link(directory, f"{BUS_PCI}/drivers/{fn.driver.name}")
+            entries["driver"] = sysfs_link(directory, f"{self.bus}/drivers/{fn.driver.name}")
         entries.update(self.sysfs.common(fn, directory))
         return entries
 
     def _devices(self) -> dict[str, Node]:
-        return {fn.name: sysfs_link(f"{BUS_PCI}/devices", device_path(fn))
+        return {fn.name: sysfs_link(f"{self.bus}/devices", device_path(fn))
                 for fn in self.functions()}
 
     def _drivers(self) -> dict[str, Node]:
@@ -72,16 +78,17 @@ class PciSysfs:
         for fn in self.functions():
             if fn.driver is not None:
                 by_driver.setdefault(fn.driver.name, []).append(fn)
-        return {name: StaticDir({fn.name: sysfs_link(f"{BUS_PCI}/drivers/{name}",
+        return {name: StaticDir({fn.name: sysfs_link(f"{self.bus}/drivers/{name}",
                                                      device_path(fn))
                                  for fn in fns})
                 for name, fns in by_driver.items()}
 
     def mount(self, vfs: Vfs) -> None:
-        """Attach /sys/devices/pci0000:00 and /sys/bus/pci to `vfs`.  Context: atomic."""
-        vfs.mount(PCI_ROOT, StaticDir(compute=self._root))
-        vfs.mount(f"{BUS_PCI}/devices", StaticDir(compute=self._devices))
-        vfs.mount(f"{BUS_PCI}/drivers", StaticDir(compute=self._drivers))
+        """Attach `root` (/sys/devices/pci0000:00) and `bus` (/sys/bus/pci) to `vfs`.
+        Context: atomic."""
+        vfs.mount(self.root, StaticDir(compute=self._root))
+        vfs.mount(f"{self.bus}/devices", StaticDir(compute=self._devices))
+        vfs.mount(f"{self.bus}/drivers", StaticDir(compute=self._drivers))
 
 
 _INSTALLED: weakref.WeakKeyDictionary[Sysfs, PciSysfs] = weakref.WeakKeyDictionary()

@@ -19,7 +19,8 @@ types their own files with `register_device_dir` (USB's device and interface att
 tables, core/sysfs.py) and its bus's drivers extra files with `register_driver_files`
 (USB's new_id/remove_id); a driver adds files to one device's directory with
 `device_create_file` (cdc-acm's bmCapabilities on its interface) and takes them away with
-`device_remove_file`; everything else is the same for every bus.  Attributes are rows of
+`device_remove_file`, and to its own directory with `driver_create_file` (usbip-host's
+match_busid); everything else is the same for every bus.  Attributes are rows of
 tables (`SysAttr`, bound to an object by `attr_group`), as the kernel declares them with
 DEVICE_ATTR_RO/RW and is_visible; writes are parsed as the kernel parses them (`kstrtobool`,
 `scan_int`) and fail with its negative errno.
@@ -59,6 +60,8 @@ __all__ = [
     "device_create_file",
     "device_path",
     "device_remove_file",
+    "driver_create_file",
+    "driver_remove_file",
     "install_sysfs",
     "kernfs_link",
     "kstrtobool",
@@ -266,6 +269,31 @@ def device_remove_file(dev: Device, attr: SysAttr[Any]) -> None:
         del files[attr.name]
 
 
+#: The files drivers added to their own directories (driver_create_file), by driver.
+_DRIVER_CREATED_FILES: weakref.WeakKeyDictionary[Driver, dict[str, SysAttr[Any]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def driver_create_file(drv: Driver, attr: SysAttr[Any]) -> int:
+    """driver_create_file(): add `attr` to the directory of `drv` (/sys/bus/<bus>/drivers/
+    <name>), shown and stored with `drv` as its object (usbip-host's match_busid), until
+    `driver_remove_file`.  0, or -EEXIST when the driver already has a file of that name
+    from here.  Context: atomic."""
+    files = _DRIVER_CREATED_FILES.setdefault(drv, {})
+    if attr.name in files:
+        return -Errno.EEXIST
+    files[attr.name] = attr
+    return 0
+
+
+def driver_remove_file(drv: Driver, attr: SysAttr[Any]) -> None:
+    """driver_remove_file(): the file `driver_create_file` added goes (nothing happens when
+    it is not there).  Context: atomic."""
+    files = _DRIVER_CREATED_FILES.get(drv)
+    if files is not None and files.get(attr.name) is attr:
+        del files[attr.name]
+
+
 # -- bus and driver files (drivers/base/bus.c) ---------------------------------------------------
 
 
@@ -455,12 +483,14 @@ class Sysfs:
 
     def _driver_entries(self, bus: BusType, drv: Driver) -> dict[str, Node]:
         """A driver's directory: uevent, bind/unbind (unless suppress_bind_attrs), the
-        bus's own files, the module link, and a link per bound device."""
+        bus's own files, the driver's own (`driver_create_file`), the module link, and a
+        link per bound device."""
         directory = f"/sys/bus/{bus.name}/drivers/{drv.name}"
         entries = attr_group(drv, DRIVER_ATTRS)
         files = self._driver_files.get(bus.name)
         if files is not None:
             entries.update(files(drv))
+        entries.update(attr_group(drv, _DRIVER_CREATED_FILES.get(drv, {}).values()))
         owner_name = getattr(drv.owner, "name", None)
         if isinstance(owner_name, str) and owner_name:
             entries["module"] = sysfs_link(directory, f"/sys/module/{owner_name}")

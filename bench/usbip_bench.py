@@ -1,0 +1,249 @@
+"""USB/IP over loopback TCP: bulk echo round trips through usbemu's client and server, and
+the same workload through the PyPI `usbip` package, interleaved in one run.
+
+usbemu: `usbemu export zero` in another process (gadget zero, loopback configuration) and
+a real-time machine here that imports it through its vhci controller and drives it with
+usb_bulk_msg: OUT n bytes, then IN n bytes, checked.  The PyPI package: its device API
+serving a bulk echo device in another process, its host API (`usbip.open`) here doing the
+same OUT and IN.  Each figure is the median of three runs, min and max beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+
+from usbemu.bridges.usbip.client import attach, detach
+from usbemu.core.message import usb_bulk_msg, usb_set_configuration
+from usbemu.core.urb import Urb, usb_kill_urb, usb_submit_urb
+from usbemu.core.usb import UsbDevice
+from usbemu.linux import usb_rcvbulkpipe, usb_sndbulkpipe
+from usbemu.system import System
+
+SIZES = (64, 4096, 65536)
+REPEATS = 3
+
+#: The PyPI package's device side: a vendor interface that echoes bulk OUT on bulk IN.
+PYPI_DEVICE = textwrap.dedent("""
+    import sys, threading, time, usbip
+    class Echo(usbip.Interface):
+        bInterfaceClass = 0xFF
+        bulk_out = usbip.Out(0x01, "bulk", mps=512)
+        bulk_in = usbip.In(0x81, "bulk", mps=512)
+    dev = usbip.USBDevice(0x1209, 0x0004, product="Echo")
+    dev.set_speed(usbip.SPEED_HIGH)
+    fn = dev.add(Echo())
+    dev.plug(via=usbip.USBIP("127.0.0.1", int(sys.argv[1])))
+    print("listening", flush=True)
+    while True:
+        data = fn.bulk_out.read(timeout=1.0)
+        if data:
+            fn.bulk_in.write(data)
+""")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spawn(args: list[str], ready: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    for line in proc.stdout:
+        if ready in line:
+            threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep it drained
+            return proc, line
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise RuntimeError(f"{args[:4]} did not start")
+
+
+class UsbemuPeer:
+    """usbemu export in another process, imported by a real-time machine here."""
+
+    def __init__(self) -> None:
+        self.proc, line = _spawn([sys.executable, "-m", "usbemu", "export", "zero", "--port",
+                                  "0"], "listening on")
+        found = re.search(r":(\d+)", line)
+        assert found is not None
+        self.system = System(virtual=False)
+        self.system.boot()
+        self.system.run(self._attach(int(found.group(1))))
+
+    async def _attach(self, port: int) -> None:
+        self.port = await attach(self.system, "127.0.0.1", "1-1", port)
+        for _ in range(400):
+            udev = next((d for d in self.system.usb_devices() if d.descriptor is not None
+                         and d.descriptor.idProduct == 0xA4A0 and d.actconfig is not None),
+                        None)
+            if udev is not None:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise RuntimeError(f"the imported device did not come:\n{self.system.dmesg()}")
+        if await usb_set_configuration(udev, 2):  # loopback
+            raise RuntimeError("SET_CONFIGURATION 2 failed")
+        self.udev: UsbDevice = udev
+
+    def echo(self, size: int, seconds: float) -> float:
+        udev = self.udev
+        out_pipe, in_pipe = usb_sndbulkpipe(udev, 0x02), usb_rcvbulkpipe(udev, 0x81)
+        data, buf = os.urandom(size), bytearray(size)
+
+        async def run() -> float:
+            count, start = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < seconds:
+                rc, _ = await usb_bulk_msg(udev, out_pipe, data, size, 5000)
+                rc2, got = await usb_bulk_msg(udev, in_pipe, buf, size, 5000)
+                if rc or rc2 or buf[:got] != data:
+                    raise RuntimeError(f"usbemu echo failed: {rc} {rc2} {got}")
+                count += 1
+            return count / elapsed
+
+        return self.system.run(run())
+
+    def pipelined(self, size: int, seconds: float, window: int = 16) -> float:
+        """Echo round trips per second with `window` OUT and `window` IN URBs in flight:
+        each completion submits the next URB of its direction until the time is up; the
+        IN data must come back in the order it went out."""
+        udev = self.udev
+        out_pipe, in_pipe = usb_sndbulkpipe(udev, 0x02), usb_rcvbulkpipe(udev, 0x81)
+        payloads = [os.urandom(size) for _ in range(window)]
+        done = asyncio.Event()
+        count = {"out": 0, "in": 0}
+        errors: list[str] = []
+        deadline = time.perf_counter() + seconds
+
+        def stop(error: str = "") -> None:
+            if error and not done.is_set():
+                errors.append(error)
+            done.set()
+
+        def out_done(urb: Urb) -> None:
+            if done.is_set():
+                return
+            if urb.status:
+                return stop(f"OUT status {urb.status}")
+            count["out"] += 1
+            urb.transfer_buffer = payloads[(count["out"] + window - 1) % window]
+            if time.perf_counter() >= deadline or usb_submit_urb(urb):
+                stop()
+
+        def in_done(urb: Urb) -> None:
+            if done.is_set():
+                return
+            expect = payloads[count["in"] % window]
+            if urb.status or urb.transfer_buffer[:urb.actual_length] != expect:
+                return stop(f"IN status {urb.status}, {urb.actual_length} bytes")
+            count["in"] += 1
+            if usb_submit_urb(urb):
+                stop("IN resubmission failed")
+
+        async def run() -> float:
+            urbs = []
+            start = time.perf_counter()
+            for n in range(window):
+                urbs += [Urb().fill_bulk(udev, out_pipe, payloads[n], size, out_done),
+                         Urb().fill_bulk(udev, in_pipe, bytearray(size), size, in_done)]
+                usb_submit_urb(urbs[-2])
+                usb_submit_urb(urbs[-1])
+            await done.wait()
+            elapsed = time.perf_counter() - start
+            for urb in urbs:
+                await usb_kill_urb(urb)
+            await usb_set_configuration(udev, 2)  # empties the loopback queue
+            if errors:
+                raise RuntimeError(f"pipelined echo failed: {errors[0]}")
+            return count["in"] / elapsed
+
+        return self.system.run(run())
+
+    def close(self) -> None:
+        self.system.run(detach(self.system, self.port))
+        self.system.close()
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class PypiPeer:
+    """The PyPI usbip package: its device API in another process, its host API here."""
+
+    def __init__(self) -> None:
+        import usbip
+
+        port = _free_port()
+        self.proc, _ = _spawn([sys.executable, "-c", PYPI_DEVICE, str(port)], "listening")
+        self.handle = usbip.open(busid="1-1", transport=usbip.USBIP("127.0.0.1", port))
+
+    def echo(self, size: int, seconds: float) -> float:
+        data = os.urandom(size)
+        count, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            self.handle.bulk_out(0x01, data)
+            got = b""
+            while len(got) < size:
+                got += bytes(self.handle.bulk_in(0x81, size - len(got)))
+            if got != data:
+                raise RuntimeError("usbip package echo failed")
+            count += 1
+        return count / elapsed
+
+    def close(self) -> None:
+        self.handle.close()
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _spread(rates: list[float]) -> str:
+    return f"{statistics.median(rates):9,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
+
+
+def bench_usbip(seconds: float) -> None:
+    """Round trips per second and MB/s each way, usbemu beside the PyPI package."""
+    peers: dict[str, Callable[[], object]] = {"usbemu": UsbemuPeer}
+    try:
+        import usbip  # noqa: F401
+        peers["usbip (PyPI)"] = PypiPeer
+    except ImportError:
+        print("usbip (PyPI) is not installed: pip install 'usbemu[bench]' to compare")
+    live = {name: make() for name, make in peers.items()}
+    try:
+        for size in SIZES:
+            rates: dict[str, list[float]] = {name: [] for name in live}
+            for _ in range(REPEATS):  # interleaved: each repetition runs every peer
+                for name, peer in live.items():
+                    rates[name].append(peer.echo(size, seconds))  # type: ignore[attr-defined]
+            for name, got in rates.items():
+                median = statistics.median(got)
+                print(f"{f'usbip/tcp: {size}-byte echo round trips, {name}':58} "
+                      f"{_spread(got)} /s  {median * size / 1e6:8.2f} MB/s each way")
+            if isinstance(live["usbemu"], UsbemuPeer):
+                piped = [live["usbemu"].pipelined(size, seconds) for _ in range(REPEATS)]
+                median = statistics.median(piped)
+                print(f"{f'usbip/tcp: {size}-byte echo, usbemu, 16 URBs in flight each way':58} "
+                      f"{_spread(piped)} /s  {median * size / 1e6:8.2f} MB/s each way")
+            if len(rates) == 2:
+                ours, theirs = (statistics.median(r) for r in rates.values())
+                print(f"{f'usbip/tcp: {size}-byte echo, usbemu / PyPI usbip':58} "
+                      f"{ours / theirs:9.1f} x")
+    finally:
+        for peer in live.values():
+            peer.close()  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    bench_usbip(0.5 if "--quick" in sys.argv else 1.0)
