@@ -405,6 +405,9 @@ def main() -> None:
     bench_serial_tty((1 if args.quick else 4) << 20)
     if pty_unavailable() is None:
         bench_serial_pty((1 if args.quick else 4) << 20)
+    from usbip_bench import bench_usbip  # bench/ is the script's directory
+
+    bench_usbip(0.5 if args.quick else 1.0)
 
 
 if __name__ == "__main__":

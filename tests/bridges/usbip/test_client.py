@@ -406,11 +406,17 @@ def test_a_peer_that_breaks_the_protocol_loses_only_its_own_device(system: Syste
 
 def fill_socket_buffers(system: System) -> None:
     """Let the kernel move what it will into the socket buffers, on the wall clock and
-    without moving the machine's: the virtual clock must not run ahead of real socket I/O
-    that is still under way."""
-    for _ in range(30):
+    without moving the machine's, until what waits to be sent stops changing: the virtual
+    clock must not run ahead of real socket I/O that is still under way."""
+    link = vhci(system).device(0).transport
+    assert isinstance(link, UsbipLink)
+    last, steady = -1, 0
+    deadline = time.monotonic() + 10
+    while steady < 10 and time.monotonic() < deadline:
         time.sleep(0.01)
         system.run(asyncio.sleep(0))
+        unsent = link.sock.unsent()
+        steady, last = (steady + 1 if unsent == last else 0), unsent
 
 
 def test_a_server_that_stops_reading_is_cut_off(system: System) -> None:

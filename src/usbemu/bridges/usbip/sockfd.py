@@ -63,6 +63,15 @@ class UsbipSocket:
         if not self.peer:
             name = self.writer.get_extra_info("peername")
             self.peer = f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name)
+        #: Whether the connection is gone (connection_lost has run): the transport then
+        #: holds no loop, and an abort of it would fail.
+        self.gone = False
+        asyncio.ensure_future(self.writer.wait_closed()).add_done_callback(self._lost)
+
+    def _lost(self, done: asyncio.Future[None]) -> None:
+        self.gone = True
+        if not done.cancelled():
+            done.exception()  # a reset is an ordinary end here
 
     def fileno(self) -> int:
         """The descriptor of the TCP socket, -1 once it is closed.  Context: atomic."""
@@ -85,19 +94,13 @@ class UsbipSocket:
         if transport.is_closing():
             return
         transport.close()
-        timer = asyncio.get_running_loop().call_later(self.send_timeout_s, transport.abort)
-
-        def closed(done: asyncio.Future[None]) -> None:
-            # an abort after the transport has gone would find no loop in it
-            timer.cancel()
-            if not done.cancelled():
-                done.exception()
-
-        asyncio.ensure_future(self.writer.wait_closed()).add_done_callback(closed)
+        asyncio.get_running_loop().call_later(self.send_timeout_s, self.abort)
 
     def abort(self) -> None:
-        """Drop the connection at once, unsent data with it.  Context: atomic."""
-        self.writer.transport.abort()
+        """Drop the connection at once, unsent data with it (nothing to do once it is
+        gone).  Context: atomic."""
+        if not self.gone:
+            self.writer.transport.abort()
 
 
 #: The sockets user space has made known to each machine's kernel, by descriptor.
