@@ -28,7 +28,7 @@ from usbemu.cli.main import main
 from usbemu.cli.shell import Shell
 from usbemu.cli.shell.commands import COMMANDS
 
-FUZZ_EXAMPLES = int(os.environ.get("USBEMU_FUZZ_EXAMPLES", "150"))
+FUZZ_EXAMPLES = int(os.environ.get("USBEMU_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 

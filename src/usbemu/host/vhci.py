@@ -51,8 +51,8 @@ from ..core.urb import (
     usb_pipetype,
 )
 from ..errors import Errno
-from ..kernel.block.blk_mq import Ratelimit
 from ..kernel.printk import Level
+from ..kernel.ratelimit import Ratelimit
 from ..kernel.sysfs import SysAttr, device_create_file, device_remove_file, scan_int
 from ..spec.ch9 import Request, SetupPacket, Speed
 from ..spec.hub import HubDescriptor, PortChange, PortFeature, PortStat, SsPortFeature

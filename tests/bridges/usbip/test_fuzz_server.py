@@ -99,7 +99,7 @@ def test_a_live_server_survives_hostile_peers(machine: System, run: Run,
         assert isinstance(reply, RetSubmit) and reply.status == 0
         return bytes(reply.data)
 
-    @settings(max_examples=20, deadline=None,
+    @settings(max_examples=15, deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture,
                                      HealthCheck.too_slow])
     @given(hostile())

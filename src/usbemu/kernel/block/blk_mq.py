@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol
 
 from ...errors import Errno, strerror
-from ..printk import Level, Printk
+from ..printk import Level
 from .blk_types import OP_STAT_GROUP, BlockDevice
 from .request import (
     BLK_STATUS_ERRNO,
@@ -49,7 +49,6 @@ __all__ = [
     "BLK_SAFE_MAX_SECTORS",
     "Bio",
     "BlockDriver",
-    "Ratelimit",
     "RequestQueue",
     "blk_flush",
     "blk_read",
@@ -138,36 +137,6 @@ class _QueuedRequest:
         for bio in self.bios:
             if not bio.done.done():
                 bio.done.set_result(status)
-
-
-@dataclass
-class Ratelimit:
-    """struct ratelimit_state (lib/ratelimit.c): at most `burst` messages per `interval_s`
-    of machine time; when a new interval starts after messages were dropped, "<func>: N
-    callbacks suppressed" is logged first."""
-
-    func: str
-    interval_s: float = 5.0
-    burst: int = 10
-    begin: float | None = None
-    printed: int = 0
-    missed: int = 0
-
-    def allow(self, now: float, log: Printk) -> bool:
-        """___ratelimit(): whether a message may be logged now.  Context: atomic."""
-        if self.begin is None:
-            self.begin = now
-        if now > self.begin + self.interval_s:
-            if self.missed:
-                log.log(Level.WARNING, f"{self.func}: {self.missed} callbacks suppressed")
-                self.missed = 0
-            self.begin = now
-            self.printed = 0
-        if self.printed < self.burst:
-            self.printed += 1
-            return True
-        self.missed += 1
-        return False
 
 
 def _now_ns() -> int:

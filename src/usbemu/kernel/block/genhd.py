@@ -32,10 +32,11 @@ from ..device import Device, DriverCore, Uevent
 from ..fs import MINORMASK, File, ModuleOwner, dev_major, dev_minor, format_dev, mkdev
 from ..module import this_module
 from ..printk import Level
+from ..ratelimit import Ratelimit
 from ..sysfs import SysAttr, attr_group, kernfs_link, ro
 from ..vfs import Attr, Node, StaticDir, Symlink, Vfs
 from .bdev import disk_scan_partitions
-from .blk_mq import Ratelimit, RequestQueue, blk_flush, blk_read, blk_write
+from .blk_mq import RequestQueue, blk_flush, blk_read, blk_write
 from .blk_sysfs import queue_files
 from .blk_types import BlkOpen, BlockDevice
 from .fops import blkdev_open

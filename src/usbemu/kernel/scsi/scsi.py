@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from ..devclass import DeviceClass, DeviceClasses
 from ..device import DriverCore
+from ..ratelimit import Ratelimit
 from ..vfs import Vfs
 from .scsi_sysfs import ScsiBusType
 
@@ -73,6 +74,8 @@ class ScsiCore:
         self.bus = ScsiBusType(self)
         self.shost_class = DeviceClass("scsi_host")
         self.sdev_class = DeviceClass("scsi_device")
+        #: scsi_io_completion_action()'s static ratelimit_state for failure reports.
+        self.io_failure_ratelimit = Ratelimit("scsi_io_completion_action")
         _cores[loop] = self
 
     def __repr__(self) -> str:

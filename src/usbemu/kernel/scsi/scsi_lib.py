@@ -97,9 +97,6 @@ SCSI_QUEUE_DELAY_S: Final = 0.003
 #: IOCTL_DEFAULT_TIMEOUT and NORMAL_RETRIES of scsi_ioctl.c.
 IOCTL_DEFAULT_TIMEOUT_S: Final = 10.0
 NORMAL_RETRIES: Final = 5
-#: DEFAULT_RATELIMIT_INTERVAL / _BURST: failure reports of scsi_io_completion.
-_RATELIMIT_INTERVAL_S: Final = 5.0
-_RATELIMIT_BURST: Final = 10
 
 
 @dataclass(eq=False)
@@ -693,23 +690,6 @@ class IoCompletion(NamedTuple):
     good_bytes: int
 
 
-class _Ratelimit:
-    """__ratelimit() with DEFAULT_RATELIMIT_INTERVAL and _BURST."""
-
-    def __init__(self) -> None:
-        self.begin = 0.0
-        self.printed = 0
-
-    def allow(self, now: float) -> bool:
-        if now - self.begin >= _RATELIMIT_INTERVAL_S or not self.printed:
-            self.begin = now
-            self.printed = 0
-        self.printed += 1
-        return self.printed <= _RATELIMIT_BURST
-
-
-_io_failure_reports = _Ratelimit()
-
 #: NOT READY / 04/xx: the unit is busy becoming ready; the command waits and goes again.
 _NOT_READY_RETRY_ASCQS: Final = frozenset({0x01, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x11,
                                            0x14, 0x1A, 0x1B, 0x1D, 0x24, 0x25})
@@ -797,7 +777,8 @@ def scsi_io_completion(rq: ScsiRequest, good_bytes: int, now: float) -> IoComple
     if action is not None and rq.alloc_time + wait_for < now:
         action = None
     if action is None:
-        if not rq.quiet and _io_failure_reports.allow(now):
+        core = cmd.device.host.core
+        if not rq.quiet and core.io_failure_ratelimit.allow(now, core.log):
             scsi_print_result(rq, None, Disposition.FAILED, now)
             if sense is not None:
                 scsi_print_sense(rq)
