@@ -83,6 +83,8 @@ __all__ = [
 OP_TIMEOUT_S: Final = 10.0
 #: Bytes asked of the socket per read.
 READ_CHUNK: Final = 256 << 10
+#: How often a full send buffer is looked at for progress, in seconds.
+STALL_POLL_S: Final = 1.0
 
 #: usbip_op_common_status_string(), by OpStatus.
 _OP_STATUS_STRINGS: Final = (
@@ -157,6 +159,8 @@ class UsbipLink:
         #: `sock.write_high` of them wait to go out.
         self._written = 0
         self._stall: asyncio.TimerHandle | None = None
+        #: (bytes the server had taken, when that was last seen to grow).
+        self._progress = (0, 0.0)
 
     def __repr__(self) -> str:
         return f"<UsbipLink {self.sock.peer}/{self.device.busid}>"
@@ -203,10 +207,17 @@ class UsbipLink:
     # -- vhci_tx: writing ---------------------------------------------------------------------
 
     def _queue(self, data: bytes) -> None:
+        """vhci_send_cmd_submit()'s send: at once when it is the only URB in flight (a
+        synchronous caller waits for nothing else), else batched with the other messages
+        of this pass of the loop (fewer, larger sends while many URBs are in flight)."""
         self._out.append(data)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
+        if self._flush_scheduled:
+            return
+        if len(self._out) == 1 and self.sock.conn.in_flight <= 1 and not self.sock.unsent():
+            self._flush()
+            return
+        self._flush_scheduled = True
+        self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -219,22 +230,27 @@ class UsbipLink:
             self._arm_stall_check()
 
     def _arm_stall_check(self) -> None:
-        sent = self._written - self.sock.unsent()
-        self._stall = self.loop.call_later(self.sock.send_timeout_s, self._check_stall, sent)
+        self._progress = (self._written - self.sock.unsent(), self.loop.time())
+        self._stall = self.loop.call_later(STALL_POLL_S, self._check_stall)
 
-    def _check_stall(self, sent_before: int) -> None:
-        """A server that took nothing of a full send buffer for `send_timeout_s` breaks
-        the connection, as a send that times out does ("sendmsg failed!")."""
+    def _check_stall(self) -> None:
+        """A server that takes nothing of a full send buffer for `send_timeout_s` breaks
+        the connection, as a send that times out does ("sendmsg failed!").  Looked at
+        every STALL_POLL_S while more than `write_high` bytes wait."""
         self._stall = None
         unsent = self.sock.unsent()
         if self.closed.is_set() or unsent <= self.sock.write_high:
             return
-        if self._written - unsent > sent_before:
-            self._arm_stall_check()
+        sent, since = self._progress
+        now = self.loop.time()
+        if self._written - unsent > sent:
+            self._progress = (self._written - unsent, now)
+        elif now - since >= self.sock.send_timeout_s:
+            assert self.vdev is not None
+            self.vdev.connection_lost(f"sendmsg failed!, ret={-Errno.EAGAIN} for {unsent}",
+                                      Level.ERR)
             return
-        assert self.vdev is not None
-        self.vdev.connection_lost(f"sendmsg failed!, ret={-Errno.EAGAIN} for {unsent}",
-                                  Level.ERR)
+        self._stall = self.loop.call_later(STALL_POLL_S, self._check_stall)
 
     # -- vhci_rx: reading ---------------------------------------------------------------------
 

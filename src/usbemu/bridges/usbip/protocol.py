@@ -498,6 +498,11 @@ class UsbipConnection:
         """Bytes received and not yet returned as messages."""
         return len(self._buffer) - self._pos
 
+    @property
+    def in_flight(self) -> int:
+        """How many CMD_SUBMITs a client sent and has no answer for."""
+        return len(self._pending)
+
     def pending(self) -> frozenset[int]:
         """The seqnums of the CMD_SUBMITs a client sent and has no answer for."""
         return frozenset(self._pending)
