@@ -408,6 +408,9 @@ def main() -> None:
     from usbip_bench import bench_usbip  # bench/ is the script's directory
 
     bench_usbip(0.5 if args.quick else 1.0)
+    from pyusb_bench import bench_pyusb
+
+    bench_pyusb(0.5 if args.quick else 1.0)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,16 @@ command is one line.
 
 `make test` runs a fixed, repeatable set of FUZZ_EXAMPLES examples of each, bounded by
 `hang_guard`; `make fuzz` runs many more, new ones each time.
-Not fuzzed: `usbemu mount` (it serves a FUSE filesystem until stopped) and the real clock
+Not fuzzed: `usbemu mount`, `export` and `attach` (they serve until stopped) and the real clock
 (`--real-time`, `real_time = true`), under which a sleep of 30 days really takes 30 days.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,22 +98,27 @@ def _allowed(status: int, err: str, shell: Shell) -> bool:
 def test_shell_lines(lines: list[str]) -> None:
     import io
 
+    from usbemu.cli.shell.capture import stop_capture
+
     system = boot()
-    try:
-        load_module(system, "pen_driver")
-        plug(system, "pendrive")
+    # a line may write files of the host (capture -w FILE): in a directory of its own
+    with tempfile.TemporaryDirectory() as where, contextlib.chdir(where):
         out, err = io.StringIO(), io.StringIO()
         shell = Shell(system, out, err)
-        for line in lines:
-            err.seek(0)
-            err.truncate()
-            status = shell.execute(line)
-            assert _allowed(status, err.getvalue(), shell), (line, status, err.getvalue())
-            assert not TRACEBACK.search(err.getvalue()), (line, err.getvalue())
-            if shell.exit_requested is not None:
-                break
-    finally:
-        system.close()
+        try:
+            load_module(system, "pen_driver")
+            plug(system, "pendrive")
+            for line in lines:
+                err.seek(0)
+                err.truncate()
+                status = shell.execute(line)
+                assert _allowed(status, err.getvalue(), shell), (line, status, err.getvalue())
+                assert not TRACEBACK.search(err.getvalue()), (line, err.getvalue())
+                if shell.exit_requested is not None:
+                    break
+        finally:
+            stop_capture(shell)
+            system.close()
 
 
 # -- scenario files -------------------------------------------------------------------------------
@@ -214,7 +221,9 @@ def scenario_text(draw: st.DrawFn) -> str:
 
 
 def _check_cli(args: list[str], stdin: str = "") -> None:
-    result = CliRunner().invoke(main, args, input=stdin)
+    # capture -w FILE writes where it runs: in a directory of its own
+    with tempfile.TemporaryDirectory() as where, contextlib.chdir(where):
+        result = CliRunner().invoke(main, args, input=stdin)
     if type(result.exception).__name__ == "Hung":     # hang_guard's SystemExit: re-raise
         raise result.exception
     shown = f"usbemu {args!r} (stdin {stdin!r}) -> {result.exit_code}:\n{result.output}"
@@ -246,14 +255,19 @@ def test_scenario_files(text: str, tmp_path_factory: pytest.TempPathFactory) -> 
 Option = tuple[str, bool]      # an option's name, and whether it takes a value
 
 
+#: Commands that serve until stopped, on the real clock: not fuzzed.
+SERVING = frozenset({"mount", "export", "attach"})
+
+
 def _commands(group: click.Group, path: list[str]
               ) -> Iterator[tuple[list[str], list[Option], bool]]:
     """(command path, its options, whether it takes arguments) for every command but
-    `mount`; `--real-time` left out."""
+    those that serve until stopped on the real clock (`mount`, `export`, `attach`);
+    `--real-time` left out."""
     for name, command in group.commands.items():
         if isinstance(command, click.Group):
             yield from _commands(command, [*path, name])
-        elif name != "mount":
+        elif name not in SERVING:
             options = [(opt, not (isinstance(p, click.Option) and p.is_flag))
                        for p in command.params if isinstance(p, click.Option)
                        for opt in p.opts if opt != "--real-time"]

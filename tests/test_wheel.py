@@ -171,6 +171,20 @@ def test_the_wheel_holds_the_package_with_the_pen_driver(installed: Installed) -
     assert not [name for name in names if name.startswith("examples/") or "__pycache__" in name]
 
 
+def test_the_wheel_installs_the_pyusb_start_up_hook(installed: Installed) -> None:
+    assert "usbemu_pyusb.pth" in zipfile.ZipFile(installed.wheel).namelist()
+    assert (installed.site_packages / "usbemu_pyusb.pth").is_file()
+    check = ("import sys; "
+             "print('usbemu.bridges.pyusb_hook' in sys.modules, 'usb' in sys.modules)")
+    assert installed.run("python", "-c", check).stdout == "False False\n"
+    hooked = subprocess.run([str(installed.venv / "bin" / "python"), "-c", check],
+                            capture_output=True, text=True, cwd=installed.elsewhere,
+                            env={**installed.env, "USBEMU_PYUSB": "/nonexistent/usbemu.sock"},
+                            timeout=TIMEOUT, check=False)
+    assert hooked.stdout.startswith("True "), hooked.stderr
+    assert installed.source_tree_reads() == []
+
+
 def test_usbemu_comes_from_the_wheel(installed: Installed) -> None:
     result = installed.run("python", "-c", "\n".join([
         "import click, usbemu, usbemu.drivers.usb.misc.pen_driver as pen",

@@ -29,6 +29,7 @@ from .core.hcd import HostController
 from .core.sysfs import install_usb_sysfs
 from .core.usb import UsbDevice
 from .core.usbcore import Uname, UsbCore, set_current_usbcore
+from .drivers.usb.mon.mon_text import install_usbmon
 from .emulated.device import DeviceModel
 from .emulated.port import PortOwner
 from .errors import SettleTimeout
@@ -129,6 +130,7 @@ class System:
         self.modules = KernelModules(self.driver_core, self.log, self.usb.uname.release)
         self.modules.mount(self.vfs)  # /proc/modules, /sys/module, /lib/modules/<release>
         sysfs = install_usb_sysfs(self)
+        install_usbmon(self.vfs, self.usb)  # /sys/kernel/debug/usb/usbmon
         self.chrdev = CharDevices(self.driver_core)        # fs/char_dev.c
         self.devtmpfs = Devtmpfs(self.vfs, self.driver_core)  # /dev
         self.classes = DeviceClasses(self.driver_core, self.vfs)  # /sys/class

@@ -616,3 +616,32 @@ def test_a_signal_unmounts_while_a_read_is_blocked(tmp_path: Path, sig: int) -> 
     assert reader_out == f"{errno.ENODEV}\n"  # not 110 (ETIMEDOUT): the read did not wait
     assert (daemon.returncode, out, err) == (0, "", "")
     assert not mounted_at(mnt)
+
+
+def test_usbmon_text_through_the_mount(tmp_path: Path) -> None:
+    """`cat /sys/kernel/debug/usb/usbmon/1u` on the host: a debugfs file with its own
+    operations, opened through the mount, sees the URBs of an enumeration that follows."""
+    with System() as system:
+        system.add_controller()
+        try:
+            fm = mount(system, tmp_path)
+        except FuseUnavailable as exc:
+            pytest.skip(f"the kernel refused the FUSE mount: {exc}")
+        try:
+            node = tmp_path / "sys/kernel/debug/usb/usbmon/1u"
+            assert stat.S_ISREG(node.stat().st_mode)
+            fd = os.open(node, os.O_RDONLY)
+            try:
+                async def plug() -> None:
+                    system.plug(PenDrive(), "1-1")
+                    await system.asettle()
+
+                system.call(plug())
+                first = os.read(fd, 4096).decode()
+            finally:
+                os.close(fd)
+        finally:
+            fm.unmount()
+    # the first event: the root hub's status URB completing for the connect
+    fields = first.split()
+    assert fields[2] == "C" and fields[3] == "Ii:1:001:1", first

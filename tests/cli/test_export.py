@@ -101,3 +101,16 @@ def test_mistakes_are_one_line() -> None:
     assert out.count("\n") == 1
     code, out = invoke("export", "--port", "0")
     assert code == 2 and out.startswith("usbemu: error: ")
+
+
+@pytest.mark.hang_guard_s(60)
+def test_a_mass_storage_model_is_exported_before_usb_storage_scans_it() -> None:
+    """`usbip bind` takes the device once it is enumerated: usb-storage, which udev loads
+    for it, neither scans it nor holds the export up (the echo pen drive would keep a
+    scan busy for 40 s)."""
+    code, out = invoke("export", "pendrive", "pendrive storage=memory", "--port", "0",
+                       "--for", "0.5")
+    assert code == 0, out
+    assert "exporting 1-1: pendrive (058f:6387)" in out.splitlines()
+    assert "exporting 1-2: pendrive storage=memory (058f:6387)" in out.splitlines()
+    assert "USB Mass Storage device detected" not in out and "scsi" not in out

@@ -66,7 +66,8 @@ def test_serve_prints_each_pty_and_a_program_talks_through_it(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    ((), "serve: nothing to serve; give --pty TTY[=LINK], e.g. --pty ttyUSB0=./ttyUSB0"),
+    ((), "serve: nothing to serve; give --pty TTY[=LINK], e.g. --pty ttyUSB0=./ttyUSB0, "
+         "or --pyusb PATH"),
     (("--pty", ""), "--pty '': expected TTY or TTY=LINK, e.g. ttyUSB0 or ttyUSB0=./ttyUSB0"),
     (("--pty", "ttyUSB0="), "--pty 'ttyUSB0=': the link after '=' is empty; give a path or "
                             "leave out '='"),

@@ -198,6 +198,6 @@ def test_stty_and_timeout_complete(sh: Session) -> None:
                                                       "-echoke", "-echonl", "-echoprt"]
     assert complete("stty -F /dev/ttyUSB0 115") == ["115200"]
     assert complete("stty --f") == []
-    assert complete("timeout 1 ca") == ["cat"]
+    assert complete("timeout 1 ca") == ["capture", "cat"]
     assert complete("timeout 1 stty -F /dev/tt") == ["/dev/ttyUSB0"]
     assert complete("timeout ") == []

@@ -117,7 +117,7 @@ from typing import Any, TypeVar
 from ..errors import Errno
 from ..kernel.char_dev import CharDevices
 from ..kernel.fs import SEEK_SET, File, mkdev
-from ..kernel.vfs import Attr, DevNode, RegularFile, Symlink, Vfs
+from ..kernel.vfs import Attr, DevNode, FopsFile, RegularFile, Symlink, Vfs
 from ..kernel.wait import DEFAULT_POLLMASK, Poll
 from ..system import System
 
@@ -411,7 +411,7 @@ class VfsOperations:
             rdev = 0 if self._chrdev is not None else os.makedev(node.major, node.minor)
             if node.block and self._chrdev is not None:
                 size = self._block_size(node)
-        elif not isinstance(node, RegularFile):
+        elif not isinstance(node, (RegularFile, FopsFile)):
             nlink = 2
         atime, mtime, ctime = self._times_ns
         return {"st_mode": mode, "st_nlink": nlink, "st_size": size,
@@ -464,7 +464,7 @@ class VfsOperations:
                 denied = bool(amode & os.X_OK
                               or (amode & os.W_OK and node.store is None)
                               or (amode & os.R_OK and node.show is None))
-            elif isinstance(node, (DevNode, RegularFile)):
+            elif isinstance(node, (DevNode, RegularFile, FopsFile)):
                 denied = bool(amode & os.X_OK)
             return -Errno.EACCES if denied else 0
 
@@ -488,6 +488,11 @@ class VfsOperations:
                     raise OSError(Errno.ENXIO, "No such device or address", path)
                 return _OpenFile(canonical,
                                  device=await self._chrdev.open_node(node, flags, path))
+            if isinstance(node, FopsFile):  # a debugfs file with its own operations
+                if self._chrdev is None:
+                    raise OSError(Errno.ENXIO, "No such device or address", path)
+                return _OpenFile(canonical,
+                                 device=await self._chrdev.open_fops(node, flags, path))
             if isinstance(node, RegularFile):
                 return _OpenFile(canonical, regular=True)
             if not isinstance(node, Attr):

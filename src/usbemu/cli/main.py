@@ -11,14 +11,18 @@
                                 its host controllers' schedule statistics after SECONDS
                                 of machine time (ehci: frames, bus use, endpoints)
     usbemu mount DIR            its /sys, /proc and /dev as a FUSE filesystem
-    usbemu serve --pty TTY[=LINK]
-                                its ttys as host ptys (pyserial, picocom), on real time
+    usbemu serve --pty TTY[=LINK] | --pyusb PATH
+                                its ttys as host ptys (pyserial, picocom), its devices
+                                to pyusb programs on a Unix socket, on real time
     usbemu export MODEL… [--host H] [--port P] [--at PORT-PATH]
                                 device models exported over USB/IP (usbipd, usbip-host),
                                 on real time, with the kernel log as it goes
     usbemu attach HOST[:PORT] BUSID…
                                 devices of a USB/IP server imported through vhci_hcd, on
                                 real time, with the kernel log as it goes
+    usbemu capture -w FILE [--format pcapng|pcap|text] [--bus N] [--snaplen N]
+                                every URB of such a machine as usbmon sees it, as a
+                                capture file for Wireshark (or usbmon's text)
     usbemu list devices|drivers|controllers|bridges
                                 what usbemu knows, built in and from installed plugins
     usbemu describe [MODEL…]    a device model's (or clone file's) descriptors: tree, bytes
@@ -41,7 +45,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import click
 from rich import box
@@ -50,6 +54,8 @@ from rich.table import Table
 
 from ..bridges.lsusb import DeviceFilter, lsusb_t, lsusb_v
 from ..bridges.lsusb import lsusb as lsusb_list
+from ..bridges.usbmon import DEFAULT_SNAPLEN, FORMATS
+from ..bridges.usbmon import capture as usbmon_capture
 from ..emulated.clone import CloneError, dump_clone
 from ..emulated.device import DeviceModel
 from ..emulated.models import available_models
@@ -352,6 +358,52 @@ def stats(real_time: bool, seed: int | None, hcd: str, ports: int | None,
         click.echo("\n".join(bus.text() for bus in buses), nl=False)
 
 
+#: A capture file's format by its suffix (pcapng otherwise).
+_CAPTURE_SUFFIXES: Final = {".pcap": "pcap", ".txt": "text", ".mon": "text"}
+
+
+@main.command(name="capture")
+@machine_options
+@click.option("-w", "--write", "path", required=True, metavar="FILE",
+              type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="The capture file (Wireshark and tshark read pcap and pcapng).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="pcapng, pcap (LINKTYPE_USB_LINUX_MMAPPED) or text (usbmon's 1u lines); "
+                   "by FILE's suffix when not given (.pcap, .txt or .mon, else pcapng).")
+@click.option("--bus", default=0, show_default=True, type=click.IntRange(min=0),
+              help="The bus to capture (0: all, as usbmon0).")
+@click.option("--snaplen", default=DEFAULT_SNAPLEN, show_default=True,
+              type=click.IntRange(min=64), help="Bytes kept of each event (header included).")
+@click.option("--for", "seconds", default=1.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(min=0, max=MAX_SLEEP_DAYS * 86400),
+              help="Machine time to go on capturing after the devices are plugged.")
+def capture_command(real_time: bool, seed: int | None, hcd: str, ports: int | None,
+                    modules: tuple[str, ...], plugs: tuple[str, ...], path: Path,
+                    fmt: str | None, bus: int, snaplen: int, seconds: float) -> None:
+    """Capture every URB of a machine as usbmon sees it — the controller's root hub, the
+    modules loaded, the devices plugged and enumerated, then SECONDS of machine time — into
+    FILE; print how many events it holds."""
+    chosen = fmt or _CAPTURE_SUFFIXES.get(path.suffix.lower(), "pcapng")
+    system = boot(real_time=real_time, seed=seed, controllers=0)
+    try:
+        try:
+            recorder = usbmon_capture(system, path, bus=bus or None, snaplen=snaplen,
+                                      fmt=chosen)  # type: ignore[arg-type]
+            recorder.start()
+        except OSError as exc:
+            raise CommandFailure(f"capture: {path}: {exc.strerror or exc}") from None
+        try:
+            _populate(system, hcd, ports, modules, plugs)
+            system.sleep(seconds * 1000)
+        finally:
+            recorder.stop()
+    except SettleTimeout as exc:
+        raise CommandFailure(str(exc)) from None
+    finally:
+        system.close()
+    click.echo(f"{recorder.packets} events written to {path} ({chosen})")
+
+
 @main.command()
 @_population_options
 @_seed_option
@@ -380,17 +432,21 @@ def mount(hcd: str, ports: int | None, modules: tuple[str, ...], plugs: tuple[st
 @click.option("--pty", "ptys", multiple=True, metavar="TTY[=LINK]",
               help="Serve an emulated tty (ttyUSB0, ttyACM0) as a host pty, with a symbolic "
                    "link LINK to it (repeatable).")
+@click.option("--pyusb", "pyusb", metavar="PATH",
+              help="Serve the machine's devices to pyusb programs on the Unix socket PATH "
+                   "(UsbemuBackend.connect(PATH), or USBEMU_PYUSB=PATH).")
 @click.option("--for", "seconds", type=click.FloatRange(min=0, min_open=True),
               metavar="SECONDS", help="Stop after SECONDS of real time (default: at Ctrl-C "
                                       "or SIGTERM).")
 def serve(hcd: str, ports: int | None, modules: tuple[str, ...], plugs: tuple[str, ...],
-          seed: int | None, ptys: tuple[str, ...], seconds: float | None) -> None:
+          seed: int | None, ptys: tuple[str, ...], pyusb: str | None,
+          seconds: float | None) -> None:
     """Serve the machine's ttys as host ptys for programs outside (pyserial, picocom,
-    screen): one line per pty, then until Ctrl-C or SIGTERM.  The machine runs on real
-    time."""
-    requests = parse_requests(ptys)
+    screen), and its devices to pyusb programs on a Unix socket (--pyusb): one line per
+    pty or socket, then until Ctrl-C or SIGTERM.  The machine runs on real time."""
+    requests = parse_requests(ptys, pyusb)
     with boot_machine(True, seed, hcd, ports, modules, plugs) as system:
-        run_serve(system, requests, seconds, click.echo)
+        run_serve(system, requests, seconds, click.echo, pyusb)
 
 
 @main.command()

@@ -1,11 +1,14 @@
 """`usbemu serve`: a machine on real time whose emulated ttys are served as host ptys
-(`bridges.pty`), for programs outside — pyserial, picocom, screen — until Ctrl-C or
-SIGTERM.
+(`bridges.pty`), for programs outside — pyserial, picocom, screen — and whose devices are
+served to pyusb programs on a Unix socket (`--pyusb PATH`, `bridges.pyusb_service`), until
+Ctrl-C or SIGTERM.
 
     usbemu serve --load 'usbserial vendor=0xffff product=0xfff8' \\
                  --plug 'serial loopback=true' --pty ttyUSB0=./ttyUSB0
+    usbemu serve --plug zero --pyusb ./usbemu.sock
 
-It prints one line per pty ("ttyUSB0 → /dev/pts/7 (link ./ttyUSB0)"), then serves; on
+It prints one line per pty ("ttyUSB0 → /dev/pts/7 (link ./ttyUSB0)") and one for the pyusb
+socket ("pyusb → ./usbemu.sock"), then serves; on
 SIGINT or SIGTERM (or after `--for SECONDS` of real time) it closes the ptys, removes the
 links and shuts the machine down.  Booting and populating the machine are `cli.main`'s;
 this module parses --pty, checks that the ttys exist once the machine has settled, and
@@ -22,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..bridges.pty import PtyBridge, unavailable_reason
+from ..bridges.pyusb_service import PyusbServer, serve_pyusb
 from ..system import System
 from .usage import CommandError, CommandFailure
 
@@ -54,13 +58,15 @@ class PtyRequest:
         return f"/dev/{self.tty}"
 
 
-def parse_requests(texts: Sequence[str]) -> list[PtyRequest]:
-    """The --pty options, checked before a machine boots: at least one, each well formed,
-    and ptys available on this host.  Raises CommandError, or CommandFailure where no pty
-    can be opened."""
+def parse_requests(texts: Sequence[str], pyusb: str | None = None) -> list[PtyRequest]:
+    """The --pty options, checked before a machine boots: at least one unless a `pyusb`
+    socket is served, each well formed, and ptys available on this host.  Raises
+    CommandError, or CommandFailure where no pty can be opened."""
     if not texts:
+        if pyusb is not None:
+            return []
         raise CommandError("serve: nothing to serve; give --pty TTY[=LINK], e.g. "
-                           "--pty ttyUSB0=./ttyUSB0")
+                           "--pty ttyUSB0=./ttyUSB0, or --pyusb PATH")
     requests = [PtyRequest.parse(text) for text in texts]
     reason = unavailable_reason()
     if reason is not None:
@@ -110,19 +116,33 @@ def _line(request: PtyRequest, bridge: PtyBridge) -> str:
 
 
 async def _serve(system: System, requests: Sequence[PtyRequest], seconds: float | None,
-                 echo: Callable[[str], None]) -> None:
+                 echo: Callable[[str], None], pyusb: str | None = None) -> None:
     bridges: list[PtyBridge] = []
+    server: PyusbServer | None = None
     stop = asyncio.Event()
     with stop_on_signals(asyncio.get_running_loop(), stop):
         try:
             for request in requests:
                 bridges.append(await _open(system, request))
                 echo(_line(request, bridges[-1]))
+            if pyusb is not None:
+                server = await _serve_pyusb(system, pyusb)
+                echo(f"pyusb → {pyusb}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), seconds)
         finally:
             for bridge in bridges:
                 await bridge.close()
+            if server is not None:
+                await server.close()
+
+
+async def _serve_pyusb(system: System, path: str) -> PyusbServer:
+    """The --pyusb socket; one that cannot be made is the user's mistake."""
+    try:
+        return await serve_pyusb(system, path)
+    except OSError as exc:
+        raise CommandError(f"--pyusb {path}: {exc.strerror or exc}") from None
 
 
 async def _open(system: System, request: PtyRequest) -> PtyBridge:
@@ -137,10 +157,10 @@ async def _open(system: System, request: PtyRequest) -> PtyBridge:
 
 
 def run_serve(system: System, requests: Sequence[PtyRequest], seconds: float | None,
-              echo: Callable[[str], None]) -> None:
-    """Serve `requests` on `system` (booted on real time and settled) until SIGINT or
-    SIGTERM, or for `seconds` of real time when given; `echo` prints a line.  Raises
-    CommandError for a tty that is not there or a link that cannot be made.  Context:
-    outside the machine's loop; runs it."""
+              echo: Callable[[str], None], pyusb: str | None = None) -> None:
+    """Serve `requests` (and the pyusb socket `pyusb` when given) on `system` (booted on
+    real time and settled) until SIGINT or SIGTERM, or for `seconds` of real time when
+    given; `echo` prints a line.  Raises CommandError for a tty that is not there or a
+    link or socket that cannot be made.  Context: outside the machine's loop; runs it."""
     check_ttys(system, requests)
-    system.run(_serve(system, requests, seconds, echo))
+    system.run(_serve(system, requests, seconds, echo, pyusb))

@@ -16,8 +16,8 @@ interface already has a minor, -EXFULL when no minor is free.
 `UsbFiles` is that state for one machine; building it registers the "usb" chrdev (180,
 256 minors), the usbmisc class, and the "usb_device" region (189, 128 minors per bus) as
 usb_init() does.  The /dev/bus/usb/BBB/DDD nodes themselves come from devtmpfs, from each
-usb_device's uevent (MAJOR=189, MINOR, DEVNAME=bus/usb/BBB/DDD).  Not modelled: usbfs —
-the 189 nodes exist but nothing is mapped behind them, so opening one is -ENXIO.
+usb_device's uevent (MAJOR=189, MINOR, DEVNAME=bus/usb/BBB/DDD); behind them are usbfs's
+file operations (devio.py's usbdev_file_operations), mapped here as usb_devio_init() does.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ..errors import Errno
-from ..kernel.char_dev import CharDevices
+from ..kernel.char_dev import Cdev, CharDevices
 from ..kernel.devclass import ClassDevice, DeviceClass, DeviceClasses
 from ..kernel.fs import (
     File,
@@ -40,6 +40,7 @@ from ..kernel.fs import (
     noop_llseek,
     replace_fops,
 )
+from .devio import usbdev_file_operations
 from .usb import USB_DEVICE_MAJOR, UsbInterface
 from .usbcore import USB_MAXBUS
 
@@ -109,6 +110,8 @@ class UsbFiles:
         classes.class_register(self.usbmisc)
         chrdev.register_chrdev_region(mkdev(USB_DEVICE_MAJOR, 0), USB_DEVICE_MAX,
                                       "usb_device")
+        chrdev.cdev_add(Cdev(usbdev_file_operations(core), None, "usb_device"),
+                        mkdev(USB_DEVICE_MAJOR, 0), USB_DEVICE_MAX)
         _by_core[core] = self
 
     def _usb_devnode(self, dev: ClassDevice) -> str | None:

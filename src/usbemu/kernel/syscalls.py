@@ -58,11 +58,12 @@ from .fs import (
     Inode,
     Loff,
     default_llseek,
+    fops_get,
     fops_put,
     mkdev,
     module_put,
 )
-from .vfs import Attr, DevNode, RegularFile, Symlink, Vfs, fs_error
+from .vfs import Attr, DevNode, FopsFile, RegularFile, Symlink, Vfs, fs_error
 from .wait import DEFAULT_POLLMASK, Poll, PollTable, poll_wait
 
 if TYPE_CHECKING:
@@ -177,6 +178,26 @@ class OpenFiles:
         if self.block_devices is None:
             raise fs_error(-Errno.ENXIO, path)
         return await self.block_devices.blkdev_open(dev, flags, path)
+
+    async def open_fops(self, node: FopsFile, flags: int = O_RDONLY, path: str = "") -> File:
+        """open(2) of a file with its own operations (a debugfs file): a fresh inode whose
+        i_private is the node's, then the operations' open.  Raises OSError with the errno
+        the open returned (ENXIO when the operations' module is going away).  Context: may
+        sleep."""
+        fops = fops_get(node.fops)
+        if fops is None:
+            raise fs_error(-Errno.ENXIO, path)
+        inode = Inode(0, stat_mod.S_IFREG | node.mode)
+        inode.i_private = node.private
+        file = File(inode, flags, path, fops)
+        ret = 0 if fops.open is None else await self.call_op(file, "open", fops.open, inode,
+                                                            file)
+        if ret < 0:
+            fops_put(fops)
+            raise fs_error(self._user_errno(ret), path)
+        if fops.llseek is None:
+            file.f_mode &= ~FMode.LSEEK
+        return file
 
     def fd_install(self, file: File) -> None:
         """fd_install(): count `file`, just opened, among the files open on its device
@@ -380,6 +401,8 @@ class OpenFiles:
             file = await self.open_node(node, flags, path)
         elif isinstance(node, Attr):
             file = _open_attr(node, flags, path)
+        elif isinstance(node, FopsFile):
+            file = await self.open_fops(node, flags, path)
         elif isinstance(node, Symlink):  # resolve() follows links; nothing else is left
             raise fs_error(-Errno.ELOOP, path)
         else:

@@ -18,7 +18,7 @@ import posixpath
 import stat as stat_mod
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from ..errors import Errno
 
@@ -43,6 +43,17 @@ class Attr:
     def __post_init__(self) -> None:
         if self.show is None and self.store is None:
             raise ValueError("an attribute needs show, store or both")
+
+
+@dataclass(frozen=True)
+class FopsFile:
+    """A file with its own file operations (debugfs_create_file): each open(2) gets a
+    struct file whose `f_op` is `fops` (a `kernel.fs.FileOperations`) and whose inode's
+    `i_private` is `private`.  Read through `open`, like a device node."""
+
+    fops: Any
+    private: Any = None
+    mode: int = 0o600
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,7 @@ class FileDir:
             self.on_change()
 
 
-Node: TypeAlias = "Directory | Attr | Symlink | DevNode | RegularFile"
+Node: TypeAlias = "Directory | Attr | Symlink | DevNode | RegularFile | FopsFile"
 
 
 @dataclass(frozen=True)
@@ -261,6 +272,8 @@ class Vfs:
             return Stat(stat_mod.S_IFREG | node.mode, 4096)
         if isinstance(node, RegularFile):
             return Stat(stat_mod.S_IFREG | node.mode, len(node.data))
+        if isinstance(node, FopsFile):
+            return Stat(stat_mod.S_IFREG | node.mode, 0)
         return Stat(stat_mod.S_IFDIR | 0o755)
 
     def readlink(self, path: str) -> str:
@@ -280,7 +293,7 @@ class Vfs:
             return value.encode() if isinstance(value, str) else value
         if isinstance(node, RegularFile):
             return bytes(node.data)
-        if isinstance(node, DevNode):
+        if isinstance(node, (DevNode, FopsFile)):
             raise fs_error(-Errno.EINVAL, path)
         raise fs_error(-Errno.EISDIR, path)
 

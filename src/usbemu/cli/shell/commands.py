@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .capture import do_capture
 from .completion import ArgCompleter, complete_nothing, complete_vfs, starting
 from .devices import (
     complete_plug,
@@ -202,6 +203,11 @@ COMMANDS: dict[str, Command] = {
     "stats": Command(do_stats, "stats [BUS]",
                      "the host controllers' schedule statistics, per bus (ehci: frames, bus "
                      "use, endpoints)", complete_stats),
+    "capture": Command(do_capture, "capture -w FILE [-f pcapng|pcap|text] [-b BUS] "
+                       "[-s SNAPLEN] | capture stop | capture",
+                       "write every URB to a capture file on the host (usbmon; Wireshark "
+                       "reads pcap and pcapng), stop it, or say what is being written",
+                       usage_status=2),
     "stty": Command(do_stty, "stty -F DEVICE [-a | -g | SETTING...]",
                     "print or change a tty's settings (GNU stty: -a, raw, -echo, 115200 …)",
                     complete_stty),

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from ...kernel.device import Driver
 from ...system import System
+from .capture import stop_capture
 from .interpreter import Shell
 from .invocation import strerror
 from .syntax import WORD_START
@@ -56,9 +57,12 @@ def run_shell(system: System, stdin: TextIO, stdout: TextIO, stderr: TextIO,
     if interactive is None:
         interactive = stdin.isatty() and stdout.isatty()
     shell = Shell(system, stdout, stderr)
-    if interactive:
-        return _interactive(shell, stdin, stdout)
-    return _piped(shell, stdin)
+    try:
+        if interactive:
+            return _interactive(shell, stdin, stdout)
+        return _piped(shell, stdin)
+    finally:
+        stop_capture(shell)  # leaving the shell closes its capture file
 
 
 def _piped(shell: Shell, stdin: TextIO) -> int:

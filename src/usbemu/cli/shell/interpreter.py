@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TextIO, TypeVar
 
+from ...bridges.usbmon import Capture
 from ...errors import ModuleError, SettleTimeout
 from ...kernel.syscalls import AsyncFile
 from ...system import System
@@ -78,6 +79,8 @@ class Shell:
         self.last_status = 0
         self.exit_requested: int | None = None
         self._deadline: float | None = None
+        #: The usbmon capture file the `capture` command is writing, if any.
+        self.capture: Capture | None = None
 
     # -- running lines ----------------------------------------------------------------------
 

@@ -1,0 +1,104 @@
+"""pyusb through usbemu's backend: 4 KiB bulk echo round trips per second (write 4096
+bytes to gadget zero's loopback OUT endpoint, read them back from IN, checked), with pyusb's
+own `Device.write` / `Device.read` — in-process on virtual time (`UsbemuBackend(system)`),
+and over the Unix socket of `usbemu serve --pyusb` in another process on real time
+(`UsbemuBackend.connect`).  Each figure is the median of three runs, min and max beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import usb.core
+import usb.util
+
+from usbemu.bridges.pyusb_backend import UsbemuBackend
+from usbemu.emulated.models.zero import GadgetZero
+from usbemu.system import System
+from usbemu.testing import blacklist
+
+SIZE = 4096
+REPEATS = 3
+ZERO = {"idVendor": 0x0525, "idProduct": 0xA4A0}
+
+
+def _echo_rate(dev: usb.core.Device, seconds: float) -> float:
+    payload = os.urandom(SIZE)
+    count = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for _ in range(100):
+            dev.write(0x02, payload)
+            if bytes(dev.read(0x81, SIZE)) != payload:
+                raise RuntimeError("pyusb echo: data differs")
+        count += 100
+        now = time.perf_counter()
+        if now >= deadline:
+            return count / (now - start)
+
+
+def _device(backend: UsbemuBackend) -> usb.core.Device:
+    dev = usb.core.find(backend=backend, **ZERO)
+    if dev is None:
+        raise RuntimeError("pyusb bench: gadget zero not found")
+    dev.set_configuration(2)
+    return dev
+
+
+def _in_process(seconds: float) -> list[float]:
+    with System() as system:
+        system.add_controller("inproc")
+        blacklist(system, "usbtest")
+        system.plug(GadgetZero(loopdefault=True), "1-1")
+        system.settle()
+        backend = UsbemuBackend(system)
+        dev = _device(backend)
+        rates = [_echo_rate(dev, seconds) for _ in range(REPEATS)]
+        usb.util.dispose_resources(dev)
+        return rates
+
+
+def _over_socket(seconds: float) -> list[float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = os.path.join(tmp, "usbemu.sock")
+        proc = subprocess.Popen([sys.executable, "-m", "usbemu", "serve", "--plug", "zero",
+                                 "--pyusb", sock], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            if not proc.stdout.readline().startswith("pyusb"):
+                raise RuntimeError("usbemu serve --pyusb did not start")
+            backend = UsbemuBackend.connect(sock)
+            dev = _device(backend)
+            rates = [_echo_rate(dev, seconds) for _ in range(REPEATS)]
+            usb.util.dispose_resources(dev)
+            backend.close()
+            return rates
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def _spread(rates: list[float]) -> str:
+    return f"{statistics.median(rates):9,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
+
+
+def bench_pyusb(seconds: float) -> None:
+    """pyusb 4 KiB echo round trips per second, in-process and over the socket."""
+    runs: dict[str, Callable[[float], list[float]]] = {
+        "in-process": _in_process, "over the socket": _over_socket}
+    for where, run in runs.items():
+        rates = run(seconds)
+        median = statistics.median(rates)
+        print(f"{f'pyusb: {SIZE}-byte bulk echo round trips, {where}':58} "
+              f"{_spread(rates)} /s  {median * SIZE / 1e6:8.2f} MB/s each way")
+
+
+if __name__ == "__main__":
+    bench_pyusb(0.5 if "--quick" in sys.argv else 1.0)
