@@ -1,19 +1,22 @@
 """USB/IP's virtual host controller (usbemu.host.vhci) against vhci_hcd.c, vhci_rx.c and
-vhci_sysfs.c: the controller as Linux registers it, an imported device enumerated by the
-hub driver through a transport that answers as usbip-host would, SET_ADDRESS answered
-locally, unlinks before and after the answer and after the connection is gone, a reply for
-a seqnum never sent, a lost connection as an unplug, the sysfs files, and the root hub's
-quirks — each with the kernel's messages."""
+vhci_sysfs.c: the controller as Linux registers it (a high-speed and a SuperSpeed bus), an
+imported device enumerated by the hub driver through a transport that answers as usbip-host
+would, SET_ADDRESS answered locally, unlinks before and after the answer and after the
+connection is gone, a reply for a seqnum never sent, a lost connection as an unplug, the
+sysfs files, the root hubs' quirks, and SuperSpeed imports (a device and a hub) on the
+SuperSpeed bus — each with the kernel's messages."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from usbemu.core.hcd import usb_hcd_get_frame_number
+from usbemu.core.hub import hub_port_warm_reset_required, usb_hub_to_struct_hub
 from usbemu.core.urb import (
     PIPE_BULK,
     PIPE_CONTROL,
@@ -33,8 +36,28 @@ from usbemu.emulated.models.ftdi import FT232R
 from usbemu.emulated.models.mouse import BootMouse
 from usbemu.emulated.models.zero import GadgetZero
 from usbemu.errors import Errno
-from usbemu.host.vhci import VHCI_HC_PORTS, VdevStatus, VhciDevice, VhciHCD
-from usbemu.spec.ch9 import Request, SetupPacket, Speed
+from usbemu.host.vhci import (
+    SS_HUB_DESCRIPTOR,
+    USB3_BOS_DESCRIPTOR,
+    VHCI_HC_PORTS,
+    VHCI_PORTS,
+    VdevStatus,
+    VhciDevice,
+    VhciHCD,
+    VhciSsHCD,
+)
+from usbemu.spec.ch9 import ConfigAttributes, Request, RequestType, SetupPacket, Speed
+from usbemu.spec.descriptors import (
+    BosDescriptor,
+    ConfigDescriptor,
+    DeviceDescriptor,
+    EndpointDescriptor,
+    InterfaceDescriptor,
+    SsEndpointCompanion,
+    build_descriptors,
+    superspeed_capability,
+    usb20_extension,
+)
 from usbemu.system import System
 
 VHCI = "/sys/devices/platform/vhci_hcd.0"
@@ -202,10 +225,20 @@ def test_the_controller_registers_as_linux_vhci_hcd_does(system: System) -> None
         "usb usb1: SerialNumber: vhci_hcd.0",
         "hub 1-0:1.0: USB hub found",
         "hub 1-0:1.0: 8 ports detected",
+        "vhci_hcd vhci_hcd.0: USB/IP Virtual Host Controller",
+        "vhci_hcd vhci_hcd.0: new USB bus registered, assigned bus number 2",
+        "usb usb2: We don't know the algorithms for LPM for this host, disabling LPM.",
+        "usb usb2: New USB device found, idVendor=1d6b, idProduct=0003, bcdDevice= 6.12",
+        "usb usb2: New USB device strings: Mfr=3, Product=2, SerialNumber=1",
+        "usb usb2: Product: USB/IP Virtual Host Controller",
+        "usb usb2: Manufacturer: Linux 6.12.0 vhci_hcd",
+        "usb usb2: SerialNumber: vhci_hcd.0",
+        "hub 2-0:1.0: USB hub found",
+        "hub 2-0:1.0: 8 ports detected",
     ]
     vfs = system.vfs
     assert sorted(vfs.listdir(VHCI)) == ["attach", "detach", "driver", "nports", "status",
-                                         "subsystem", "usb1", "usbip_debug"]
+                                         "subsystem", "usb1", "usb2", "usbip_debug"]
     assert vfs.readlink(f"{VHCI}/driver") == "../../../bus/platform/drivers/vhci_hcd"
     assert vfs.listdir("/sys/bus/platform/devices") == ["vhci_hcd.0"]
     assert "vhci_hcd.0" not in vfs.listdir("/sys/bus/pci/devices")
@@ -213,6 +246,9 @@ def test_the_controller_registers_as_linux_vhci_hcd_does(system: System) -> None
     devices = vfs.read_text("/sys/kernel/debug/usb/devices")
     assert "D:  Ver= 2.00 Cls=09(hub  ) Sub=00 Prot=01 MxPS=64 #Cfgs=  1" in devices
     assert "T:  Bus=01 Lev=00 Prnt=00 Port=00 Cnt=00 Dev#=  1 Spd=480  MxCh= 8" in devices
+    assert "D:  Ver= 3.00 Cls=09(hub  ) Sub=00 Prot=03 MxPS= 9 #Cfgs=  1" in devices
+    assert "T:  Bus=02 Lev=00 Prnt=00 Port=00 Cnt=00 Dev#=  1 Spd=5000 MxCh= 8" in devices
+    assert device(system, "usb2").sysfs_path() == "/devices/platform/vhci_hcd.0/usb2"
 
 
 def test_a_machine_has_one_vhci_controller_of_eight_ports(system: System) -> None:
@@ -230,7 +266,9 @@ def test_removing_the_controller_shuts_every_port_down(system: System) -> None:
     system.close()
     lines = new_lines(system, at)
     assert stub.closed
-    assert lines.count("vhci_hcd: stop threads") == VHCI_HC_PORTS
+    assert lines.count("vhci_hcd: stop threads") == VHCI_PORTS
+    assert lines.index("vhci_hcd vhci_hcd.0: USB bus 2 deregistered") \
+        < lines.index("usb usb1: USB disconnect, device number 1")
     assert lines[-4:] == ["vhci_hcd: stop threads", "vhci_hcd: release socket",
                           "vhci_hcd: disconnect device",
                           "vhci_hcd vhci_hcd.0: USB bus 1 deregistered"]
@@ -243,8 +281,9 @@ def test_the_empty_status_nports_and_usbip_debug_files(system: System) -> None:
     vfs = system.vfs
     assert vfs.read_text(f"{VHCI}/status") == (
         "hub port sta spd dev      sockfd local_busid\n"
-        + "".join(f"hs  {port:04d} 004 {EMPTY_LINE}" for port in range(8)))
-    assert vfs.read_text(f"{VHCI}/nports") == "8\n"
+        + "".join(f"hs  {port:04d} 004 {EMPTY_LINE}" for port in range(8))
+        + "".join(f"ss  {port:04d} 004 {EMPTY_LINE}" for port in range(8, 16)))
+    assert vfs.read_text(f"{VHCI}/nports") == "16\n"
     assert vfs.read_text(f"{VHCI}/usbip_debug") == "0\n"
     system.run(vfs.write(f"{VHCI}/usbip_debug", "0x1ff\n"))
     assert vfs.read_text(f"{VHCI}/usbip_debug") == "1ff\n"
@@ -268,7 +307,7 @@ def test_attach_through_the_sysfs_file_and_its_refusals(system: System) -> None:
     at = mark(system)
     assert write("attach", "0 9 65538 3") == -Errno.EINVAL          # no such socket
     assert write("attach", "16 7 65538 3") == -Errno.EINVAL         # pdev 1
-    assert write("attach", "0 7 65538 5") == -Errno.EINVAL          # SuperSpeed
+    assert write("attach", "0 7 65538 6") == -Errno.EINVAL          # SuperSpeedPlus
     assert write("attach", "0 7 65538 9") == -Errno.EINVAL          # no speed at all
     assert write("attach", "0 7 65538") == -Errno.EINVAL            # three numbers
     assert write("attach", "0 7 65538 3\n") == 0
@@ -276,7 +315,7 @@ def test_attach_through_the_sysfs_file_and_its_refusals(system: System) -> None:
     assert new_lines(system, at) == [
         "vhci_hcd vhci_hcd.0: failed to lookup sock",
         "vhci_hcd: pdev 1",
-        "vhci_hcd: Failed attach request for unsupported USB speed: super-speed",
+        "vhci_hcd: Failed attach request for unsupported USB speed: super-speed-plus",
         "vhci_hcd: Failed attach request for unsupported USB speed: UNKNOWN",
         "vhci_hcd vhci_hcd.0: pdev(0) rhport(0) sockfd(7)",
         "vhci_hcd vhci_hcd.0: devid(65538) speed(3) speed_str(high-speed)",
@@ -679,9 +718,267 @@ def test_the_frame_number_is_not_implemented(system: System) -> None:
 
 def test_the_free_port_and_port_numbers(system: System) -> None:
     hcd = vhci_of(system)
-    assert hcd.free_port(Speed.HIGH) == 0 and hcd.free_port(Speed.SUPER) is None
+    assert hcd.free_port(Speed.HIGH) == 0 and hcd.free_port(Speed.SUPER) == 8
+    assert hcd.free_port(Speed.SUPER_PLUS) == 0
     attach(system, GadgetZero())
-    assert hcd.free_port(Speed.FULL) == 1
+    assert hcd.free_port(Speed.FULL) == 1 and hcd.free_port(Speed.SUPER) == 8
     assert [v.port for v in hcd.vdevs] == list(range(8))
-    with pytest.raises(ValueError, match=r"high-speed ports 0\.\.7"):
-        hcd.device(8)
+    assert [v.port for v in hcd.ss.vdevs] == list(range(8, 16))
+    assert hcd.device(8) is hcd.ss.vdevs[0]
+    with pytest.raises(ValueError, match=r"high-speed ports 0\.\.7 and SuperSpeed ports "
+                                         r"8\.\.15"):
+        hcd.device(16)
+
+
+# -- the SuperSpeed root hub ------------------------------------------------------------------
+
+
+def superspeed_device_descriptor() -> DeviceDescriptor:
+    """Descriptors that say USB 3.0: bcdUSB 0x0300, bMaxPacketSize0 9 (512), a BOS with its
+    SuperSpeed capability, a bulk pair with endpoint companions."""
+    bulk = tuple(EndpointDescriptor.bulk(address, 1024, companion=SsEndpointCompanion(15))
+                 for address in (0x81, 0x02))
+    config = ConfigDescriptor(interfaces=(InterfaceDescriptor(0xFF, 0, 0, bulk),),
+                              bmAttributes=ConfigAttributes.ONE, bMaxPower=112)
+    return DeviceDescriptor(
+        idVendor=0x1D6B, idProduct=0x0104, bcdUSB=0x0300, bMaxPacketSize0=9,
+        configurations=(config,),
+        bos=BosDescriptor((usb20_extension(0), superspeed_capability())))
+
+
+def superspeed_device() -> DeviceModel:
+    """A SuperSpeed device model with `superspeed_device_descriptor()`."""
+    return DeviceModel(superspeed_device_descriptor(), speed=Speed.SUPER)
+
+
+def test_a_superspeed_import_is_enumerated_on_the_superspeed_bus(system: System) -> None:
+    at = mark(system)
+    stub = attach(system, superspeed_device(), port=VHCI_HC_PORTS, speed=Speed.SUPER)
+    assert new_lines(system, at) == [
+        "vhci_hcd vhci_hcd.0: pdev(0) rhport(0) sockfd(3)",
+        "vhci_hcd vhci_hcd.0: devid(65538) speed(5) speed_str(super-speed)",
+        "vhci_hcd vhci_hcd.0: Device attached",
+        "usb 2-1: SetAddress Request (2) to port 0",
+        "usb 2-1: new SuperSpeed USB device number 2 using vhci_hcd",
+        "usb 2-1: New USB device found, idVendor=1d6b, idProduct=0104, bcdDevice= 1.00",
+        "usb 2-1: New USB device strings: Mfr=0, Product=0, SerialNumber=0",
+    ]
+    # addressed first, no 64-byte read; SET_ISOCH_DELAY(40 ns); the BOS
+    assert [entry[3] for entry in stub.submits()[:5]] == [
+        bytes.fromhex("8006 0001 0000 0800"), bytes.fromhex("0031 2800 0000 0000"),
+        bytes.fromhex("8006 0001 0000 1200"), bytes.fromhex("8006 000f 0000 0500"),
+        bytes.fromhex("8006 000f 0000 1600")]
+    udev = device(system, "2-1")
+    assert udev.speed == Speed.SUPER and udev.ep0.desc.maxpacket == 512
+    assert udev.bos is not None and not udev.lpm_capable
+    assert system.find_device("1-1") is None
+    status = system.vfs.read_text(f"{VHCI}/status").splitlines()
+    assert status[1 + VHCI_HC_PORTS] == "ss  0008 006 005 00010002 000003 2-1"
+    assert all(line.endswith(" 0-0") for line in status[1:] if not line.startswith("ss  0008"))
+    devices = system.vfs.read_text("/sys/kernel/debug/usb/devices")
+    assert "T:  Bus=02 Lev=01 Prnt=01 Port=00 Cnt=01 Dev#=  2 Spd=5000 MxCh= 0" in devices
+
+
+def test_a_superspeed_port_reads_powered_connected_enabled(system: System) -> None:
+    attach(system, superspeed_device(), port=VHCI_HC_PORTS, speed=Speed.SUPER)
+    ss = vhci_of(system).ss
+    assert hub_request(ss, 0xA3, 0, 0, 1, 4) == (4, bytes.fromhex("03 02 00 00"))
+    assert hub_request(ss, 0xA3, 0, 0, 2, 4) == (4, bytes.fromhex("00 02 00 00"))
+
+
+def test_a_superspeed_device_is_detached_from_its_port(system: System) -> None:
+    stub = attach(system, superspeed_device(), port=VHCI_HC_PORTS, speed=Speed.SUPER)
+    at = mark(system)
+    system.run(system.vfs.write(f"{VHCI}/detach", "8\n"))
+    system.settle()
+    assert new_lines(system, at) == [
+        "vhci_hcd: stop threads", "vhci_hcd: release socket", "vhci_hcd: disconnect device",
+        "usb 2-1: USB disconnect, device number 2"]
+    assert stub.closed and vhci_of(system).device(8).status is VdevStatus.NULL
+
+
+def test_the_superspeed_root_hub_descriptors(system: System) -> None:
+    hs, ss = vhci_of(system), vhci_of(system).ss
+    ss_hub = bytes.fromhex("0c 2a 08 01 00 00 00 04 00 00 ff ff")
+    bos = bytes.fromhex("05 0f 0f 00 01 0a 10 03 00 08 00 03 00 00 00")
+    assert hub_request(ss, 0xA0, 6, 0x2A00, 0, 12) == (12, ss_hub) == (12, SS_HUB_DESCRIPTOR)
+    assert hub_request(ss, 0x80, 6, 0x0F00, 0, 64) == (15, bos) == (15, USB3_BOS_DESCRIPTOR)
+    at = mark(system)
+    assert hub_request(ss, 0xA0, 6, 0x2900, 0, 15)[0] == -Errno.EPIPE
+    assert hub_request(ss, 0xA0, 6, 0x2A00, 0, 9)[0] == -Errno.EPIPE
+    assert hub_request(ss, 0x80, 6, 0x0100, 0, 18)[0] == -Errno.EPIPE
+    assert hub_request(hs, 0x80, 6, 0x0F00, 0, 5)[0] == -Errno.EPIPE
+    assert new_lines(system, at) == ["vhci_hcd: Wrong hub descriptor type for USB 3.0 roothub."] * 2
+    rhdev = device(system, "usb2")
+    assert rhdev.descriptor is not None and rhdev.descriptor.bcdUSB == 0x0300
+    assert rhdev.descriptor.bMaxPacketSize0 == 9 and rhdev.descriptor.bDeviceProtocol == 3
+    assert rhdev.bos is not None and rhdev.bos.to_bytes() == USB3_BOS_DESCRIPTOR
+    assert rhdev.hub_delay == 40 and rhdev.bus_mA == 8 * 900
+    raw = rhdev.rawdescriptors[0]
+    assert raw[9 + 9:] == bytes.fromhex("07 05 81 03 04 00 0c 06 30 00 00 02 00")
+
+
+def test_requests_the_superspeed_root_hub_takes_and_refuses(system: System) -> None:
+    ss = vhci_of(system).ss
+    at = mark(system)
+    assert hub_request(ss, 0x23, 3, 5, 1 | 0x300)[0] == 0           # LINK_STATE U3
+    assert hub_request(ss, 0x23, 3, 23, 1 | 0x100)[0] == 0          # U1_TIMEOUT
+    assert hub_request(ss, 0xA3, 13, 0, 1, 4)[0] == 0               # GetPortErrorCount
+    assert hub_request(ss, 0x20, 12, 1, 0)[0] == 0                  # SetHubDepth
+    assert hub_request(ss, 0x23, 3, 2, 1)[0] == -Errno.EPIPE        # SetPortFeature(SUSPEND)
+    assert hub_request(ss, 0x23, 1, 2, 1)[0] == -Errno.EPIPE        # ClearPortFeature(SUSPEND)
+    assert new_lines(system, at) == [
+        "vhci_hcd: USB_PORT_FEAT_SUSPEND req not supported for USB 3.0 roothub",
+        "vhci_hcd:  ClearPortFeature: USB_PORT_FEAT_SUSPEND req not supported for USB 3.0 "
+        "roothub",
+    ]
+    assert hub_request(ss, 0x23, 1, 8, 2)[0] == 0                   # ClearPortFeature(POWER)
+    assert hub_request(ss, 0xA3, 0, 0, 2, 4)[1] == bytes(4)
+    assert hub_request(ss, 0x23, 3, 8, 2)[0] == 0                   # SetPortFeature(POWER)
+    assert hub_request(ss, 0xA3, 0, 0, 2, 4)[1] == bytes.fromhex("00 02 00 00")
+
+
+def test_a_superspeed_reset_leaves_power_connection_and_reset(system: System) -> None:
+    ss = vhci_of(system).ss
+    vdev = ss.vdevs[0]
+    vdev.status, vdev.speed = VdevStatus.NOTASSIGNED, Speed.SUPER
+    ss.port_status[0] = 0x0203 | 0x10000                            # and C_CONNECTION
+    at = mark(system)
+    assert hub_request(ss, 0x23, 3, 28, 1)[0] == 0                  # BH_PORT_RESET
+    assert hub_request(ss, 0xA3, 0, 0, 1, 4)[1] == bytes.fromhex("11 02 00 10")
+    system.sleep(51)
+    status = hub_request(ss, 0xA3, 0, 0, 1, 4)[1]
+    ss.port_status[0], vdev.status = 0x0200, VdevStatus.NULL
+    assert status == bytes.fromhex("03 02 10 10")                   # enabled, C_RESET
+    assert new_lines(system, at) == []
+
+
+class SsHubStub(ModelStub):
+    """The transport of an imported 2-port SuperSpeed hub: its standard requests go to the
+    model, its hub-class requests are answered here (nothing connected), its status URB is
+    kept."""
+
+    def _answer(self, seqnum: int) -> None:
+        urb = self.pending.get(seqnum)
+        if urb is None or usb_pipetype(urb.pipe) != PIPE_CONTROL:
+            return
+        assert urb.setup_packet is not None and self.vdev is not None
+        setup = SetupPacket.unpack(urb.setup_packet)
+        if setup.type != RequestType.CLASS:
+            super()._answer(seqnum)
+            return
+        del self.pending[seqnum]
+        reply = {6: bytes((12, 0x2A, 2, 0x01, 0, 10, 0, 4, 0, 0, 0, 0)),
+                 0: bytes(4)}.get(setup.bRequest, b"") if setup.bmRequestType & 0x80 else b""
+        n = min(len(reply), urb.transfer_buffer_length)
+        self.vdev.ret_submit(seqnum, 0, n, reply[:n])
+
+
+def superspeed_hub() -> DeviceModel:
+    status = EndpointDescriptor.interrupt(0x81, 2, 12, companion=SsEndpointCompanion(0, 0, 2))
+    config = ConfigDescriptor(interfaces=(InterfaceDescriptor(9, 0, 0, (status,)),),
+                              bmAttributes=ConfigAttributes.ONE | ConfigAttributes.SELF_POWERED)
+    return DeviceModel(DeviceDescriptor(
+        idVendor=0x05E3, idProduct=0x0626, bcdUSB=0x0300, bDeviceClass=9, bDeviceProtocol=3,
+        bMaxPacketSize0=9, configurations=(config,),
+        bos=BosDescriptor((superspeed_capability(),))), speed=Speed.SUPER)
+
+
+def test_an_imported_superspeed_hub_is_configured_as_one(system: System) -> None:
+    hcd = vhci_of(system)
+    stub = SsHubStub(superspeed_hub(), system.loop)
+    hcd.sockets[SOCKFD] = stub
+    assert hcd.attach_device(VHCI_HC_PORTS, SOCKFD, DEVID, Speed.SUPER) == 0
+    del hcd.sockets[SOCKFD]
+    stub.vdev = hcd.device(VHCI_HC_PORTS)
+    at = mark(system)
+    system.settle()
+    lines = new_lines(system, at)
+    assert "usb 2-1: new SuperSpeed USB device number 2 using vhci_hcd" in lines
+    assert lines[-2:] == ["hub 2-1:1.0: USB hub found", "hub 2-1:1.0: 2 ports detected"]
+    setups = [entry[3] for entry in stub.submits() if entry[3] is not None]
+    get_ss_hub_descriptor = bytes.fromhex("a006 002a 0000 0c00")
+    set_hub_depth = bytes.fromhex("200c 0000 0000 0000")       # level 1: depth 0
+    assert setups.index(get_ss_hub_descriptor) < setups.index(set_hub_depth)
+    hdev = device(system, "2-1")
+    assert hdev.hub_delay == 40 + 40 and hdev.maxchild == 2
+
+
+def test_the_hub_driver_resets_and_disables_a_superspeed_port_as_usb3(system: System) -> None:
+    ss = vhci_of(system).ss
+    seen: list[tuple[int, int, int]] = []
+    answer = ss.hub_control
+
+    def record(setup: SetupPacket, buf: memoryview) -> int:
+        if setup.bmRequestType == 0x23:
+            seen.append((setup.bRequest, setup.wValue, setup.wIndex))
+        return answer(setup, buf)
+
+    ss.hub_control = record  # type: ignore[method-assign]
+    stub = attach(system, superspeed_device(), port=VHCI_HC_PORTS, speed=Speed.SUPER)
+    clear, set_ = 1, 3
+    # C_CONNECTION; RESET; C_RESET, C_BH_PORT_RESET, C_PORT_LINK_STATE, C_PORT_CONFIG_ERROR
+    assert seen == [(clear, 16, 1), (set_, 4, 1), (clear, 20, 1), (clear, 29, 1),
+                    (clear, 25, 1), (clear, 26, 1)]
+    seen.clear()
+    assert stub.vdev is not None
+    stub.vdev.connection_lost("connection closed")
+    system.settle()
+    assert (set_, 5, 1 | 0x0300) in seen              # LINK_STATE U3: the port disabled
+    assert (clear, 1, 1) not in seen                  # not ClearPortFeature(ENABLE)
+    hub = usb_hub_to_struct_hub(device(system, "usb2"))
+    assert hub is not None
+    assert hub_port_warm_reset_required(hub, 1, 0x0200 | 0x00C0)     # SS.Inactive
+    assert hub_port_warm_reset_required(hub, 1, 0x0200 | 0x0140)     # Compliance Mode
+    assert not hub_port_warm_reset_required(hub, 1, 0x0203)
+    hs_hub = usb_hub_to_struct_hub(device(system, "usb1"))
+    assert hs_hub is not None and not hub_port_warm_reset_required(hs_hub, 1, 0x00C0)
+
+
+def test_a_superspeed_root_hub_that_fails_takes_the_controller_down(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(VhciSsHCD, "start", lambda self: -Errno.EIO)
+    with System() as machine:
+        with pytest.raises(OSError, match=r"vhci_hcd\.0: startup error -5"):
+            machine.add_controller("vhci")
+        assert machine.usb.buses == {}
+        port_shutdown = ("vhci_hcd: stop threads", "vhci_hcd: release socket",
+                         "vhci_hcd: disconnect device")
+        lines = [line for line in machine.log.lines() if line not in port_shutdown]
+        assert lines[-6:] == [
+            "vhci_hcd vhci_hcd.0: new USB bus registered, assigned bus number 2",
+            "vhci_hcd vhci_hcd.0: startup error -5",
+            "vhci_hcd vhci_hcd.0: USB bus 2 deregistered",
+            "vhci_hcd vhci_hcd.0: remove, state 1",
+            "usb usb1: USB disconnect, device number 1",
+            "vhci_hcd vhci_hcd.0: USB bus 1 deregistered",
+        ]
+
+
+@pytest.mark.parametrize(("capabilities", "message"), [
+    ((), "usb 2-1: No LPM exit latency info found, disabling LPM."),
+    ((superspeed_capability(bU1DevExitLat=0, wU2DevExitLat=0),),
+     "usb 2-1: LPM exit latency is zeroed, disabling LPM."),
+])
+def test_a_superspeed_device_without_exit_latencies_gets_no_lpm(
+        system: System, capabilities: tuple[Any, ...], message: str) -> None:
+    model = superspeed_device()
+    model.descriptors = build_descriptors(replace(
+        superspeed_device_descriptor(), bos=BosDescriptor(capabilities)))
+    at = mark(system)
+    attach(system, model, port=VHCI_HC_PORTS, speed=Speed.SUPER)
+    lines = new_lines(system, at)
+    assert lines[lines.index("usb 2-1: new SuperSpeed USB device number 2 using vhci_hcd") + 1] \
+        == message
+    assert not device(system, "2-1").lpm_capable
+
+
+def test_a_high_speed_device_with_usb2_lpm_is_lpm_capable(system: System) -> None:
+    model = DeviceModel(DeviceDescriptor(
+        idVendor=0x1D6B, idProduct=0x0104, bcdUSB=0x0210,
+        configurations=(ConfigDescriptor(interfaces=(InterfaceDescriptor(0xFF),)),),
+        bos=BosDescriptor((usb20_extension(0x02),))), speed=Speed.HIGH)
+    at = mark(system)
+    attach(system, model)
+    assert not any("LPM" in line for line in new_lines(system, at))
+    assert device(system, "1-1").lpm_capable

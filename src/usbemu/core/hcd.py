@@ -24,7 +24,12 @@ submit error, and giveback (with the final status, just before the completion ha
 with no monitor attached they cost one attribute test.  The root hub is answered in
 software exactly as hcd.c answers it: its descriptors, its standard requests, hub-class
 requests handed to `hub_control`, its status-change URB parked until `poll_rh_status()`
-finds a change (`rh_urb_enqueue`), and its registration (`register_root_hub`).
+finds a change (`rh_urb_enqueue`), and its registration (`register_root_hub`).  A
+SuperSpeed root hub has USB 3's descriptors (bcdUSB 0x0300, bMaxPacketSize0 9, the
+endpoint companion) and hands GET_DESCRIPTOR(BOS) to `hub_control`, as hcd.c does.  A
+controller with a USB 2 and a USB 3 root hub (xHCI, vhci-hcd) is two `HostController`s
+on one controller device: the primary one names the other in `shared_hcd`, and usbcore
+registers both buses, the primary's first.
 
 It does not move data: that is the controller's job (`usbemu.host`).
 """
@@ -55,6 +60,7 @@ from ..spec.descriptors import (
     DeviceDescriptor,
     EndpointDescriptor,
     InterfaceDescriptor,
+    SsEndpointCompanion,
     build_descriptors,
     langid_descriptor,
     string_descriptor,
@@ -138,11 +144,20 @@ def ns_to_us(ns: int) -> int:
     return -(-ns // 1000)
 
 
+#: ss_rh_config_descriptor's status endpoint: (USB_MAXCHILDREN + 1 + 7) / 8 bytes, 256 ms,
+#: its companion 2 bytes per interval.
+_SS_STATUS_ENDPOINT: Final = EndpointDescriptor.interrupt(
+    0x81, 4, 0x0C, companion=SsEndpointCompanion(0, 0, 2))
+
+
 def root_hub_descriptor(speed: Speed, bcd_device: int, has_tt: bool) -> DeviceDescriptor:
     """The root hub's device and configuration descriptors (hcd.c usb*_rh_dev_descriptor,
-    fs_rh_config_descriptor / hs_rh_config_descriptor).  Context: atomic."""
+    fs_rh_config_descriptor / hs_rh_config_descriptor / ss_rh_config_descriptor).
+    Context: atomic."""
     high = speed >= Speed.HIGH
     endpoint = EndpointDescriptor.interrupt(0x81, 4 if high else 2, 0x0C if high else 0xFF)
+    if speed >= Speed.SUPER:
+        endpoint = _SS_STATUS_ENDPOINT
     config = ConfigDescriptor(
         interfaces=(InterfaceDescriptor(9, 0, 0, (endpoint,), bInterfaceNumber=0),),
         bConfigurationValue=1, bmAttributes=ConfigAttributes.ONE | ConfigAttributes.SELF_POWERED
@@ -150,7 +165,8 @@ def root_hub_descriptor(speed: Speed, bcd_device: int, has_tt: bool) -> DeviceDe
     return DeviceDescriptor(
         idVendor=RH_VENDOR, idProduct=RH_PRODUCT[min(speed, Speed.SUPER)],
         bcdDevice=bcd_device, bcdUSB=RH_BCDUSB[min(speed, Speed.SUPER)], bDeviceClass=9,
-        bDeviceProtocol=1 if high and has_tt else 0, bMaxPacketSize0=64,
+        bDeviceProtocol=3 if speed >= Speed.SUPER else 1 if high and has_tt else 0,
+        bMaxPacketSize0=9 if speed >= Speed.SUPER else 64,
         iManufacturer=3, iProduct=2, iSerialNumber=1, configurations=(config,))
 
 
@@ -268,6 +284,9 @@ class HostController(ABC):
         self.rh_remote_wakeup = False
         #: The usbmon reader attached to this bus, or None (one attribute test per URB).
         self.monitor: UsbMonitor | None = None
+        #: The USB 3 half of a controller with two root hubs (usb_hcd->shared_hcd), set by
+        #: the primary one; usbcore registers it right after this one.
+        self.shared_hcd: HostController | None = None
         #: The root hub's ports as device models see them, for a controller whose wire
         #: reaches emulated devices (a `usbemu.emulated.port.PortOwner`); None otherwise.
         self.downstream: object | None = None
@@ -631,7 +650,7 @@ class HostController(ABC):
 
     def _rh_request(self, setup: SetupPacket, buf: memoryview) -> int:
         """Answer one root-hub request: bytes written, or -EPIPE (STALL)."""
-        if setup.type != 0:
+        if setup.type != 0 or self._rh_nongeneric(setup):
             return self.hub_control(setup, buf)
         handler = _RH_STANDARD.get((setup.bmRequestType, setup.bRequest))
         if handler is None:
@@ -643,6 +662,12 @@ class HostController(ABC):
         if n:
             buf[:n] = reply[:n]
         return n
+
+    def _rh_nongeneric(self, setup: SetupPacket) -> bool:
+        """GET_DESCRIPTOR(BOS) to a SuperSpeed root hub: the driver's to answer."""
+        return self.rh_speed >= Speed.SUPER and setup.bmRequestType == 0x80 \
+            and setup.bRequest == Request.GET_DESCRIPTOR \
+            and setup.wValue >> 8 == DescriptorType.BOS
 
     def _rh_descriptor(self, setup: SetupPacket) -> bytes | None:
         dtype, index = setup.wValue >> 8, setup.wValue & 0xFF
@@ -825,7 +850,7 @@ async def register_root_hub(hcd: HostController) -> int:
 
 async def _root_hub_descriptors(hcd: HostController, udev: UsbDevice) -> int:
     from .config import usb_get_bos_descriptor
-    from .hub import usb_get_device_descriptor
+    from .hub import usb_device_supports_lpm, usb_get_device_descriptor
 
     log = udev.usb_bus.core.log
     descr = await usb_get_device_descriptor(udev)
@@ -835,7 +860,9 @@ async def _root_hub_descriptors(hcd: HostController, udev: UsbDevice) -> int:
     udev.descriptor = descr
     if descr.bcdUSB >= 0x0201:
         retval = await usb_get_bos_descriptor(udev)
-        if retval and udev.speed >= Speed.SUPER:
+        if not retval:
+            udev.lpm_capable = usb_device_supports_lpm(udev)
+        elif udev.speed >= Speed.SUPER:
             log.dev_dbg(hcd.controller, f"can't read {udev.name} bos descriptor {retval}")
             return retval
     return 0

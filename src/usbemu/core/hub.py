@@ -11,7 +11,14 @@ and `quirks`), `usb_new_device` with its announcement, `usb_disconnect` and
 The port devices are `port.py`, root-hub registration is the HCD framework's (`hcd.py`)
 and the usbfs driver is `devio.py`.
 
-What it does not do: SuperSpeed hubs and link power management, port power management
+SuperSpeed hubs (bDeviceProtocol 3, such as a USB 3 root hub) are configured from their
+SuperSpeed hub descriptor (type 0x2A), with SuperSpeed power units, the hub delay, SET_HUB_DEPTH
+for a hub below another, the SuperSpeed port power bit, link-state port disable, warm resets
+of ports in SS.Inactive or Compliance Mode, and the SuperSpeed speed for their children, which
+are addressed before their device descriptor is read and get SET_ISOCH_DELAY.
+
+What it does not do: link power management (U1/U2 timeouts, SET_SEL; `lpm_capable` is
+only worked out, with Linux's messages), port power management
 (C_PORT_SUSPEND is acknowledged, no runtime PM of ports behind it), hub LED blinking
 (blinkenlights), OTG, or TT buffer clearing.  Hub events are processed one at a time
 (Linux's hub_wq may run different hubs concurrently).
@@ -44,6 +51,7 @@ from ..spec.ch9 import (
 from ..spec.config import parse_device
 from ..spec.descriptors import (
     BosDescriptor,
+    CapabilityType,
     DescriptorError,
     DeviceDescriptor,
     EndpointDescriptor,
@@ -55,7 +63,10 @@ from ..spec.hub import (
     HUB_CHAR_PORTIND,
     HUB_CHAR_TTTT,
     USB_DT_HUB_NONVAR_SIZE,
+    USB_DT_SS_HUB_SIZE,
     USB_MAXCHILDREN,
+    USB_PORT_STAT_LINK_STATE,
+    USB_SS_PORT_STAT_POWER,
     HubChange,
     HubDescriptor,
     HubFeature,
@@ -67,6 +78,9 @@ from ..spec.hub import (
     PortChange,
     PortFeature,
     PortStat,
+    SsLinkState,
+    SsPortFeature,
+    hub_bitmap_len,
 )
 from .config import usb_get_bos_descriptor, usb_get_configuration
 from .devtable import MatchFlag, UsbDeviceId
@@ -102,11 +116,13 @@ __all__ = [
     "UsbHub",
     "UsbTT",
     "hub_driver",
+    "hub_is_superspeed",
     "hub_port_debounce",
     "hub_port_init",
     "hub_port_reset",
     "kick_hub_wq",
     "usb_device_is_owned",
+    "usb_device_supports_lpm",
     "usb_disconnect",
     "usb_get_device_descriptor",
     "usb_hub_find_child",
@@ -138,6 +154,10 @@ RESET_RECOVERY_TIME: Final = 10 + 40  # TRSTRCY = 10 ms, plus some extra
 FAST_ENUM_RECOVERY_TIME: Final = 10  # usleep_range(10000, 12000) of USB_PORT_QUIRK_FAST_ENUM
 UNIT_LOAD: Final = 100  # mA, USB 2.0 (150 for SuperSpeed)
 FULL_LOAD: Final = 500  # mA, USB 2.0 (900 for SuperSpeed)
+#: (unit load, full load) in mA, by hub_is_superspeed().
+_LOADS: Final = {False: (UNIT_LOAD, FULL_LOAD), True: (150, 900)}
+USB_TP_TRANSMISSION_DELAY: Final = 40  # ns, tTPTransmissionDelay
+USB_TP_TRANSMISSION_DELAY_MAX: Final = 65535  # ns
 GET_DESCRIPTOR_BUFSIZE: Final = 64
 HUB_DESCRIPTOR_SIZE: Final = 15  # sizeof(struct usb_hub_descriptor)
 IRQ_BUFFER_SIZE: Final = 8  # hub->buffer
@@ -156,6 +176,8 @@ _EP0_GUESS: Final = {Speed.SUPER_PLUS: 512, Speed.SUPER: 512, Speed.WIRELESS: 51
                      Speed.HIGH: 64, Speed.FULL: 64, Speed.LOW: 8}
 _UNLINKED: Final = frozenset({-Errno.ENOENT, -Errno.ECONNRESET, -Errno.ESHUTDOWN})
 _PORT_SPEED: Final = ((PortStat.HIGH_SPEED, "480 Mb/s"), (PortStat.LOW_SPEED, "1.5 Mb/s"))
+#: Link states in which a SuperSpeed port needs a warm reset (hub_port_warm_reset_required).
+_WARM_RESET_STATES: Final = frozenset({SsLinkState.SS_INACTIVE, SsLinkState.COMP_MOD})
 _TT_THINK_BITS: Final = {0x00: 8, 0x20: 16, 0x40: 24, 0x60: 32}
 _LPSM_TEXT: Final = {0: "ganged power switching", 1: "individual port power switching",
                      2: "no power switching (usb 1.0)", 3: "no power switching (usb 1.0)"}
@@ -214,6 +236,49 @@ def _index(ref: StringRef) -> int:
 
 def _log(dev: UsbDevice) -> Printk:
     return dev.usb_bus.core.log
+
+
+def hub_is_superspeed(hdev: UsbDevice) -> bool:
+    """hub_is_superspeed(): the hub's device descriptor says USB_HUB_PR_SS.
+    Context: atomic."""
+    return hdev.descriptor is not None and hdev.descriptor.bDeviceProtocol == HubProtocol.SS
+
+
+def _port_power_on(hub: UsbHub, portstatus: int) -> bool:
+    """port_is_power_on(): the power bit of the hub's generation."""
+    bit = USB_SS_PORT_STAT_POWER if hub_is_superspeed(hub.hdev) else PortStat.POWER
+    return bool(portstatus & bit)
+
+
+def hub_port_warm_reset_required(hub: UsbHub, port1: int, portstatus: int) -> bool:
+    """hub_port_warm_reset_required(): a SuperSpeed port in SS.Inactive or Compliance
+    Mode.  Context: atomic."""
+    return hub_is_superspeed(hub.hdev) \
+        and (portstatus & USB_PORT_STAT_LINK_STATE) in _WARM_RESET_STATES
+
+
+def usb_device_supports_lpm(udev: UsbDevice) -> bool:
+    """usb_device_supports_lpm(): a USB 2.1 device with the LPM bit of its USB 2.0
+    extension; a SuperSpeed device with U1/U2 exit latencies and an LPM-capable parent
+    ("No LPM exit latency info found, disabling LPM.", "LPM exit latency is zeroed,
+    disabling LPM." or, for a root hub, "We don't know the algorithms for LPM for this
+    host, disabling LPM." otherwise).  Context: atomic."""
+    bos, log = udev.bos, _log(udev)
+    if bos is None:
+        return False
+    if udev.speed in (Speed.HIGH, Speed.FULL):
+        ext = bos.capability(CapabilityType.USB20_EXTENSION)
+        return ext is not None and len(ext.data) >= 1 and bool(ext.data[0] & 0x02)
+    ss_cap = bos.capability(CapabilityType.SUPERSPEED_USB)
+    if ss_cap is None or len(ss_cap.data) < 7:
+        log.dev_info(udev, "No LPM exit latency info found, disabling LPM.")
+        return False
+    if ss_cap.data[4] == 0 and ss_cap.data[5] | ss_cap.data[6] == 0:
+        log.dev_info(udev, "LPM exit latency is zeroed, disabling LPM." if udev.usb_parent
+                     else "We don't know the algorithms for LPM for this host, disabling "
+                          "LPM.")
+        return False
+    return udev.usb_parent is None or udev.usb_parent.lpm_capable
 
 
 def _descriptor(udev: UsbDevice) -> DeviceDescriptor:
@@ -480,8 +545,11 @@ def _sndctrl(dev: UsbDevice) -> int:
 
 async def get_hub_descriptor(hdev: UsbDevice) -> bytes | int:
     """get_hub_descriptor() (§11.24.2.5): the descriptor read with wLength 15 (3 tries),
-    -EMSGSIZE when DeviceRemovable is missing, -EINVAL when no read got 9 bytes.
+    -EMSGSIZE when DeviceRemovable is missing, -EINVAL when no read got 9 bytes; from a
+    SuperSpeed hub the SuperSpeed hub descriptor, which must come whole (12 bytes).
     Context: may sleep."""
+    if hub_is_superspeed(hdev):
+        return await _get_ss_hub_descriptor(hdev)
     buf = bytearray(HUB_DESCRIPTOR_SIZE)
     for _ in range(3):
         ret = await usb_control_msg(hdev, _rcvctrl(hdev), HubRequest.GET_DESCRIPTOR,
@@ -491,6 +559,17 @@ async def get_hub_descriptor(hdev: UsbDevice) -> bytes | int:
             if ret < USB_DT_HUB_NONVAR_SIZE + buf[2] // 8 + 1:
                 return -Errno.EMSGSIZE
             return bytes(buf[:ret])
+    return -Errno.EINVAL
+
+
+async def _get_ss_hub_descriptor(hdev: UsbDevice) -> bytes | int:
+    buf = bytearray(USB_DT_SS_HUB_SIZE)
+    for _ in range(3):
+        ret = await usb_control_msg(hdev, _rcvctrl(hdev), HubRequest.GET_DESCRIPTOR,
+                                    _RT_HUB_IN, DescriptorType.SS_HUB << 8, 0, buf,
+                                    USB_DT_SS_HUB_SIZE, USB_CTRL_GET_TIMEOUT)
+        if ret == USB_DT_SS_HUB_SIZE:
+            return bytes(buf)
     return -Errno.EINVAL
 
 
@@ -618,11 +697,14 @@ async def set_port_led(hub: UsbHub, port1: int, selector: HubLed) -> None:
 
 
 async def hub_port_disable(hub: UsbHub, port1: int, set_state: bool) -> int:
-    """hub_port_disable(): ClearPortFeature(PORT_ENABLE) (unless the hub is in error);
-    the child becomes NOTATTACHED when `set_state`.  Context: may sleep."""
+    """hub_port_disable(): ClearPortFeature(PORT_ENABLE), or on a SuperSpeed hub the
+    link put in U3 (unless the hub is in error); the child becomes NOTATTACHED when
+    `set_state`.  Context: may sleep."""
     port = hub.port(port1)
     ret = 0
-    if not hub.error:
+    if not hub.error and hub_is_superspeed(hub.hdev):
+        ret = await hub_set_port_link_state(hub, port1, SsLinkState.U3)
+    elif not hub.error:
         ret = await usb_clear_port_feature(hub.hdev, port1, PortFeature.ENABLE)
     child = port.child
     if child is not None and set_state:
@@ -630,6 +712,12 @@ async def hub_port_disable(hub: UsbHub, port1: int, set_state: bool) -> int:
     if ret and ret != -Errno.ENODEV:
         hub.log.dev_err(port, f"cannot disable (err = {ret})")
     return ret
+
+
+async def hub_set_port_link_state(hub: UsbHub, port1: int, link_status: int) -> int:
+    """hub_set_port_link_state(): SetPortFeature(PORT_LINK_STATE) with the state in
+    wIndex bits 15..8.  Context: may sleep."""
+    return await set_port_feature(hub.hdev, port1 | link_status << 3, SsPortFeature.LINK_STATE)
 
 
 async def hub_port_logical_disconnect(hub: UsbHub, port1: int) -> None:
@@ -700,6 +788,8 @@ async def hub_activate(hub: UsbHub, kind: HubActivation) -> None:
             else:
                 await _activate_finish(hub)
         return
+    if kind is not HubActivation.RESUME:
+        await _set_hub_depth(hub)
     if kind is HubActivation.INIT:
         delay = hub.power_on_good_delay()
         await hub_power_on(hub, False)
@@ -708,6 +798,18 @@ async def hub_activate(hub: UsbHub, kind: HubActivation) -> None:
     if kind is not HubActivation.RESUME:
         await hub_power_on(hub, True)
     await _activate_scan(hub, kind)
+
+
+async def _set_hub_depth(hub: UsbHub) -> None:
+    """SET_HUB_DEPTH to a SuperSpeed hub below another hub (its offset in route strings):
+    "set hub depth failed"."""
+    hdev = hub.hdev
+    if hdev.usb_parent is None or not hub_is_superspeed(hdev):
+        return
+    ret = await usb_control_msg(hdev, _sndctrl(hdev), HubRequest.SET_DEPTH, _RT_HUB,
+                                hdev.level - 1, 0, None, 0, USB_CTRL_SET_TIMEOUT)
+    if ret < 0:
+        hub.log.dev_err(hub.intf, "set hub depth failed")
 
 
 async def _activate_scan(hub: UsbHub, kind: HubActivation) -> None:
@@ -810,6 +912,25 @@ def _decode_hub_descriptor(raw: bytes) -> HubDescriptor:
     return replace(HubDescriptor.from_bytes(patched), bDescLength=raw[0])
 
 
+def _decode_ss_hub_descriptor(raw: bytes) -> HubDescriptor:
+    """The SuperSpeed hub descriptor (USB 3.2 §10.15.2.1) as the fields hub.c uses: its
+    16-bit DeviceRemovable as the bitmap of a hub with that many ports."""
+    nports = raw[2]
+    size = hub_bitmap_len(nports)
+    removable = (raw[10] | raw[11] << 8) & ((1 << 8 * size) - 1)
+    return HubDescriptor(nports, wHubCharacteristics=raw[3] | raw[4] << 8,
+                         bPwrOn2PwrGood=raw[5], bHubContrCurrent=raw[6],
+                         DeviceRemovable=removable.to_bytes(size, "little"),
+                         bDescLength=raw[0])
+
+
+def _set_hub_delay(hdev: UsbDevice, wHubDelay: int) -> None:
+    """The hub delay of a SuperSpeed hub: its wHubDelay plus its parent's, plus 40 ns."""
+    parent = hdev.usb_parent.hub_delay if hdev.usb_parent is not None else 0
+    hdev.hub_delay = min(wHubDelay + parent + USB_TP_TRANSMISSION_DELAY,
+                         USB_TP_TRANSMISSION_DELAY_MAX)
+
+
 async def hub_probe(driver: HubDriver, intf: UsbInterface, id: UsbDeviceId) -> int:
     """hub_probe(): sanity checks, then hub_configure; -E2BIG for a hub nested too deep,
     -EIO for a bad descriptor, -ENODEV when configuration fails.  Context: may sleep."""
@@ -870,11 +991,14 @@ async def _configure(hub: UsbHub) -> None:
     raw = await get_hub_descriptor(hub.hdev)
     if isinstance(raw, int):
         raise _ConfigureFailed("can't read hub descriptor", raw)
-    desc = _decode_hub_descriptor(raw)
+    superspeed = hub_is_superspeed(hub.hdev)
+    desc = _decode_ss_hub_descriptor(raw) if superspeed else _decode_hub_descriptor(raw)
     if desc.bNbrPorts > USB_MAXCHILDREN:
         raise _ConfigureFailed("hub has too many ports!", -Errno.ENODEV)
     if desc.bNbrPorts == 0:
         raise _ConfigureFailed("hub doesn't have any ports!", -Errno.ENODEV)
+    if superspeed:
+        _set_hub_delay(hub.hdev, raw[8] | raw[9] << 8)
     hub.descriptor = desc
     nports = desc.bNbrPorts
     hub.log.dev_info(hub.intf, f"{nports} port{_plural(nports)} detected")
@@ -934,24 +1058,25 @@ async def _setup_tt(hub: UsbHub, desc: HubDescriptor) -> None:
 async def _power_budget(hub: UsbHub, desc: HubDescriptor) -> None:
     """The power budget (mA_per_port, limited_power, the root hub's bus_mA)."""
     hdev, log, nports = hub.hdev, hub.log, desc.bNbrPorts
+    unit_load, full_load = _LOADS[hub_is_superspeed(hdev)]
     ret, hubstatus = await usb_get_std_status(hdev)
     if ret:
         raise _ConfigureFailed("can't get hub status", ret)
     if hdev.is_root_hub:
         budget = int(getattr(hdev.usb_bus.hcd, "power_budget", 0) or 0)
-        hdev.bus_mA = budget if budget > 0 else FULL_LOAD * nports
-        hub.mA_per_port = min(hdev.bus_mA, FULL_LOAD)
-        hub.limited_power = hdev.bus_mA < FULL_LOAD
+        hdev.bus_mA = budget if budget > 0 else full_load * nports
+        hub.mA_per_port = min(hdev.bus_mA, full_load)
+        hub.limited_power = hdev.bus_mA < full_load
     elif not hubstatus & DeviceStatus.SELF_POWERED:
         log.dev_dbg(hub.intf, f"hub controller current requirement: "
                               f"{desc.bHubContrCurrent}mA")
         hub.limited_power = True
-        if hdev.bus_mA - desc.bHubContrCurrent < nports * UNIT_LOAD:
+        if hdev.bus_mA - desc.bHubContrCurrent < nports * unit_load:
             log.dev_warn(hub.intf, "insufficient power available to use all downstream ports")
-        hub.mA_per_port = UNIT_LOAD
+        hub.mA_per_port = unit_load
     else:
-        hub.mA_per_port = FULL_LOAD
-    if hub.mA_per_port < FULL_LOAD:
+        hub.mA_per_port = full_load
+    if hub.mA_per_port < full_load:
         log.dev_dbg(hub.intf, f"{hub.mA_per_port}mA bus power budget for each child")
 
 
@@ -1152,7 +1277,9 @@ async def hub_handle_remote_wakeup(hub: UsbHub, port1: int, portchange: int) -> 
     return False
 
 
-def _portspeed(portstatus: int) -> str:
+def _portspeed(hub: UsbHub, portstatus: int) -> str:
+    if hub_is_superspeed(hub.hdev):
+        return "5.0 Gb/s"
     return next((text for bit, text in _PORT_SPEED if portstatus & bit), "12 Mb/s")
 
 
@@ -1164,7 +1291,7 @@ async def hub_port_connect_change(hub: UsbHub, port1: int, portstatus: int,
     port = hub.port(port1)
     udev = port.child
     hub.log.dev_dbg(port, f"status {portstatus:04x}, change {portchange:04x}, "
-                          f"{_portspeed(portstatus)}")
+                          f"{_portspeed(hub, portstatus)}")
     if hub.has_indicators:
         await set_port_led(hub, port1, HubLed.AUTO)
     status = -Errno.ENODEV
@@ -1238,15 +1365,18 @@ async def hub_port_wait_reset(hub: UsbHub, port1: int, udev: UsbDevice | None,
         delay_time += delay
     if portstatus & PortStat.RESET:
         return -Errno.EBUSY
-    if not portstatus & PortStat.CONNECTION:
+    if hub_port_warm_reset_required(hub, port1, portstatus) \
+            or not portstatus & PortStat.CONNECTION:
         return -Errno.ENOTCONN
-    if portchange & PortChange.C_CONNECTION:
+    superspeed = hub_is_superspeed(hub.hdev)
+    if not superspeed and portchange & PortChange.C_CONNECTION:
         await usb_clear_port_feature(hub.hdev, port1, PortFeature.C_CONNECTION)
         return -Errno.EAGAIN
     if not portstatus & PortStat.ENABLE:
         return -Errno.EBUSY
     if udev is not None:
-        udev.speed = (Speed.HIGH if portstatus & PortStat.HIGH_SPEED else
+        udev.speed = (Speed.SUPER if superspeed else
+                      Speed.HIGH if portstatus & PortStat.HIGH_SPEED else
                       Speed.LOW if portstatus & PortStat.LOW_SPEED else Speed.FULL)
     return 0
 
@@ -1255,12 +1385,16 @@ async def hub_port_reset(hub: UsbHub, port1: int, udev: UsbDevice | None,
                          delay: int) -> int:
     """hub_port_reset(): SetPortFeature(PORT_RESET) up to 5 times, wait for the end,
     ClearPortFeature(C_PORT_RESET), 50 ms recovery; `udev` is then at address 0 in the
-    DEFAULT state (NOTATTACHED on failure).  0 or -errno.  Context: may sleep."""
+    DEFAULT state (NOTATTACHED on failure).  A SuperSpeed port that needs it gets a warm
+    reset (BH_PORT_RESET) instead, and its other reset-related change bits are cleared
+    too.  0 or -errno.  Context: may sleep."""
     port, hdev, status = hub.port(port1), hub.hdev, 0
+    warm = await _warm_reset_needed(hub, port1)
     for i in range(PORT_RESET_TRIES):
-        status = await set_port_feature(hdev, port1, PortFeature.RESET)
+        feature = SsPortFeature.BH_PORT_RESET if warm else PortFeature.RESET
+        status = await set_port_feature(hdev, port1, feature)
         if status and status != -Errno.ENODEV:
-            hub.log.dev_err(port, f"cannot reset (err = {status})")
+            hub.log.dev_err(port, f"cannot {'warm ' if warm else ''}reset (err = {status})")
         elif not status:
             status = await hub_port_wait_reset(hub, port1, udev, delay)
             if status and status not in (-Errno.ENOTCONN, -Errno.ENODEV):
@@ -1268,8 +1402,12 @@ async def hub_port_reset(hub: UsbHub, port1: int, udev: UsbDevice | None,
         if status in (0, -Errno.ENOTCONN, -Errno.ENODEV) or (
                 status == -Errno.EBUSY and i == PORT_RESET_TRIES - 1):
             await usb_clear_port_feature(hdev, port1, PortFeature.C_RESET)
-            break
-        hub.log.dev_dbg(port, "not enabled, trying reset again...")
+            if not await _ss_reset_failed(hub, port1, udev):
+                break
+            if not warm:
+                hub.log.dev_dbg(port, "hot reset failed, warm reset")
+                warm = True
+        hub.log.dev_dbg(port, f"not enabled, trying {'warm ' if warm else ''}reset again...")
         delay = HUB_LONG_RESET_TIME
     else:
         hub.log.dev_err(port, "Cannot enable. Maybe the USB cable is bad?")
@@ -1285,6 +1423,29 @@ async def hub_port_reset(hub: UsbHub, port1: int, udev: UsbDevice | None,
     elif udev is not None:
         udev.set_state(DeviceState.NOTATTACHED)
     return status
+
+
+async def _warm_reset_needed(hub: UsbHub, port1: int) -> bool:
+    """A SuperSpeed port whose link state asks for a warm reset."""
+    if not hub_is_superspeed(hub.hdev):
+        return False
+    ret, portstatus, _ = await usb_hub_port_status(hub, port1)
+    return ret == 0 and hub_port_warm_reset_required(hub, port1, portstatus)
+
+
+async def _ss_reset_failed(hub: UsbHub, port1: int, udev: UsbDevice | None) -> bool:
+    """After a SuperSpeed reset: clear C_BH_PORT_RESET, C_PORT_LINK_STATE and (with a
+    device) C_PORT_CONFIG_ERROR; True when the port fell into a state that needs another
+    (warm) reset."""
+    hdev = hub.hdev
+    if not hub_is_superspeed(hdev):
+        return False
+    await usb_clear_port_feature(hdev, port1, SsPortFeature.C_BH_PORT_RESET)
+    await usb_clear_port_feature(hdev, port1, SsPortFeature.C_PORT_LINK_STATE)
+    if udev is not None:
+        await usb_clear_port_feature(hdev, port1, SsPortFeature.C_PORT_CONFIG_ERROR)
+    ret, portstatus, _ = await usb_hub_port_status(hub, port1)
+    return ret == 0 and hub_port_warm_reset_required(hub, port1, portstatus)
 
 
 # -- addressing and the first descriptors --------------------------------------------------------
@@ -1456,14 +1617,27 @@ def _after_first_reset(init: _Init) -> int:
         if guess is None:
             return -Errno.ENODEV
         udev.ep0.desc = EndpointDescriptor(0x00, EndpointType.CONTROL, guess)
-    hcd = udev.usb_bus.hcd
-    driver = hcd.controller.driver
-    driver_name = driver.name if driver is not None else hcd.description
     if udev.speed < Speed.SUPER:
         init.log.dev_info(udev, f"{'new' if init.initial else 'reset'} "
                                 f"{udev.speed.linux_name} USB device number {init.devnum} "
-                                f"using {driver_name}")
+                                f"using {_driver_name(udev)}")
     return _attach_tt(init.hub, udev, init.port1) if init.initial else 0
+
+
+def _driver_name(udev: UsbDevice) -> str:
+    """The controller's driver, as "using %s" names it."""
+    hcd = udev.usb_bus.hcd
+    driver = hcd.controller.driver
+    return driver.name if driver is not None else hcd.description
+
+
+def _announce_superspeed(init: _Init) -> None:
+    """A SuperSpeed device is announced once it has its address."""
+    udev = init.udev
+    if udev.speed >= Speed.SUPER:
+        plus = " Plus" if udev.speed == Speed.SUPER_PLUS else ""
+        init.log.dev_info(udev, f"{'reset' if udev.config else 'new'} SuperSpeed{plus} USB "
+                                f"device number {udev.devnum} using {_driver_name(udev)}")
 
 
 def _attach_tt(hub: UsbHub, udev: UsbDevice, port1: int) -> int:
@@ -1498,6 +1672,7 @@ async def _scheme_loop(init: _Init) -> int:
         retval = await _set_address(udev, init.devnum)
         if retval < 0:
             return retval
+        _announce_superspeed(init)
         await msleep(10)
         if do_new_scheme:
             return 0
@@ -1551,14 +1726,38 @@ async def _old_scheme_read(init: _Init, first_time: bool) -> int:
     if not init.initial and init.maxp0 != _descriptor(udev).bMaxPacketSize0:
         log.dev_err(udev, "device reset changed ep0 maxpacket size!")
         return -Errno.ENODEV
+    parent = udev.usb_parent
+    udev.hub_delay = min(parent.hub_delay if parent is not None else 0,
+                         USB_TP_TRANSMISSION_DELAY_MAX)
+    ret = await usb_set_isoch_delay(udev)
+    if ret:
+        log.dev_dbg(udev, f"Failed set isoch delay, error {ret}")
     return 0
+
+
+async def usb_set_isoch_delay(udev: UsbDevice) -> int:
+    """usb_set_isoch_delay() (message.c): SET_ISOCH_DELAY(hub_delay) to a SuperSpeed
+    device; 0 or -errno.  Context: may sleep."""
+    if udev.speed < Speed.SUPER:
+        return 0
+    ret = await usb_control_msg(udev, _sndctrl(udev), Request.SET_ISOCH_DELAY,
+                                Direction.OUT | Recipient.DEVICE, udev.hub_delay, 0, None, 0,
+                                USB_CTRL_SET_TIMEOUT)
+    return min(ret, 0)
+
+
+def _ep0_size(udev: UsbDevice, maxp0: int) -> int:
+    """The ep0 maxpacket bMaxPacketSize0 encodes: 2^n at SuperSpeed (0 past 2^16)."""
+    if udev.speed < Speed.SUPER:
+        return maxp0
+    return 1 << maxp0 if maxp0 <= 16 else 0
 
 
 async def _fix_ep0(init: _Init) -> int:
     """Correct the ep0 maxpacket guess from bMaxPacketSize0 ("Using ep0 maxpacket: %d"
     at high speed), or -EMSGSIZE with "Invalid ep0 maxpacket: %d"."""
     udev, maxp0 = init.udev, init.maxp0
-    if udev.ep0.desc.maxpacket == maxp0:
+    if udev.ep0.desc.maxpacket == _ep0_size(udev, maxp0):
         return 0
     if udev.speed in (Speed.FULL, Speed.HIGH) and maxp0 in _FS_HS_EP0:
         if udev.speed == Speed.FULL:
@@ -1582,8 +1781,8 @@ async def _read_descriptors(init: _Init) -> tuple[int, DeviceDescriptor | None]:
         return descr, None
     if init.initial:
         udev.descriptor = descr
-    if _descriptor(udev).bcdUSB >= 0x0201:
-        await usb_get_bos_descriptor(udev)
+    if _descriptor(udev).bcdUSB >= 0x0201 and await usb_get_bos_descriptor(udev) == 0:
+        udev.lpm_capable = usb_device_supports_lpm(udev)
     hcd = udev.usb_bus.hcd
     if hcd.has_op("update_device"):  # notify the HCD: a device connected and addressed
         await hcd.update_device(udev)
@@ -1604,7 +1803,7 @@ async def hub_port_connect(hub: UsbHub, port1: int, portstatus: int, portchange:
     if portchange & (PortChange.C_CONNECTION | PortChange.C_ENABLE):
         portstatus = await _debounce(hub, port1, portstatus)
     if not portstatus & PortStat.CONNECTION or hub.removed_bits & bit:
-        if hub.power_switchable and not portstatus & PortStat.POWER \
+        if hub.power_switchable and not _port_power_on(hub, portstatus) \
                 and port.port_owner is None:
             await set_port_feature(hub.hdev, port1, PortFeature.POWER)
         if portstatus & PortStat.ENABLE:
@@ -1672,6 +1871,8 @@ async def _connect_attempt(hub: UsbHub, port1: int, attempt: int) -> int | None:
         udev = UsbDevice(hdev.usb_bus, hdev, port1)
         udev.set_state(DeviceState.POWERED)
         udev.bus_mA = hub.mA_per_port
+        if hub_is_superspeed(hdev):
+            udev.speed = Speed.SUPER
         devnum = hdev.usb_bus.choose_devnum()
         if devnum <= 0:
             status = -Errno.ENOTCONN

@@ -227,6 +227,10 @@ class UsbDevice(Device):
         self.speed = Speed.UNKNOWN
         self.descriptor: DeviceDescriptor | None = None
         self.bos: BosDescriptor | None = None
+        #: usb_device_supports_lpm() of the BOS read at enumeration (USB 3 link PM).
+        self.lpm_capable = False
+        #: Hub delay in ns: wHubDelay of the SuperSpeed hubs above plus 40 ns each.
+        self.hub_delay = 0
         self.config: list[UsbHostConfig] = []
         self.actconfig: UsbHostConfig | None = None
         self.rawdescriptors: list[bytes] = []

@@ -5,7 +5,8 @@ drivers/usb/core/usb.c and of the bus registry of drivers/usb/core/hcd.c
 `UsbCore` owns the usb bus type, the bus numbers, the hub event worker (hub_wq) and the
 usbmon readers attached to its buses (usb_mon_register); it registers usbcore's own
 drivers (usbfs, hub, usb) at start-up, as usb_init() does, and adds and removes host
-controllers with their root hubs.  Enumeration itself is `hub.py`, root-hub registration
+controllers with their root hubs (a controller's shared USB 3 hcd right after it, and
+removed before it).  Enumeration itself is `hub.py`, root-hub registration
 `hcd.py`, binding `driver.py`.
 """
 
@@ -177,7 +178,18 @@ class UsbCore:
             self._deregister_bus(hcd)
             raise OSError(-rc, f"{hcd.controller.name}: can't register root hub for "
                                f"usb{bus.busnum}, {rc}")
+        if hcd.shared_hcd is not None:
+            await self._add_shared_hcd(hcd, hcd.shared_hcd)
         return bus
+
+    async def _add_shared_hcd(self, primary: HostController, shared: HostController) -> None:
+        """usb_add_hcd() of the shared (USB 3) hcd after the primary; when it fails, the
+        primary is removed again (put_usb3_hcd: usb_remove_hcd of the primary)."""
+        try:
+            await self.add_hcd(shared)
+        except OSError:
+            await self.remove_hcd(primary)
+            raise
 
     def _deregister_bus(self, hcd: HostController) -> None:
         """usb_deregister_bus(): free the bus number ("USB bus %d deregistered")."""
@@ -197,6 +209,8 @@ class UsbCore:
         bus = hcd.bus
         if bus is None:
             return
+        if hcd.shared_hcd is not None:
+            await self.remove_hcd(hcd.shared_hcd)
         self.log.dev_info(hcd.controller, "remove, state 1")
         if bus.root_hub is not None:
             await usb_disconnect(bus.root_hub)

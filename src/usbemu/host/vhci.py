@@ -2,35 +2,39 @@
 vhci_tx.c and vhci_sysfs.c (vhci-hcd), with the event handler of usbip_event.c.
 
 `VhciHCD` (controller kind "vhci": driver vhci_hcd on the platform device vhci_hcd.0,
-"USB/IP Virtual Host Controller") holds devices imported from USB/IP servers.  Its
-VHCI_HC_PORTS root ports hold no device models but connections: `attach_device` connects a
-port to a `VhciTransport` (the client end of a TCP connection, usbemu.bridges.usbip.client)
-as `usbip attach` does by writing "port sockfd devid speed" to the `attach` file, and the
-root hub reports the connect, so that the hub driver enumerates the remote device like a
-local one.  Each URB goes to the transport with a sequence number from the controller's
-counter (vhci_tx); a control transfer to address 0 is looked at first: SET_ADDRESS is
-answered here ("SetAddress Request (%d) to port %d"), since the remote device keeps the
-address its own host gave it, and GET_DESCRIPTOR goes through.  The transport hands back
-what the server answered (`VhciDevice.ret_submit`, `ret_unlink`: vhci_rx), or that the
-connection is lost.  An unlink sends CMD_UNLINK while the connection is up — the URB is
-given back when its RET_SUBMIT or RET_UNLINK comes — and gives the URB back at once once it
-is gone.  A lost connection or a detach goes to the event handler, which does what
+"USB/IP Virtual Host Controller") holds devices imported from USB/IP servers.  As in Linux
+it has two root hubs of VHCI_HC_PORTS ports each: its own, high-speed one (bus N) and, as
+its shared hcd, a SuperSpeed one (`VhciSsHCD`, bus N + 1), whose ports are port numbers
+8..15 in the sysfs files.  The ports hold no device models but connections: `attach_device`
+connects a port to a `VhciTransport` (the client end of a TCP connection,
+usbemu.bridges.usbip.client) as `usbip attach` does by writing "port sockfd devid speed" to
+the `attach` file — a SuperSpeed device goes to the SuperSpeed root hub, any other to the
+high-speed one — and the root hub reports the connect, so that the hub driver enumerates the
+remote device like a local one.  Each URB goes to the transport with a sequence number from
+the controller's counter (vhci_tx); a control transfer to address 0 is looked at first:
+SET_ADDRESS is answered here ("SetAddress Request (%d) to port %d"), since the remote device
+keeps the address its own host gave it, and GET_DESCRIPTOR goes through.  The transport
+hands back what the server answered (`VhciDevice.ret_submit`, `ret_unlink`: vhci_rx), or
+that the connection is lost.  An unlink sends CMD_UNLINK while the connection is up — the
+URB is given back when its RET_SUBMIT or RET_UNLINK comes — and gives the URB back at once
+once it is gone.  A lost connection or a detach goes to the event handler, which does what
 vhci_shutdown_connection does ("stop threads", "release socket", unanswered unlinks given
-back with -ENODEV, the port disconnected: an unplug for the hub driver, "disconnect
-device") and frees the port.  The root hub answers as vhci_hub_control does, with its
-32-bit port status words, a reset that ends at the first GetPortStatus 50 ms after it
-began, and its quirks (a full-speed device gets no speed bit: "vhci_device speed not set").
-The platform device has Linux's files: /sys/devices/platform/vhci_hcd.0/{attach, detach,
-status, nports, usbip_debug}.
+back with -ENODEV, the port disconnected: an unplug for the hub driver, "disconnect device")
+and frees the port.  Each root hub answers as vhci_hub_control does, with its 32-bit port
+status words, a reset that ends at the first GetPortStatus 50 ms after it began, and its
+quirks (a full-speed device gets no speed bit: "vhci_device speed not set"); the SuperSpeed
+one with its SuperSpeed hub descriptor, its BOS (no U1/U2 exit latencies, so usbcore
+disables LPM), the SuperSpeed power bit, link-state and U1/U2 requests accepted and ignored,
+and the USB 2.0-only requests refused with vhci-hcd's messages.  The platform device has
+Linux's files: /sys/devices/platform/vhci_hcd.0/{attach, detach, status, nports,
+usbip_debug}.
 
-What it does not do: the SuperSpeed root hub that vhci-hcd registers as a second bus
-(usbemu's hub driver has no USB 3 hubs yet) — an attach at SuperSpeed is refused as one at
-an unsupported speed, and `status` and `nports` show the high-speed ports only; more than
-one controller (VHCI_NR_HCS is 1, Linux's default); the socket, which is the transport's;
-the debug messages the usbip_debug flags select (the flags are kept and shown).  An
-isochronous answer keeps the URB's own packet offsets and lengths, taking only each
-packet's actual_length and status from the server, where Linux copies the server's
-offsets as well.
+What it does not do: SuperSpeedPlus (an attach at that speed is refused as in Linux); more
+than one controller (VHCI_NR_HCS is 1, Linux's default); the socket, which is the
+transport's; the debug messages the usbip_debug flags select (the flags are kept and shown).
+An isochronous answer keeps the URB's own packet offsets and lengths, taking only each
+packet's actual_length and status from the server, where Linux copies the server's offsets
+as well.
 """
 
 from __future__ import annotations
@@ -54,16 +58,25 @@ from ..errors import Errno
 from ..kernel.printk import Level
 from ..kernel.ratelimit import Ratelimit
 from ..kernel.sysfs import SysAttr, device_create_file, device_remove_file, scan_int
-from ..spec.ch9 import Request, SetupPacket, Speed
-from ..spec.hub import HubDescriptor, PortChange, PortFeature, PortStat, SsPortFeature
+from ..spec.ch9 import DescriptorType, Request, SetupPacket, Speed
+from ..spec.descriptors import BosDescriptor, superspeed_capability
+from ..spec.hub import (
+    USB_DT_SS_HUB_SIZE,
+    USB_SS_PORT_STAT_POWER,
+    HubDescriptor,
+    PortChange,
+    PortFeature,
+    PortStat,
+    SsPortFeature,
+)
 
 if TYPE_CHECKING:
     from ..core.usb import UsbDevice
     from ..core.usbcore import UsbCore
     from ..kernel.device import Device
 
-__all__ = ["VHCI_HC_PORTS", "VHCI_NR_HCS", "VHCI_PORTS", "VdevStatus", "VhciDevice", "VhciHCD",
-           "VhciTransport"]
+__all__ = ["SS_HUB_DESCRIPTOR", "USB3_BOS_DESCRIPTOR", "VHCI_HC_PORTS", "VHCI_NR_HCS",
+           "VHCI_PORTS", "VdevStatus", "VhciDevice", "VhciHCD", "VhciSsHCD", "VhciTransport"]
 
 #: Root ports per root hub (CONFIG_USBIP_VHCI_HC_PORTS, 8 by default).
 VHCI_HC_PORTS: Final = 8
@@ -96,8 +109,9 @@ VDEV_EVENT_REMOVED: Final = UsbipEvent.SHUTDOWN | UsbipEvent.RESET | UsbipEvent.
 VDEV_EVENT_DOWN: Final = UsbipEvent.SHUTDOWN | UsbipEvent.RESET
 VDEV_EVENT_ERROR_TCP: Final = UsbipEvent.SHUTDOWN | UsbipEvent.RESET
 
-#: The speeds an attach may name (valid_args), and the one root hub usbemu has for them.
-_HIGH_SPEED_HUB: Final = frozenset({Speed.LOW, Speed.FULL, Speed.HIGH, Speed.WIRELESS})
+#: The speeds an attach may name (valid_args): SuperSpeed goes to the SuperSpeed root hub.
+_ATTACH_SPEEDS: Final = frozenset({Speed.LOW, Speed.FULL, Speed.HIGH, Speed.WIRELESS,
+                                   Speed.SUPER})
 
 #: hub_control's typeReq: bmRequestType << 8 | bRequest (include/linux/usb/hcd.h).
 CLEAR_HUB_FEATURE: Final = 0x2001
@@ -109,6 +123,8 @@ SET_HUB_FEATURE: Final = 0x2003
 SET_PORT_FEATURE: Final = 0x2303
 GET_PORT_ERROR_COUNT: Final = 0xA30D
 SET_HUB_DEPTH: Final = 0x200C
+#: DeviceRequest | USB_REQ_GET_DESCRIPTOR: the BOS, which rh_call_control hands over.
+DEVICE_GET_DESCRIPTOR: Final = 0x8006
 
 #: Bits of a port status word: wPortStatus low, wPortChange high.
 _CONNECTION: Final = int(PortStat.CONNECTION)
@@ -116,6 +132,7 @@ _ENABLE: Final = int(PortStat.ENABLE)
 _SUSPEND: Final = int(PortStat.SUSPEND)
 _RESET: Final = int(PortStat.RESET)
 _POWER: Final = int(PortStat.POWER)
+_SS_POWER: Final = USB_SS_PORT_STAT_POWER
 _LOW_SPEED: Final = int(PortStat.LOW_SPEED)
 _HIGH_SPEED: Final = int(PortStat.HIGH_SPEED)
 _C_CONNECTION: Final = int(PortChange.C_CONNECTION) << 16
@@ -142,6 +159,26 @@ _USB3_ONLY: Final[dict[int, str]] = {
     SsPortFeature.U2_TIMEOUT: "USB_PORT_FEAT_U1/2_TIMEOUT req not supported for USB 2.0 "
                               "roothub",
 }
+
+#: The SuperSpeed root hub's refusals of USB 2.0-only requests: (typeReq, feature) →
+#: message.
+_USB2_ONLY: Final[dict[tuple[int, int], str]] = {
+    (CLEAR_PORT_FEATURE, PortFeature.SUSPEND): " ClearPortFeature: USB_PORT_FEAT_SUSPEND req "
+                                                "not supported for USB 3.0 roothub",
+    (SET_PORT_FEATURE, PortFeature.SUSPEND): "USB_PORT_FEAT_SUSPEND req not supported for "
+                                              "USB 3.0 roothub",
+}
+#: SetPortFeature requests the SuperSpeed root hub takes and does nothing with.
+_SS_IGNORED: Final = frozenset({SsPortFeature.LINK_STATE, SsPortFeature.U1_TIMEOUT,
+                                SsPortFeature.U2_TIMEOUT})
+#: ss_hub_descriptor: 8 ports, individual power switching, global over-current protection,
+#: bHubHdrDecLat 4 (0.4 µs), every device non-removable (12 bytes).
+SS_HUB_DESCRIPTOR: Final = bytes((12, DescriptorType.SS_HUB, VHCI_HC_PORTS, 0x01, 0x00, 0, 0,
+                                  0x04, 0, 0, 0xFF, 0xFF))
+#: usb3_bos_desc: the BOS with one SuperSpeed capability (5 Gb/s only, exit latencies 0).
+USB3_BOS_DESCRIPTOR: Final = BosDescriptor((superspeed_capability(
+    wSpeedsSupported=0x0008, bFunctionalitySupport=3, bU1DevExitLat=0, wU2DevExitLat=0),
+)).to_bytes()
 
 _U32: Final = 0xFFFFFFFF
 
@@ -204,8 +241,10 @@ class VhciDevice:
 
     @property
     def port(self) -> int:
-        """The port number user space names in the sysfs files."""
-        return self.hcd.pdev_nr * VHCI_PORTS + self.rhport
+        """The port number user space names in the sysfs files (the SuperSpeed root
+        hub's after the high-speed one's)."""
+        offset = VHCI_HC_PORTS if self.hcd.usb3 else 0
+        return self.hcd.pdev_nr * VHCI_PORTS + offset + self.rhport
 
     # -- vhci_rx: what the server answered ----------------------------------------------------
 
@@ -425,9 +464,11 @@ def _scan_hex(data: bytes) -> int | None:
 
 class VhciHCD(HostController):
     """The vhci_hcd controller's high-speed root hub and its VHCI_HC_PORTS ports
-    (`vdevs`, one `VhciDevice` each).  `sockets` is the table `attach_device` looks a
-    sockfd up in (a process's descriptor table: the client puts its transport there for
-    the attach).  Context: atomic unless a method says otherwise."""
+    (`vdevs`, one `VhciDevice` each); its `shared_hcd`, `ss`, is the SuperSpeed root hub.
+    `sockets` is the table `attach_device` looks a sockfd up in (a process's descriptor
+    table: the client puts its transport there for the attach); both root hubs share it,
+    the sysfs files and the event handler, which are the high-speed (primary) one's.
+    Context: atomic unless a method says otherwise."""
 
     description = "vhci_hcd"
     product_desc = "USB/IP Virtual Host Controller"
@@ -440,7 +481,10 @@ class VhciHCD(HostController):
     #: switching, global over-current protection.
     hub_desc: ClassVar[HubDescriptor] = HubDescriptor(VHCI_HC_PORTS, wHubCharacteristics=0x0001)
 
-    def __init__(self, core: UsbCore, controller: Device, nports: int = VHCI_HC_PORTS) -> None:
+    def __init__(self, core: UsbCore, controller: Device, nports: int = VHCI_HC_PORTS, *,
+                 primary: VhciHCD | None = None) -> None:
+        """Raises ValueError for another port count or a platform device other than
+        vhci_hcd.0."""
         if nports != VHCI_HC_PORTS:
             raise ValueError(f"nports={nports}: a vhci_hcd root hub has {VHCI_HC_PORTS} ports")
         pdev_nr = self._name_to_id(controller.name)
@@ -449,6 +493,8 @@ class VhciHCD(HostController):
                              f"(vhci_hcd.0), and this machine has it already")
         super().__init__(core, controller, nports)
         self.pdev_nr = pdev_nr
+        #: The high-speed root hub, whose sysfs files and event handler both use.
+        self.primary: VhciHCD = self if primary is None else primary
         self.vdevs = tuple(VhciDevice(self, rhport) for rhport in range(VHCI_HC_PORTS))
         self.port_status = [0] * VHCI_HC_PORTS
         self.resuming = False
@@ -456,7 +502,7 @@ class VhciHCD(HostController):
         #: The last sequence number given (atomic_t seqnum, 32 bits).
         self.seqnum = 0
         #: sockfd → transport, for `attach_device` (sockfd_lookup).
-        self.sockets: dict[int, VhciTransport] = {}
+        self.sockets: dict[int, VhciTransport] = {} if primary is None else primary.sockets
         #: URB → (its port, its seqnum): urb->hcpriv's vhci_priv.
         self.inflight: dict[Urb, tuple[VhciDevice, int]] = {}
         #: usbip-core's usbip_debug_flag, shown and set through `usbip_debug`.
@@ -466,6 +512,21 @@ class VhciHCD(HostController):
         self._eh_scheduled = False
         self._frame_ratelimit = Ratelimit("vhci_get_frame_number")
         self._files: tuple[SysAttr[Any], ...] = ()
+        #: The SuperSpeed root hub (this one, for the SuperSpeed root hub itself).
+        self.ss: VhciHCD = self if primary is not None else VhciSsHCD(core, controller,
+                                                                        primary=self)
+        if primary is None:
+            self.shared_hcd = self.ss
+
+    @property
+    def usb3(self) -> bool:
+        """This is the SuperSpeed root hub (hcd->speed == HCD_USB3)."""
+        return self.rh_speed >= Speed.SUPER
+
+    @property
+    def hubs(self) -> tuple[VhciHCD, VhciHCD]:
+        """The high-speed and the SuperSpeed root hub."""
+        return self.primary, self.primary.ss
 
     @staticmethod
     def _name_to_id(name: str) -> int:
@@ -483,9 +544,12 @@ class VhciHCD(HostController):
     # -- hc_driver: start, stop ---------------------------------------------------------------
 
     def start(self) -> int:
-        """vhci_start(): the ports are empty, the seqnum counter 0, and the sysfs files
-        appear on the platform device ("created sysfs vhci_hcd.0").  Context: atomic."""
+        """vhci_start(): the ports are empty, the seqnum counter 0, and for the primary
+        root hub the sysfs files appear on the platform device ("created sysfs
+        vhci_hcd.0").  Context: atomic."""
         self.seqnum = 0
+        if self.primary is not self:
+            return 0
         self._files = tuple(SysAttr(name, _bound_show(self, show), _bound_store(self, store),
                                     mode) for name, show, store, mode in _FILES)
         for attr in self._files:
@@ -502,13 +566,16 @@ class VhciHCD(HostController):
         self._files = ()
         for vdev in self.vdevs:
             self.event_add(vdev, VDEV_EVENT_REMOVED)
-        self._event_handler()
+        self.primary._event_handler()
 
     # -- the event handler (usbip_event.c) ----------------------------------------------------
 
     def event_add(self, vdev: VhciDevice, event: UsbipEvent) -> None:
         """usbip_event_add(): queue `event` for `vdev`'s port (nothing once it said BYE);
         the handler runs soon, in the order ports were queued.  Context: atomic."""
+        if self.primary is not self:
+            self.primary.event_add(vdev, event)
+            return
         if vdev.event & UsbipEvent.BYE:
             return
         vdev.event |= event
@@ -542,13 +609,14 @@ class VhciHCD(HostController):
     def attach_device(self, port: int, sockfd: int, devid: int, speed: int) -> int:
         """attach_store(): connect port number `port` to the transport `sockets[sockfd]`
         for the remote device `devid` at `speed` (enum usb_device_speed); the root hub then
-        shows the connect.  0, or -EINVAL (bad port or speed — SuperSpeed included, as
-        there is no SuperSpeed root hub — or no such socket), -EBUSY (the port is in
-        use).  Context: atomic."""
+        shows the connect: root port `port` % 8 of the SuperSpeed root hub for a
+        SuperSpeed device, of the high-speed one for any other, whichever half `port`
+        names.  0, or -EINVAL (bad port or speed, or no such socket), -EBUSY (the port is
+        in use).  Context: atomic."""
         pdev_nr, rhport = port // VHCI_PORTS, port % VHCI_HC_PORTS
         if not self._valid_port(pdev_nr, rhport):
             return -Errno.EINVAL
-        if speed not in _HIGH_SPEED_HUB:
+        if speed not in _ATTACH_SPEEDS:
             self.pr(Level.ERR, f"Failed attach request for unsupported USB speed: "
                                f"{_speed_string(speed)}")
             return -Errno.EINVAL
@@ -557,7 +625,8 @@ class VhciHCD(HostController):
         if transport is None:
             log.dev_err(self.controller, "failed to lookup sock")
             return -Errno.EINVAL
-        vdev = self.vdevs[rhport]
+        hs, ss = self.hubs
+        vdev = (ss if speed == Speed.SUPER else hs).vdevs[rhport]
         if vdev.status is not VdevStatus.NULL:
             log.dev_err(self.controller, f"port {rhport} already used")
             return -Errno.EBUSY
@@ -567,7 +636,7 @@ class VhciHCD(HostController):
         vdev.devid, vdev.speed, vdev.sockfd = devid, speed, sockfd
         vdev.transport = transport
         vdev.status = VdevStatus.NOTASSIGNED
-        self.rh_port_connect(vdev, Speed(speed))
+        vdev.hcd.rh_port_connect(vdev, Speed(speed))
         log.dev_info(self.controller, "Device attached")
         return 0
 
@@ -578,39 +647,43 @@ class VhciHCD(HostController):
         pdev_nr, rhport = port // VHCI_PORTS, port % VHCI_HC_PORTS
         if not self._valid_port(pdev_nr, rhport):
             return -Errno.EINVAL
-        vdev = self.vdevs[rhport] if not (port // VHCI_HC_PORTS) % 2 else None
-        status = VdevStatus.NULL if vdev is None else vdev.status
-        if vdev is None or status is VdevStatus.NULL:
-            self.pr(Level.ERR, f"not connected {int(status)}")
+        vdev = self.hubs[(port // VHCI_HC_PORTS) % 2].vdevs[rhport]
+        if vdev.status is VdevStatus.NULL:
+            self.pr(Level.ERR, f"not connected {int(vdev.status)}")
             return -Errno.EINVAL
         self.event_add(vdev, VDEV_EVENT_DOWN)
         return 0
 
     def free_port(self, speed: int) -> int | None:
-        """usbip_vhci_get_free_port(): the first port number whose hub takes `speed` and
-        that holds no device, or None.  Context: atomic."""
-        if speed not in _HIGH_SPEED_HUB:
-            return None
-        return next((vdev.port for vdev in self.vdevs if vdev.status is VdevStatus.NULL),
+        """usbip_vhci_get_free_port(): the first port number of the hub for `speed` (the
+        SuperSpeed root hub's for SuperSpeed, else the high-speed one's, whether the
+        attach will take that speed or not) that holds no device, or None.
+        Context: atomic."""
+        hub = self.hubs[speed == Speed.SUPER]
+        return next((vdev.port for vdev in hub.vdevs if vdev.status is VdevStatus.NULL),
                     None)
 
     def device(self, port: int) -> VhciDevice:
         """The port with sysfs port number `port`.  Raises ValueError for one this
         controller does not have.  Context: atomic."""
-        rhport = port - self.pdev_nr * VHCI_PORTS
-        if not 0 <= rhport < VHCI_HC_PORTS:
+        index = port - self.pdev_nr * VHCI_PORTS
+        if not 0 <= index < VHCI_PORTS:
+            hs, ss = self.hubs
             raise ValueError(f"port {port}: {self.controller.name} has high-speed ports "
-                             f"{self.vdevs[0].port}..{self.vdevs[-1].port}")
-        return self.vdevs[rhport]
+                             f"{hs.vdevs[0].port}..{hs.vdevs[-1].port} and SuperSpeed ports "
+                             f"{ss.vdevs[0].port}..{ss.vdevs[-1].port}")
+        return self.hubs[index // VHCI_HC_PORTS].vdevs[index % VHCI_HC_PORTS]
 
     def status_text(self) -> str:
-        """The `status` file: a legend, then a line per port (port_show_vhci)."""
+        """The `status` file: a legend, then a line per port, the high-speed root hub's
+        ("hs") then the SuperSpeed one's ("ss") (port_show_vhci)."""
         return "hub port sta spd dev      sockfd local_busid\n" + "".join(
-            self._port_line(vdev) for vdev in self.vdevs)
+            self._port_line(vdev) for hub in self.hubs for vdev in hub.vdevs)
 
     @staticmethod
     def _port_line(vdev: VhciDevice) -> str:
-        head = f"hs  {vdev.port:04d} {int(vdev.status):03d} "
+        hub = "ss" if vdev.hcd.usb3 else "hs"
+        head = f"{hub}  {vdev.port:04d} {int(vdev.status):03d} "
         if vdev.status is VdevStatus.USED and vdev.udev is not None:
             return (f"{head}{vdev.speed:03d} {vdev.devid:08x} {vdev.sockfd & _U32:06d} "
                     f"{vdev.udev.name}\n")
@@ -641,7 +714,7 @@ class VhciHCD(HostController):
         return len(data)
 
     def _show_nports(self) -> str:
-        return f"{VHCI_HC_PORTS * VHCI_NR_HCS}\n"
+        return f"{VHCI_PORTS * VHCI_NR_HCS}\n"
 
     def _show_debug(self) -> str:
         return f"{self.debug_flag:x}\n"
@@ -700,21 +773,50 @@ class VhciHCD(HostController):
             self._invalid_port(setup.wIndex & 0xFF)
             return -Errno.EPIPE
         feature = setup.wValue
+        if self._refused(CLEAR_PORT_FEATURE, feature):
+            return -Errno.EPIPE
         if feature == PortFeature.SUSPEND:
             if self.port_status[rhport] & _SUSPEND:
                 self.resuming = True
                 self.re_timeout = self.loop.time() + RESUME_TIME_S
         elif feature == PortFeature.POWER:
-            self.port_status[rhport] &= ~_POWER
+            self.port_status[rhport] &= ~self._power_bit
         else:
             self.port_status[rhport] &= ~(1 << (feature & 31))
         return 0
 
+    @property
+    def _power_bit(self) -> int:
+        """PORT_POWER in wPortStatus: bit 9 on the SuperSpeed root hub, bit 8 otherwise."""
+        return _SS_POWER if self.usb3 else _POWER
+
+    def _refused(self, type_req: int, feature: int) -> bool:
+        """A USB 2.0-only port request to the SuperSpeed root hub: refused with its
+        message."""
+        refusal = _USB2_ONLY.get((type_req, feature)) if self.usb3 else None
+        if refusal is not None:
+            self.pr(Level.ERR, refusal)
+        return refusal is not None
+
     def _get_hub_descriptor(self, setup: SetupPacket, rhport: int | None,
                             buf: memoryview) -> int:
-        raw = self.hub_desc.to_bytes().ljust(_HUB_DESCRIPTOR_SIZE, b"\0")
+        if self.usb3 and (setup.wLength < USB_DT_SS_HUB_SIZE
+                          or setup.wValue != DescriptorType.SS_HUB << 8):
+            self.pr(Level.ERR, "Wrong hub descriptor type for USB 3.0 roothub.")
+            return -Errno.EPIPE
+        desc = SS_HUB_DESCRIPTOR if self.usb3 else self.hub_desc.to_bytes()
+        raw = desc.ljust(_HUB_DESCRIPTOR_SIZE, b"\0")
         n = min(len(raw), len(buf))
         buf[:n] = raw[:n]
+        return n
+
+    def _get_descriptor(self, setup: SetupPacket, rhport: int | None,
+                        buf: memoryview) -> int:
+        """GET_DESCRIPTOR(BOS), which only the SuperSpeed root hub answers."""
+        if not self.usb3 or setup.wValue >> 8 != DescriptorType.BOS:
+            return -Errno.EPIPE
+        n = min(len(USB3_BOS_DESCRIPTOR), len(buf))
+        buf[:n] = USB3_BOS_DESCRIPTOR[:n]
         return n
 
     def _get_hub_status(self, setup: SetupPacket, rhport: int | None,
@@ -750,12 +852,16 @@ class VhciHCD(HostController):
         vdev = self.vdevs[rhport]
         if vdev.status is VdevStatus.NOTASSIGNED:
             status |= _ENABLE
+        self.port_status[rhport] = status if self.usb3 else status | self._speed_bit(vdev)
+
+    def _speed_bit(self, vdev: VhciDevice) -> int:
+        """A high-speed root port's speed bit for its device ("vhci_device speed not set"
+        and none at full speed)."""
         speed_bit = _SPEED_BITS.get(vdev.speed)
         if speed_bit is None:
             self.pr(Level.ERR, "vhci_device speed not set")
-        else:
-            status |= speed_bit
-        self.port_status[rhport] = status
+            return 0
+        return speed_bit
 
     def _set_hub_feature(self, setup: SetupPacket, rhport: int | None,
                          buf: memoryview) -> int:
@@ -764,32 +870,48 @@ class VhciHCD(HostController):
     def _set_port_feature(self, setup: SetupPacket, rhport: int | None,
                           buf: memoryview) -> int:
         feature, windex = setup.wValue, setup.wIndex & 0xFF
-        refusal = _USB3_ONLY.get(feature)
+        if self.usb3 and feature in _SS_IGNORED:
+            return 0
+        refusal = None if self.usb3 else _USB3_ONLY.get(feature)
         if refusal is not None:
             self.pr(Level.ERR, refusal)
+            return -Errno.EPIPE
+        if self._refused(SET_PORT_FEATURE, feature):
             return -Errno.EPIPE
         if rhport is None:
             self._invalid_port(windex)
             return -Errno.EPIPE
-        if feature == SsPortFeature.BH_PORT_RESET:
+        if feature == SsPortFeature.BH_PORT_RESET and not self.usb3:
             self.pr(Level.ERR, "USB_PORT_FEAT_BH_PORT_RESET req not supported for USB 2.0 "
                                "roothub")
             return -Errno.EPIPE
         if feature == PortFeature.SUSPEND:
             self.port_status[rhport] |= _SUSPEND
         elif feature == PortFeature.POWER:
-            self.port_status[rhport] |= _POWER
+            self.port_status[rhport] |= self._power_bit
         else:
-            if feature == PortFeature.RESET:
-                if self.port_status[rhport] & _ENABLE:
-                    self.port_status[rhport] &= ~(_ENABLE | _LOW_SPEED | _HIGH_SPEED)
-                self.re_timeout = self.loop.time() + RESET_TIME_S
-            if self.port_status[rhport] & _POWER:
+            if feature in (PortFeature.RESET, SsPortFeature.BH_PORT_RESET):
+                self._start_reset(rhport)
+            if self.port_status[rhport] & self._power_bit:
                 self.port_status[rhport] = (self.port_status[rhport]
                                             | 1 << (feature & 31)) & _U32
         return 0
 
+    def _start_reset(self, rhport: int) -> None:
+        """PORT_RESET: the SuperSpeed root hub's port is powered, connected and resetting
+        and nothing else; a high-speed port loses its enable and speed bits.  The reset
+        ends 50 ms later."""
+        if self.usb3:
+            self.port_status[rhport] = _SS_POWER | _CONNECTION | _RESET
+        elif self.port_status[rhport] & _ENABLE:
+            self.port_status[rhport] &= ~(_ENABLE | _LOW_SPEED | _HIGH_SPEED)
+        self.re_timeout = self.loop.time() + RESET_TIME_S
+
     def _usb3_only(self, setup: SetupPacket, rhport: int | None, buf: memoryview) -> int:
+        """GetPortErrorCount (always 0 errors) and SetHubDepth, which only the SuperSpeed
+        root hub takes."""
+        if self.usb3:
+            return 0
         name = "GetPortErrorCount" if setup.bRequest == 13 else "SetHubDepth"
         self.pr(Level.ERR, f"{name} req not supported for USB 2.0 roothub")
         return -Errno.EPIPE
@@ -913,6 +1035,15 @@ class VhciHCD(HostController):
         return 0
 
 
+class VhciSsHCD(VhciHCD):
+    """The SuperSpeed root hub of vhci_hcd (the shared hcd, HCD_USB3): VHCI_HC_PORTS
+    ports for SuperSpeed imports, created and registered with the high-speed one
+    (`VhciHCD.ss`).  Context: atomic unless a method says otherwise."""
+
+    rh_speed = Speed.SUPER
+    has_tt = False
+
+
 _HubHandler = Callable[[VhciHCD, SetupPacket, int | None, memoryview], int]
 
 #: vhci_hub_control's requests, by typeReq.
@@ -926,6 +1057,7 @@ _HUB_CONTROL: Final[dict[int, _HubHandler]] = {
     SET_PORT_FEATURE: VhciHCD._set_port_feature,
     GET_PORT_ERROR_COUNT: VhciHCD._usb3_only,
     SET_HUB_DEPTH: VhciHCD._usb3_only,
+    DEVICE_GET_DESCRIPTOR: VhciHCD._get_descriptor,
 }
 
 _Show = Callable[[VhciHCD], str]

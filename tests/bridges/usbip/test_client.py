@@ -363,8 +363,10 @@ def test_detach_ends_the_connection_and_unplugs_the_device(system: System) -> No
     assert server.seen[-1] == ConnectionClosed()
     with pytest.raises(ValueError, match="Port 0 is already detached!"):
         run(system, detach(system, port))
-    with pytest.raises(ValueError, match=r"high-speed ports 0\.\.7"):
+    with pytest.raises(ValueError, match="Port 9 is already detached!"):
         run(system, detach(system, 9))
+    with pytest.raises(ValueError, match=r"high-speed ports 0\.\.7 and SuperSpeed ports 8\.\.15"):
+        run(system, detach(system, 16))
 
 
 def test_detach_on_a_machine_without_vhci(system: System) -> None:
@@ -462,17 +464,18 @@ def test_an_import_the_server_refuses(system: System) -> None:
     assert op_status_string(9) == "Unknown Op Common Status"
 
 
-def test_a_superspeed_device_is_refused(system: System) -> None:
+def test_a_superspeed_plus_device_is_refused_by_vhci_hcd(system: System) -> None:
     server = serve(system, ("1-1", GadgetZero()))
     real = server.exported
 
-    def superspeed(dev: Exported) -> ExportedDevice:
-        return dataclasses.replace(real(dev), speed=int(Speed.SUPER))
+    def superspeed_plus(dev: Exported) -> ExportedDevice:
+        return dataclasses.replace(real(dev), speed=int(Speed.SUPER_PLUS))
 
-    server.exported = superspeed  # type: ignore[method-assign]
-    with pytest.raises(UsbipError, match="1-1 is a super-speed device, and usbemu's "
-                                         "vhci_hcd has no SuperSpeed root hub"):
+    server.exported = superspeed_plus  # type: ignore[method-assign]
+    with pytest.raises(UsbipError, match="import device: Invalid argument"):
         run(system, attach(system, "127.0.0.1", "1-1", server.port))
+    assert "vhci_hcd: Failed attach request for unsupported USB speed: super-speed-plus" \
+        in system.log.lines()
     assert vhci(system).device(0).status is VdevStatus.NULL
 
 

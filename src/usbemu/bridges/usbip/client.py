@@ -18,10 +18,10 @@ purpose, `attachments` lists the machine's (`usbip port`), `list_remote` asks a 
 it exports (OP_REQ_DEVLIST).  Attachments to any number of servers run side by side.
 
 What it does not do: the files `usbip attach` records in /var/run/vhci_hcd (the machine
-keeps its `Attachment`s), SuperSpeed devices (usbemu's vhci has no SuperSpeed root hub:
-`attach` refuses them), the UDC import of `usbip attach -d`.  The operation phase waits
-OP_TIMEOUT_S on the machine's clock, so a machine that talks to other processes runs on
-real time.
+keeps its `Attachment`s), SuperSpeedPlus devices (vhci_hcd refuses them, as in Linux: a
+SuperSpeed device goes to a port of its SuperSpeed root hub), the UDC import of
+`usbip attach -d`.  The operation phase waits OP_TIMEOUT_S on the machine's clock, so a
+machine that talks to other processes runs on real time.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from ...core.urb import PIPE_ISOCHRONOUS, Urb, UrbFlag, usb_pipeendpoint, usb_pi
 from ...errors import Errno
 from ...host.vhci import VdevStatus, VhciDevice, VhciHCD
 from ...kernel.printk import Level
-from ...spec.ch9 import Speed
 from .protocol import (
     USBIP_PORT,
     CmdSubmit,
@@ -384,9 +383,6 @@ async def _import(sock: UsbipSocket, busid: str) -> ExportedDevice:
 def _import_device(hcd: VhciHCD, link: UsbipLink) -> int:
     """import_device(): the first free port, tried again while one is taken meanwhile."""
     device = link.device
-    if device.speed in (Speed.SUPER, Speed.SUPER_PLUS):
-        raise UsbipError(f"{device.busid} is a {Speed(device.speed).linux_name} device, and "
-                         "usbemu's vhci_hcd has no SuperSpeed root hub")
     fd = link.sock.fileno()
     for _ in range(len(hcd.vdevs)):
         port = hcd.free_port(device.speed)
@@ -410,8 +406,8 @@ async def attach(system: System, host: str, busid: str, port: int = USBIP_PORT) 
     has none); the hub driver then enumerates it.  Returns the vhci port number (as
     `usbip port` shows it).  Raises OSError when the server cannot be reached,
     UsbipError when it refuses the import ("Attach Request for 1-1 failed - Device busy
-    (exported)"), breaks the protocol, or the device cannot be taken (SuperSpeed, no
-    free port).  Context: may sleep, on the machine's loop."""
+    (exported)"), breaks the protocol, or the device cannot be taken (no
+    free port, a speed vhci_hcd refuses).  Context: may sleep, on the machine's loop."""
     hcd = await vhci_controller(system)
     async with _connection(host, port) as sock:
         device = await _import(sock, busid)
