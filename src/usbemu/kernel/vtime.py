@@ -44,7 +44,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import importlib
+import importlib.util
 import math
+import os
 import selectors
 from collections.abc import Mapping
 from typing import Any, Final
@@ -212,6 +215,31 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._clock_resolution = math.ulp(self._now)
 
 
+#: Which loop runs real time: "uvloop", "asyncio", or unset for uvloop when it is installed.
+LOOP_ENV: Final = "USBEMU_LOOP"
+
+
+def real_time_loop_kind() -> str:
+    """The loop a real-time machine gets: $USBEMU_LOOP ("uvloop" or "asyncio"), else
+    "uvloop" when the package is installed (the `fast` extra), else "asyncio".  Raises
+    ValueError for another value of the variable and ImportError when it asks for a
+    uvloop that is not installed."""
+    chosen = os.environ.get(LOOP_ENV, "")
+    if chosen not in ("", "uvloop", "asyncio"):
+        raise ValueError(f"{LOOP_ENV}={chosen!r}: use 'uvloop' or 'asyncio'")
+    if chosen:
+        if chosen == "uvloop":
+            importlib.import_module("uvloop")
+        return chosen
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
 def new_event_loop(virtual: bool) -> asyncio.AbstractEventLoop:
-    """A loop on virtual time, or asyncio's default loop on real (monotonic) time."""
-    return VirtualTimeLoop() if virtual else asyncio.new_event_loop()
+    """A loop on virtual time, or for real (monotonic) time uvloop's or asyncio's default
+    loop, as `real_time_loop_kind` chooses.  Virtual time always has its own loop."""
+    if virtual:
+        return VirtualTimeLoop()
+    if real_time_loop_kind() == "uvloop":
+        loop: asyncio.AbstractEventLoop = importlib.import_module("uvloop").new_event_loop()
+        return loop
+    return asyncio.new_event_loop()

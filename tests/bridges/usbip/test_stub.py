@@ -631,17 +631,18 @@ def test_an_import_after_the_connection_went_is_ok(machine: System, run: Run,
 
 
 def test_urbs_in_flight_are_bounded(machine: System, run: Run, connect: Connect) -> None:
-    pen(machine)                    # its IN NAKs while nothing is stored: URBs stay queued
+    drive = PenDrive()              # its IN NAKs while nothing is stored: URBs stay queued
+    machine.plug(drive, "1-1")
+    machine.settle()
 
-    async def scenario() -> tuple[int, int, bool]:
+    async def scenario() -> tuple[int, int, bool, RetSubmit, set[int], list[int]]:
         server, peer = await imported(machine, connect)
         stub = machine.modules.get("usbip_host").pymodule    # type: ignore[union-attr]
         stub.MAX_INFLIGHT_BYTES = 256 << 10
         try:
             peer.submit(0, Direction.OUT, 0, setup=SET_PEN_CONFIG)
             await peer.recv()
-            for _ in range(64):                 # 4 MiB asked for, in one write
-                peer.submit(2, Direction.IN, 64 << 10)
+            ins = [peer.submit(2, Direction.IN, 64 << 10) for _ in range(64)]  # one write
             peer.submit(1, Direction.OUT, 1, data=b"x")
             try:                                  # the OUT behind them is not read
                 await peer.recv(0.3)
@@ -650,14 +651,24 @@ def test_urbs_in_flight_are_bounded(machine: System, run: Run, connect: Connect)
             else:
                 silent = False
             sdev = udev_of(machine).driver_data
-            return sdev.inflight, len(sdev.priv_init), silent
+            bounded = sdev.inflight, len(sdev.priv_init)
+            # The first IN gets data: its completion makes room, and reading goes on.
+            drive.storage_write(memoryview(bytes(64 << 10)))
+            endpoint = drive.endpoint(0x82)
+            assert endpoint is not None
+            endpoint.notify_ready()
+            answer = await peer.recv()
+            assert isinstance(answer, RetSubmit)
+            return (*bounded, silent, answer, {priv.seqnum for priv in sdev.priv_init}, ins)
         finally:
             await server.close()
 
-    inflight, queued, silent = run(scenario())
+    inflight, queued, silent, answer, waiting, ins = run(scenario())
     assert inflight <= (256 << 10) + (64 << 10)
     assert queued == inflight // (64 << 10)
     assert silent
+    assert (answer.seqnum, answer.status, answer.actual_length) == (ins[0], 0, 64 << 10)
+    assert waiting == set(ins[1:queued + 1])   # one more IN was read in its place
 
 
 def test_an_sg_transfer_of_no_length_makes_the_device_unusable(

@@ -8,8 +8,8 @@ imports the device (OP_REQ_IMPORT) and connects it to a free port of the machine
 controller (`usbemu.host.vhci`), which it adds first, as `modprobe vhci-hcd` would, when the
 machine has none.  The connection, a `UsbipLink`, is that port's transport: it encodes each
 CMD_SUBMIT and CMD_UNLINK the port hands it and writes what one pass of the loop produced
-in one go, with any number of URBs in flight (vhci_tx); its reader task hands every
-RET_SUBMIT and RET_UNLINK to the port (vhci_rx).  The end of the stream, a reset, a peer
+in one go, with any number of URBs in flight (vhci_tx), and hands every RET_SUBMIT and
+RET_UNLINK to the port as its bytes arrive (vhci_rx).  The end of the stream, a reset, a peer
 that breaks the protocol, or one that takes nothing of a full send buffer (more than
 `UsbipSocket.write_high` bytes) for `send_timeout_s` ends the attachment with the reason in
 the kernel log ("vhci_hcd: connection closed", "vhci_hcd: sendmsg failed!, ret=-11 for …"),
@@ -59,7 +59,7 @@ from .protocol import (
     Role,
     UsbipConnection,
 )
-from .sockfd import UsbipSocket
+from .sockfd import UsbipSocket, open_usbip_connection
 
 if TYPE_CHECKING:
     from ...system import System
@@ -153,7 +153,6 @@ class UsbipLink:
         self.closed = asyncio.Event()
         self._out: list[bytes] = []
         self._flush_scheduled = False
-        self._reader: asyncio.Task[None] | None = None
         #: Bytes handed to the socket so far, and the stall check armed while more than
         #: `sock.write_high` of them wait to go out.
         self._written = 0
@@ -165,10 +164,10 @@ class UsbipLink:
         return f"<UsbipLink {self.sock.peer}/{self.device.busid}>"
 
     def start(self, vdev: VhciDevice) -> None:
-        """Begin reading the answers for `vdev`'s port (the vhci_rx thread).
+        """Begin handing the server's answers to `vdev`'s port as they arrive (vhci_rx).
         Context: atomic."""
         self.vdev = vdev
-        self._reader = self.loop.create_task(self.run())
+        self.sock.reader.set_sink(self._received, self._ended)
 
     # -- VhciTransport ------------------------------------------------------------------------
 
@@ -195,9 +194,7 @@ class UsbipLink:
         self._flush()
         if self._stall is not None:
             self._stall.cancel()
-        reader = self._reader
-        if reader is not None and reader is not asyncio.current_task():
-            reader.cancel()
+        self.sock.reader.set_sink(None)
         if self.sock.unsent():
             self.sock.close()
         else:
@@ -253,27 +250,40 @@ class UsbipLink:
 
     # -- vhci_rx: reading ---------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Hand the server's answers to the port until the connection ends; then tell the
-        port why (vhci_rx_pdu's messages; a protocol error at KERN_ERR).  Context: may
-        sleep (the reader task)."""
-        vdev = self.vdev
-        assert vdev is not None
-        conn, reader = self.sock.conn, self.sock.reader
+    def _received(self, data: bytes) -> None:
+        """vhci_rx_loop(): hand every whole answer that arrived to the port; a protocol
+        error ends the connection (KERN_ERR).  Context: atomic (the transport's
+        callback)."""
+        conn = self.sock.conn
+        conn.receive_data(data)
         try:
-            while True:
-                conn.receive_data(await reader.read(READ_CHUNK))
-                while (event := conn.next_event()) is not None:
-                    if isinstance(event, ConnectionClosed):
-                        vdev.connection_lost("connection closed")
-                        return
-                    _deliver(vdev, event)
+            while (event := conn.next_event()) is not None and not self.closed.is_set():
+                if isinstance(event, ConnectionClosed):
+                    self._lost("connection closed")
+                    return
+                assert self.vdev is not None
+                _deliver(self.vdev, event)
         except ProtocolError as exc:
-            vdev.connection_lost(exc.reason, Level.ERR)
-        except ConnectionResetError:
-            vdev.connection_lost("connection reset by peer")
-        except OSError as exc:
-            vdev.connection_lost(f"xmit failed {-(exc.errno or Errno.EIO)}")
+            self._lost(exc.reason, Level.ERR)
+
+    def _ended(self, exc: BaseException | None) -> None:
+        """The stream ended: what was whole is handed over first, then the port is told
+        why ("connection closed", a reset, a failed read).  Context: atomic."""
+        if self.closed.is_set():
+            return
+        if exc is None:
+            self._received(b"")     # ends in ConnectionClosed or a ProtocolError
+        elif isinstance(exc, ConnectionResetError):
+            self._lost("connection reset by peer")
+        else:
+            errno = exc.errno if isinstance(exc, OSError) else None
+            self._lost(f"xmit failed {-(errno or Errno.EIO)}")
+
+    def _lost(self, reason: str, level: Level = Level.INFO) -> None:
+        """Stop reading and tell the port why the connection is gone."""
+        self.sock.reader.set_sink(None)
+        assert self.vdev is not None
+        self.vdev.connection_lost(reason, level)
 
 
 def _deliver(vdev: VhciDevice, event: Event) -> None:
@@ -314,7 +324,7 @@ async def vhci_controller(system: System) -> VhciHCD:
 
 async def _connect(host: str, port: int) -> UsbipSocket:
     """usbip_net_tcp_connect(): a TCP connection with TCP_NODELAY, as a client's socket."""
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await open_usbip_connection(host, port)
     sock = writer.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

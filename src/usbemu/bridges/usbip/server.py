@@ -49,7 +49,14 @@ from .protocol import (
     Role,
     UsbipConnection,
 )
-from .sockfd import SEND_TIMEOUT_S, UsbipSocket, install_socket, release_socket
+from .sockfd import (
+    SEND_TIMEOUT_S,
+    UsbipReader,
+    UsbipSocket,
+    install_socket,
+    release_socket,
+    start_usbip_server,
+)
 
 __all__ = [
     "USBIP_HOST_DRV_NAME",
@@ -260,8 +267,7 @@ class UsbipServer:
         return server
 
     async def _listen(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._accept, host, port,
-                                                  reuse_address=True, limit=READ_LIMIT)
+        self._server = await start_usbip_server(self._accept, host, port, limit=READ_LIMIT)
         for sock in self._server.sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             logger.info("listening on %s:%d", *sock.getsockname()[:2])
@@ -283,7 +289,7 @@ class UsbipServer:
 
     # -- connections ------------------------------------------------------------------------
 
-    async def _accept(self, reader: asyncio.StreamReader,
+    async def _accept(self, reader: UsbipReader,
                       writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None

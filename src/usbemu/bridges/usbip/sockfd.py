@@ -11,12 +11,20 @@ server closing its copy of the descriptor); `sockfd_lookup` is the stub's side. 
 `UsbipSocket` bundles the asyncio streams with the connection's protocol state, which the
 server has already used for the operation phase, and the send timeout (SO_SNDTIMEO) and
 buffer limits the kernel side keeps to.  It does no I/O itself.
+
+In the operation phase both ends read with `await reader.read()`.  The URB phase is the
+kernel's receive thread (stub_rx, vhci_rx): there a `UsbipReader` hands every arrival to a
+sink, straight from the transport's callback (`set_sink`), so a command is submitted, or an
+answer given back, in the same pass of the loop its bytes arrived in; the sink's owner
+pauses and resumes reading itself.  `open_usbip_connection` and `start_usbip_server` are
+asyncio's `open_connection` and `start_server` with such a reader.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -27,10 +35,13 @@ __all__ = [
     "SEND_TIMEOUT_S",
     "WRITE_HIGH",
     "WRITE_LOW",
+    "UsbipReader",
     "UsbipSocket",
     "install_socket",
+    "open_usbip_connection",
     "release_socket",
     "sockfd_lookup",
+    "start_usbip_server",
 ]
 
 #: Seconds a send may wait for a peer that does not read before it fails (SO_SNDTIMEO).
@@ -41,6 +52,79 @@ WRITE_HIGH: Final = 4 << 20
 WRITE_LOW: Final = 1 << 20
 
 
+#: What a sink is told: the bytes that arrived, and how the stream ended (None: the peer
+#: closed its end; an exception: the connection broke).
+DataSink = Callable[[bytes], None]
+EndSink = Callable[[BaseException | None], None]
+
+
+class UsbipReader(asyncio.StreamReader):
+    """A StreamReader that, once given a sink, hands every arrival to it at once instead
+    of buffering it for `read()`."""
+
+    _data_sink: DataSink | None = None
+    _end_sink: EndSink | None = None
+
+    def set_sink(self, data: DataSink | None, end: EndSink | None = None) -> None:
+        """Hand arrivals to `data` and the end of the stream to `end` from now on (bytes
+        already buffered first, an end already seen at once); None goes back to
+        buffering.  Context: atomic."""
+        self._data_sink, self._end_sink = data, end
+        if data is None:
+            return
+        buffered: bytearray = self._buffer  # type: ignore[attr-defined]  # asyncio's own
+        if buffered:
+            chunk = bytes(buffered)
+            buffered.clear()
+            self._maybe_resume_transport()  # type: ignore[attr-defined]
+            data(chunk)
+        ended = self.at_eof() or self.exception() is not None
+        if self._data_sink is data and end is not None and ended:
+            end(self.exception())
+
+    def feed_data(self, data: bytes) -> None:  # type: ignore[override]
+        sink = self._data_sink
+        if sink is None:
+            super().feed_data(data)
+        else:
+            sink(data)
+
+    def feed_eof(self) -> None:
+        super().feed_eof()
+        if self._end_sink is not None:
+            self._end_sink(None)
+
+    def set_exception(self, exc: Exception) -> None:
+        super().set_exception(exc)
+        if self._end_sink is not None:
+            self._end_sink(exc)
+
+
+async def open_usbip_connection(host: str, port: int, *, limit: int = 1 << 16
+                                ) -> tuple[UsbipReader, asyncio.StreamWriter]:
+    """asyncio.open_connection() with a `UsbipReader`.  Raises OSError as it does.
+    Context: may sleep."""
+    loop = asyncio.get_running_loop()
+    reader = UsbipReader(limit=limit, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await loop.create_connection(lambda: protocol, host, port)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+async def start_usbip_server(
+        accept: Callable[[UsbipReader, asyncio.StreamWriter], Awaitable[None]],
+        host: str, port: int, *, limit: int) -> asyncio.Server:
+    """asyncio.start_server() with a `UsbipReader` per connection (reuse_address on).
+    Raises OSError as it does.  Context: may sleep."""
+    loop = asyncio.get_running_loop()
+
+    def factory() -> asyncio.StreamReaderProtocol:
+        reader = UsbipReader(limit=limit, loop=loop)
+        return asyncio.StreamReaderProtocol(reader, accept, loop=loop)  # type: ignore[arg-type]
+
+    return await loop.create_server(factory, host, port, reuse_address=True)
+
+
 @dataclass(eq=False)
 class UsbipSocket:
     """An established TCP connection of the USB/IP protocol: its streams, its protocol
@@ -48,7 +132,7 @@ class UsbipSocket:
     `send_timeout_s`, how long unsent data may stay above `write_high` bytes before a
     send counts as failed."""
 
-    reader: asyncio.StreamReader
+    reader: UsbipReader
     writer: asyncio.StreamWriter
     conn: UsbipConnection
     send_timeout_s: float = SEND_TIMEOUT_S
@@ -81,6 +165,16 @@ class UsbipSocket:
     def unsent(self) -> int:
         """Bytes written and not yet taken by the peer's TCP stack.  Context: atomic."""
         return self.writer.transport.get_write_buffer_size()
+
+    def pause_reading(self) -> None:
+        """Stop taking bytes from the peer (its sends back up).  Context: atomic."""
+        if not self.writer.transport.is_closing():
+            self.writer.transport.pause_reading()  # type: ignore[attr-defined]
+
+    def resume_reading(self) -> None:
+        """Take bytes from the peer again.  Context: atomic."""
+        if not self.writer.transport.is_closing():
+            self.writer.transport.resume_reading()  # type: ignore[attr-defined]
 
     def closing(self) -> bool:
         """Whether the connection is closed or being closed.  Context: atomic."""

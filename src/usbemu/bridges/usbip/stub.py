@@ -16,12 +16,13 @@ removal rebinds the same way.
 
 The URB engine is stub_rx and stub_tx on one connection per device.  usbipd writes the
 descriptor of an imported device's connection to usbip_sockfd ("stub up"; sockfd.py finds
-the socket); the status goes AVAILABLE → USED and a receive task turns each USBIP_CMD_SUBMIT
-into a URB on the device — the pipe from the endpoint's type, direction and number, the
-setup packet, transfer flags masked as masking_bogus_flags() masks them, isochronous
-packets, interval — and submits it; SET_CONFIGURATION, SET_INTERFACE,
-CLEAR_FEATURE(ENDPOINT_HALT) and a hub port reset are done with the core's own calls
-instead (tweak_special_requests) and answered without a second submission.  Each
+the socket); the status goes AVAILABLE → USED and stub_rx, fed by the socket as bytes
+arrive, turns each USBIP_CMD_SUBMIT into a URB on the device — the pipe from the
+endpoint's type, direction and number, the setup packet, transfer flags masked as
+masking_bogus_flags() masks them, isochronous packets, interval — and submits it;
+SET_CONFIGURATION, SET_INTERFACE, CLEAR_FEATURE(ENDPOINT_HALT) and a hub port reset are
+done with the core's own calls instead (tweak_special_requests) and answered without a
+second submission; receiving waits for them, reading from the peer paused.  Each
 completion is written at once as USBIP_RET_SUBMIT, so many URBs are in flight and answers
 leave in completion order.  USBIP_CMD_UNLINK unlinks a URB still in flight, whose
 completion then answers USBIP_RET_UNLINK with the URB's status (-ECONNRESET) and no
@@ -149,8 +150,6 @@ BUSID_SIZE: Final = 32
 #: Transfer-buffer bytes of a device's URBs in flight above which the receiving side stops
 #: reading commands until completions bring them down (the memory bound of one device).
 MAX_INFLIGHT_BYTES: Final = 64 << 20
-#: Bytes asked of the socket per read.
-RECV_SIZE: Final = 256 << 10
 #: URB_DMA_MAP_SG (USBIP_URB_DMA_MAP_SG): the client's buffer is a scatter-gather list.
 URB_DMA_MAP_SG: Final = 0x00040000
 
@@ -334,10 +333,18 @@ class StubDevice:
         self.inflight = 0
         self.log = udev.usb_bus.core.log
         self._loop = udev.usb_bus.core.loop
-        self._rx: asyncio.Task[None] | None = None
+        #: stub_rx: the connection read from; a wait it must finish before it goes on
+        #: (a core call for a special request, or the peer taking what was sent);
+        #: whether it waits for room (bytes in flight above MAX_INFLIGHT_BYTES); a read
+        #: error the stream ended with.
+        self._rx_sock: UsbipSocket | None = None
+        self._rx_wait: asyncio.Task[None] | None = None
         self._rx_busy = False      # in a core call (a tweak): let it finish, never cancel
+        self._rx_room = False
+        self._rx_running = False
+        self._rx_paused = False
+        self._rx_error: BaseException | None = None
         self._eh: asyncio.Task[None] | None = None
-        self._room: asyncio.Future[None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._written = 0          # bytes handed to the transport
         self._complete_cb = self._complete
@@ -368,8 +375,8 @@ class StubDevice:
             self.log.dev_err(self.udev, "failed to lookup sock")
             return -Errno.EINVAL
         self.socket, self.sockfd = sock, fd
-        self._rx = self._loop.create_task(self._rx_loop(sock), name=f"stub_rx {self.udev.name}")
         self.set_status(SdevStatus.USED)
+        self._rx_start(sock)
         return 0
 
     def stub_down(self) -> int:
@@ -389,7 +396,6 @@ class StubDevice:
         if self.event & UsbipEvent.BYE:
             return
         self.event |= event
-        self._wake_room()
         if self._eh is None or self._eh.done():
             self._eh = self._loop.create_task(self._event_handler(),
                                               name=f"usbip_eh {self.udev.name}")
@@ -432,8 +438,12 @@ class StubDevice:
         await self.cleanup_urbs()
 
     async def _stop_rx(self) -> None:
-        task = self._rx
-        self._rx = None
+        """Stop receiving: a core call under way finishes first, a wait for the peer is
+        cancelled."""
+        sock, self._rx_sock = self._rx_sock, None
+        if sock is not None:
+            sock.reader.set_sink(None)
+        task = self._rx_wait
         if task is None or task is asyncio.current_task():
             return
         if not self._rx_busy:
@@ -449,7 +459,6 @@ class StubDevice:
             await usb_kill_urb(priv.urb)
         self.priv_init.clear()
         self.inflight = 0
-        self._wake_room()
 
     async def _device_reset(self) -> None:
         """stub_device_reset(): reset the device for the next importer ("device reset");
@@ -473,22 +482,60 @@ class StubDevice:
 
     # -- stub_rx ----------------------------------------------------------------------------
 
-    async def _rx_loop(self, sock: UsbipSocket) -> None:
-        """stub_rx_loop(): one command after the other until an event stops it."""
+    def _rx_start(self, sock: UsbipSocket) -> None:
+        """Receive from `sock`: every arrival is handled in the transport's callback."""
+        self._rx_sock, self._rx_error = sock, None
+        self._rx_room = self._rx_paused = False
+        sock.reader.set_sink(self._rx_data, self._rx_end)
+
+    def _rx_data(self, data: bytes) -> None:
+        sock = self._rx_sock
+        if sock is not None:
+            sock.conn.receive_data(data)
+            self._rx_run()
+
+    def _rx_end(self, exc: BaseException | None) -> None:
+        sock = self._rx_sock
+        if sock is None:
+            return
+        if exc is None:
+            sock.conn.receive_data(b"")
+        else:
+            self._rx_error = exc
+        self._rx_run()
+
+    def _rx_run(self) -> None:
+        """stub_rx_loop(): handle the commands received so far, one after the other,
+        until one has to wait (a core call, room for more URBs, the peer taking what was
+        sent), more bytes are needed, or an event stops the receiving.  Reading from the
+        peer is paused while it waits.  Context: atomic."""
+        sock = self._rx_sock
+        if sock is None or self._rx_running or self._rx_wait is not None or self._rx_room:
+            return
+        self._rx_running = True
+        try:
+            self._rx_commands(sock)
+        finally:
+            self._rx_running = False
+
+    def _rx_commands(self, sock: UsbipSocket) -> None:
         conn = sock.conn
         while not self.event:
             if self.inflight > MAX_INFLIGHT_BYTES:
-                await self._wait_for_room()
-                continue
+                self._rx_room = True          # _complete makes room and goes on
+                self._pause_rx(sock)
+                return
+            if sock.unsent() > sock.write_high:
+                self._rx_await(sock, self._drain(sock))
+                return
             try:
                 pdu = conn.next_event()
             except ProtocolError as exc:
                 self._rx_failed(exc.reason)
                 return
             if pdu is None:
-                if not await self._receive(sock):
-                    return
-                continue
+                self._rx_more(sock)
+                return
             if isinstance(pdu, ConnectionClosed):
                 self._rx_failed("recv a header, 0")
                 return
@@ -501,42 +548,56 @@ class StubDevice:
             if isinstance(pdu, CmdUnlink):
                 self._recv_cmd_unlink(sock, pdu)
             else:
-                await self._recv_cmd_submit(pdu)
+                special = self._recv_cmd_submit(pdu)
+                if special is not None:
+                    self._rx_await(sock, special)
+                    return
+
+    def _rx_more(self, sock: UsbipSocket) -> None:
+        """Everything received is handled: read on, or fail as the read did."""
+        error = self._rx_error
+        if error is not None:
+            errno = error.errno if isinstance(error, OSError) else None
+            self._rx_failed(f"recv a header, {-(errno or Errno.ECONNRESET)}")
+        elif self._rx_paused:
+            self._rx_paused = False
+            sock.resume_reading()
+
+    def _pause_rx(self, sock: UsbipSocket) -> None:
+        if not self._rx_paused:
+            self._rx_paused = True
+            sock.pause_reading()
+
+    def _rx_await(self, sock: UsbipSocket, wait: Awaitable[None]) -> None:
+        """Pause receiving until `wait` is done, then go on with the next command."""
+        self._pause_rx(sock)
+        task = self._loop.create_task(self._rx_waiting(wait), name=f"stub_rx {self.udev.name}")
+        self._rx_wait = task
+
+    async def _rx_waiting(self, wait: Awaitable[None]) -> None:
+        try:
+            await wait
+        finally:
+            self._rx_wait = None
+        self._rx_run()
+
+    async def _drain(self, sock: UsbipSocket) -> None:
+        """Wait for the peer to take what was sent (a failed send ends the connection,
+        as a failed receive does)."""
+        try:
+            await sock.writer.drain()
+        except OSError as exc:
+            self._rx_failed(f"recv a header, {-(exc.errno or Errno.ECONNRESET)}")
 
     def _rx_failed(self, reason: str) -> None:
         """dev_err() the reason, and SDEV_EVENT_ERROR_TCP."""
         self.log.dev_err(self.udev, reason)
         self.event_add(SDEV_EVENT_ERROR_TCP)
 
-    async def _wait_for_room(self) -> None:
-        """Sleep until completions bring the bytes in flight down to MAX_INFLIGHT_BYTES,
-        or an event comes."""
-        while self.inflight > MAX_INFLIGHT_BYTES and not self.event:
-            self._room = self._loop.create_future()
-            await self._room
-
-    async def _receive(self, sock: UsbipSocket) -> bool:
-        """Read more of the peer's bytes into the connection, once the peer has taken what
-        was sent (above the high-water mark).  False when the socket failed (logged, the
-        event added)."""
-        try:
-            if sock.unsent() > sock.write_high:
-                await sock.writer.drain()
-            if self.event:
-                return False
-            data = await sock.reader.read(RECV_SIZE)
-        except OSError as exc:
-            self._rx_failed(f"recv a header, {-(exc.errno or Errno.ECONNRESET)}")
-            return False
-        sock.conn.receive_data(data)
-        return True
-
     def _wake_room(self) -> None:
-        room = self._room
-        if room is not None and (self.inflight <= MAX_INFLIGHT_BYTES or self.event):
-            self._room = None
-            if not room.done():
-                room.set_result(None)
+        if self._rx_room and self.inflight <= MAX_INFLIGHT_BYTES:
+            self._rx_room = False
+            self._loop.call_soon(self._rx_run)
 
     def _recv_cmd_unlink(self, sock: UsbipSocket, pdu: CmdUnlink) -> None:
         """stub_recv_cmd_unlink(): unlink the URB if it is still in flight (its completion
@@ -625,17 +686,28 @@ class StubDevice:
             return False
         return True
 
-    async def _recv_cmd_submit(self, pdu: CmdSubmit) -> None:
-        """stub_recv_cmd_submit(): set the URB up, let the core do a special request
-        (answered at once when it succeeds), else mask the flags and submit."""
+    def _recv_cmd_submit(self, pdu: CmdSubmit) -> Awaitable[None] | None:
+        """stub_recv_cmd_submit(): set the URB up and submit it with masked flags; a
+        special request goes to the core instead, and what is returned is that call,
+        which receiving waits for.  Context: atomic."""
         priv = self._setup_urb(pdu)
         if priv is None:
-            return
+            return None
         urb = priv.urb
-        if urb.setup_packet is not None and await self._tweak_special_request(urb):
+        if urb.setup_packet is not None and urb.setup_packet[:2] in _SPECIAL:
+            return self._submit_special(urb)
+        self._submit(urb)
+        return None
+
+    async def _submit_special(self, urb: Urb) -> None:
+        """A special request: answered at once when the core did it, else submitted."""
+        if await self._tweak_special_request(urb):
             urb.status = 0       # done by the core: not submitted a second time
             self._complete(urb)
-            return
+        else:
+            self._submit(urb)
+
+    def _submit(self, urb: Urb) -> None:
         mask_transfer_flags(urb)
         ret = usb_submit_urb(urb)
         if ret:
@@ -675,7 +747,7 @@ class StubDevice:
         if priv in self.priv_init:
             del self.priv_init[priv]
             self.inflight -= priv.length
-            if self._room is not None:
+            if self._rx_room:
                 self._wake_room()
         sock = self.socket
         if sock is None or self.event or sock.conn.phase is not Phase.URB:
