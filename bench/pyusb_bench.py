@@ -1,8 +1,9 @@
-"""pyusb through usbemu's backend: 4 KiB bulk echo round trips per second (write 4096
-bytes to gadget zero's loopback OUT endpoint, read them back from IN, checked), with pyusb's
-own `Device.write` / `Device.read` — in-process on virtual time (`UsbemuBackend(system)`),
-and over the Unix socket of `usbemu serve --pyusb` in another process on real time
-(`UsbemuBackend.connect`).  Each figure is the median of three runs, min and max beside it.
+"""pyusb through usbemu's backend: 4 KiB bulk echoes per second (write 4096 bytes to
+gadget zero's loopback OUT endpoint, read them back from IN, checked: two round trips, one
+per call) with pyusb's own `Device.write` / `Device.read` — in-process on virtual time
+(`UsbemuBackend(system)`), and over the Unix socket of `usbemu serve --pyusb` in another
+process on real time (`UsbemuBackend.connect`).  Each figure is the median of three runs,
+min and max beside it.
 """
 
 from __future__ import annotations
@@ -90,14 +91,17 @@ def _spread(rates: list[float]) -> str:
 
 
 def bench_pyusb(seconds: float) -> None:
-    """pyusb 4 KiB echo round trips per second, in-process and over the socket."""
+    """pyusb 4 KiB echoes per second, in-process and over the socket, and the round trips
+    they make: each `write` and each `read` is one call answered (two per echo)."""
     runs: dict[str, Callable[[float], list[float]]] = {
         "in-process": _in_process, "over the socket": _over_socket}
     for where, run in runs.items():
         rates = run(seconds)
         median = statistics.median(rates)
-        print(f"{f'pyusb: {SIZE}-byte bulk echo round trips, {where}':58} "
+        print(f"{f'pyusb: {SIZE}-byte bulk echoes (write + read), {where}':58} "
               f"{_spread(rates)} /s  {median * SIZE / 1e6:8.2f} MB/s each way")
+        print(f"{f'pyusb: {SIZE}-byte round trips (each write, each read), {where}':58} "
+              f"{_spread([2 * rate for rate in rates])} /s")
 
 
 if __name__ == "__main__":

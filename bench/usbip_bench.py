@@ -1,6 +1,11 @@
 """USB/IP over loopback TCP: bulk echo round trips through usbemu's client and server, and
 the same workload through the PyPI `usbip` package, interleaved in one run.
 
+An echo is two URBs, each a USB/IP round trip (CMD_SUBMIT answered by RET_SUBMIT): OUT n
+bytes, then IN n bytes.  Beside usbemu's synchronous echo stands its floor: the same
+messages (48-byte headers, n bytes of data) bounced between two processes over TCP on the
+same event loop with nothing else done, one at a time.
+
 usbemu: `usbemu export zero` in another process (gadget zero, loopback configuration) and
 a real-time machine here that imports it through its vhci controller and drives it with
 usb_bulk_msg: OUT n bytes, then IN n bytes, checked.  The PyPI package: its device API
@@ -26,6 +31,7 @@ from usbemu.bridges.usbip.client import attach, detach
 from usbemu.core.message import usb_bulk_msg, usb_set_configuration
 from usbemu.core.urb import Urb, usb_kill_urb, usb_submit_urb
 from usbemu.core.usb import UsbDevice
+from usbemu.kernel.vtime import new_event_loop, real_time_loop_kind
 from usbemu.linux import usb_rcvbulkpipe, usb_sndbulkpipe
 from usbemu.system import System
 
@@ -48,6 +54,31 @@ PYPI_DEVICE = textwrap.dedent("""
         data = fn.bulk_out.read(timeout=1.0)
         if data:
             fn.bulk_in.write(data)
+""")
+
+
+#: The floor's server: each message is a 48-byte header whose first two words say how many
+#: bytes follow it and how many to answer after a 48-byte header; it answers at once.
+FLOOR_SERVER = textwrap.dedent("""
+    import asyncio, socket
+    from usbemu.kernel.vtime import new_event_loop
+    class Bounce(asyncio.Protocol):
+        def connection_made(self, transport):
+            transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP,
+                                                          socket.TCP_NODELAY, 1)
+            self.transport, self.pending = transport, bytearray()
+        def data_received(self, data):
+            self.pending += data
+            while len(self.pending) >= 48:
+                sent, answer = (int.from_bytes(self.pending[i:i + 4], "big") for i in (0, 4))
+                if len(self.pending) < 48 + sent:
+                    break
+                del self.pending[:48 + sent]
+                self.transport.write(bytes(48 + answer))
+    loop = new_event_loop(False)
+    server = loop.run_until_complete(loop.create_server(Bounce, "127.0.0.1", 0))
+    print("listening", server.sockets[0].getsockname()[1], flush=True)
+    loop.run_forever()
 """)
 
 
@@ -179,6 +210,58 @@ class UsbemuPeer:
         self.proc.wait(10)
 
 
+class FloorPeer:
+    """The floor: usbemu's echo as bare messages between two processes on the real-time
+    loop (`usbemu.kernel.vtime.real_time_loop_kind`), nothing done with them."""
+
+    def __init__(self) -> None:
+        self.proc, line = _spawn([sys.executable, "-c", FLOOR_SERVER], "listening")
+        self.port = int(line.split()[1])
+        self.loop = new_event_loop(False)
+
+    def echo(self, size: int, seconds: float) -> float:
+        out = size.to_bytes(4, "big") + bytes(44) + os.urandom(size)   # OUT, answered 48
+        ask = bytes(4) + size.to_bytes(4, "big") + bytes(40)          # IN, answered 48 + n
+
+        async def run() -> float:
+            loop = asyncio.get_running_loop()
+            waiter: list[asyncio.Future[None]] = []
+            want = [0]
+            got = bytearray()
+
+            class Client(asyncio.Protocol):
+                def data_received(self, data: bytes) -> None:
+                    got.extend(data)
+                    if len(got) >= want[0]:
+                        del got[:want[0]]
+                        waiter[0].set_result(None)
+
+            transport, _ = await loop.create_connection(Client, "127.0.0.1", self.port)
+            transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP,
+                                                          socket.TCP_NODELAY, 1)
+
+            async def round_trip(message: bytes, answer: int) -> None:
+                waiter[:] = [loop.create_future()]
+                want[0] = answer
+                transport.write(message)  # type: ignore[attr-defined]
+                await waiter[0]
+
+            count, start = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < seconds:
+                await round_trip(out, 48)
+                await round_trip(ask, 48 + size)
+                count += 1
+            transport.close()
+            return count / elapsed
+
+        return self.loop.run_until_complete(run())
+
+    def close(self) -> None:
+        self.loop.close()
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 class PypiPeer:
     """The PyPI usbip package: its device API in another process, its host API here."""
 
@@ -212,9 +295,19 @@ def _spread(rates: list[float]) -> str:
     return f"{statistics.median(rates):9,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
 
 
+def _line(label: str, rates: list[float], size: int, urbs: int = 2) -> None:
+    median = statistics.median(rates)
+    print(f"{f'usbip/tcp: {label}':62} {_spread(rates)} /s  "
+          f"{median * urbs:9,.0f} round trips/s  {median * size / 1e6:8.2f} MB/s each way")
+
+
 def bench_usbip(seconds: float) -> None:
-    """Round trips per second and MB/s each way, usbemu beside the PyPI package."""
-    peers: dict[str, Callable[[], object]] = {"usbemu": UsbemuPeer}
+    """Echoes per second (two URB round trips each) and MB/s each way: usbemu one URB at a
+    time beside its floor and the PyPI package, then usbemu with 16 URBs in flight each
+    way."""
+    print(f"usbip/tcp: the machines run on {real_time_loop_kind()} "
+          f"(USBEMU_LOOP=asyncio or uvloop chooses)")
+    peers: dict[str, Callable[[], object]] = {"usbemu": UsbemuPeer, "floor": FloorPeer}
     try:
         import usbip  # noqa: F401
         peers["usbip (PyPI)"] = PypiPeer
@@ -228,18 +321,18 @@ def bench_usbip(seconds: float) -> None:
                 for name, peer in live.items():
                     rates[name].append(peer.echo(size, seconds))  # type: ignore[attr-defined]
             for name, got in rates.items():
-                median = statistics.median(got)
-                print(f"{f'usbip/tcp: {size}-byte echo round trips, {name}':58} "
-                      f"{_spread(got)} /s  {median * size / 1e6:8.2f} MB/s each way")
-            if isinstance(live["usbemu"], UsbemuPeer):
-                piped = [live["usbemu"].pipelined(size, seconds) for _ in range(REPEATS)]
-                median = statistics.median(piped)
-                print(f"{f'usbip/tcp: {size}-byte echo, usbemu, 16 URBs in flight each way':58} "
-                      f"{_spread(piped)} /s  {median * size / 1e6:8.2f} MB/s each way")
-            if len(rates) == 2:
-                ours, theirs = (statistics.median(r) for r in rates.values())
-                print(f"{f'usbip/tcp: {size}-byte echo, usbemu / PyPI usbip':58} "
-                      f"{ours / theirs:9.1f} x")
+                what = "bare messages (floor)" if name == "floor" else name
+                _line(f"{size}-byte echoes, one URB at a time, {what}", got, size)
+            usbemu = live["usbemu"]
+            if isinstance(usbemu, UsbemuPeer):
+                piped = [usbemu.pipelined(size, seconds) for _ in range(REPEATS)]
+                _line(f"{size}-byte echoes, usbemu, 16 URBs in flight each way", piped, size)
+            ours = statistics.median(rates["usbemu"])
+            print(f"{f'usbip/tcp: {size}-byte echo, usbemu / floor':62} "
+                  f"{ours / statistics.median(rates['floor']):9.2f} x")
+            if "usbip (PyPI)" in rates:
+                print(f"{f'usbip/tcp: {size}-byte echo, usbemu / PyPI usbip':62} "
+                      f"{ours / statistics.median(rates['usbip (PyPI)']):9.1f} x")
     finally:
         for peer in live.values():
             peer.close()  # type: ignore[attr-defined]
