@@ -14,10 +14,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 
 import usb.core
 import usb.util
+from figures import Figure, machine, render
 
 from usbemu.bridges.pyusb_backend import UsbemuBackend
 from usbemu.emulated.models.zero import GadgetZero
@@ -86,23 +86,19 @@ def _over_socket(seconds: float) -> list[float]:
             proc.wait(10)
 
 
-def _spread(rates: list[float]) -> str:
-    return f"{statistics.median(rates):9,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
-
-
-def bench_pyusb(seconds: float) -> None:
-    """pyusb 4 KiB echoes per second, in-process and over the socket, and the round trips
-    they make: each `write` and each `read` is one call answered (two per echo)."""
-    runs: dict[str, Callable[[float], list[float]]] = {
-        "in-process": _in_process, "over the socket": _over_socket}
-    for where, run in runs.items():
+def figures(seconds: float) -> list[Figure]:
+    """pyusb 4 KiB echoes per second, in-process and over the socket; each `write` and each
+    `read` is a round trip (two per echo)."""
+    section = f"pyusb through UsbemuBackend: {SIZE}-byte echoes (write then read, checked)"
+    out = []
+    for where, run in {"in-process": _in_process, "over the socket": _over_socket}.items():
         rates = run(seconds)
         median = statistics.median(rates)
-        print(f"{f'pyusb: {SIZE}-byte bulk echoes (write + read), {where}':58} "
-              f"{_spread(rates)} /s  {median * SIZE / 1e6:8.2f} MB/s each way")
-        print(f"{f'pyusb: {SIZE}-byte round trips (each write, each read), {where}':58} "
-              f"{_spread([2 * rate for rate in rates])} /s")
+        out.append(Figure(f"{where}", rates, "/s", section=section,
+                          note=f"{2 * median:,.0f} round trips/s (each write, each read), "
+                               f"{median * SIZE / 1e6:,.1f} MB/s each way"))
+    return out
 
 
 if __name__ == "__main__":
-    bench_pyusb(0.5 if "--quick" in sys.argv else 1.0)
+    print(render(machine(), figures(0.5 if "--quick" in sys.argv else 1.0)))

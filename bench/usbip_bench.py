@@ -26,6 +26,9 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
+
+from figures import Figure, interleave, machine, render
 
 from usbemu.bridges.usbip.client import attach, detach
 from usbemu.core.message import usb_bulk_msg, usb_set_configuration
@@ -36,7 +39,6 @@ from usbemu.linux import usb_rcvbulkpipe, usb_sndbulkpipe
 from usbemu.system import System
 
 SIZES = (64, 4096, 65536)
-REPEATS = 3
 
 #: The PyPI package's device side: a vendor interface that echoes bulk OUT on bulk IN.
 PYPI_DEVICE = textwrap.dedent("""
@@ -291,52 +293,47 @@ class PypiPeer:
         self.proc.wait(10)
 
 
-def _spread(rates: list[float]) -> str:
-    return f"{statistics.median(rates):9,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
-
-
-def _line(label: str, rates: list[float], size: int, urbs: int = 2) -> None:
-    median = statistics.median(rates)
-    print(f"{f'usbip/tcp: {label}':62} {_spread(rates)} /s  "
-          f"{median * urbs:9,.0f} round trips/s  {median * size / 1e6:8.2f} MB/s each way")
-
-
-def bench_usbip(seconds: float) -> None:
-    """Echoes per second (two URB round trips each) and MB/s each way: usbemu one URB at a
-    time beside its floor and the PyPI package, then usbemu with 16 URBs in flight each
-    way."""
-    print(f"usbip/tcp: the machines run on {real_time_loop_kind()} "
-          f"(USBEMU_LOOP=asyncio or uvloop chooses)")
+def figures(seconds: float) -> list[Figure]:
+    """Echoes per second (two URB round trips each, MB/s each way in the note): usbemu one
+    URB at a time beside its floor and the PyPI package, then usbemu with 16 URBs in flight
+    each way."""
+    section = (f"USB/IP over loopback TCP, two processes, echoes (OUT then IN: two round "
+               f"trips), on {real_time_loop_kind()}")
     peers: dict[str, Callable[[], object]] = {"usbemu": UsbemuPeer, "floor": FloorPeer}
     try:
         import usbip  # noqa: F401
-        peers["usbip (PyPI)"] = PypiPeer
+        peers["pypi"] = PypiPeer
     except ImportError:
         print("usbip (PyPI) is not installed: pip install 'usbemu[bench]' to compare")
     live = {name: make() for name, make in peers.items()}
+    out: list[Figure] = []
+
+    def each_way(runs: list[float], size: int) -> str:
+        median = statistics.median(runs)
+        return f"{2 * median:,.0f} URB round trips/s, {median * size / 1e6:,.2f} MB/s each way"
+
     try:
         for size in SIZES:
-            rates: dict[str, list[float]] = {name: [] for name in live}
-            for _ in range(REPEATS):  # interleaved: each repetition runs every peer
-                for name, peer in live.items():
-                    rates[name].append(peer.echo(size, seconds))  # type: ignore[attr-defined]
-            for name, got in rates.items():
-                what = "bare messages (floor)" if name == "floor" else name
-                _line(f"{size}-byte echoes, one URB at a time, {what}", got, size)
+            runs = interleave({name: partial(peer.echo, size, seconds)  # type: ignore[attr-defined]
+                               for name, peer in live.items()})
+            floor = Figure(f"floor: {size}-byte messages bounced, nothing done", runs["floor"],
+                           "/s", section=section, note=each_way(runs["floor"], size))
+            theirs = (Figure(f"PyPI usbip: {size} bytes, one at a time", runs["pypi"], "/s",
+                             section=section, note=each_way(runs["pypi"], size)),
+                      ) if "pypi" in runs else ()
+            out += [floor, Figure(f"usbemu, {size} bytes, one URB at a time", runs["usbemu"],
+                                  "/s", (floor, *theirs), section=section,
+                                  note=each_way(runs["usbemu"], size)), *theirs]
             usbemu = live["usbemu"]
-            if isinstance(usbemu, UsbemuPeer):
-                piped = [usbemu.pipelined(size, seconds) for _ in range(REPEATS)]
-                _line(f"{size}-byte echoes, usbemu, 16 URBs in flight each way", piped, size)
-            ours = statistics.median(rates["usbemu"])
-            print(f"{f'usbip/tcp: {size}-byte echo, usbemu / floor':62} "
-                  f"{ours / statistics.median(rates['floor']):9.2f} x")
-            if "usbip (PyPI)" in rates:
-                print(f"{f'usbip/tcp: {size}-byte echo, usbemu / PyPI usbip':62} "
-                      f"{ours / statistics.median(rates['usbip (PyPI)']):9.1f} x")
+            assert isinstance(usbemu, UsbemuPeer)
+            piped = [usbemu.pipelined(size, seconds) for _ in range(3)]
+            out.append(Figure(f"usbemu, {size} bytes, 16 URBs in flight each way", piped, "/s",
+                              section=section, note=each_way(piped, size)))
     finally:
         for peer in live.values():
             peer.close()  # type: ignore[attr-defined]
+    return out
 
 
 if __name__ == "__main__":
-    bench_usbip(0.5 if "--quick" in sys.argv else 1.0)
+    print(render(machine(), figures(0.5 if "--quick" in sys.argv else 1.0)))
