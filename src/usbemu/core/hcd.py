@@ -472,7 +472,7 @@ class HostController(ABC):
         queue = urb.ep.urb_list if urb.ep is not None else None
         if queue:
             if queue[0] is urb:
-                queue.popleft()
+                del queue[0]
             elif urb in queue:
                 queue.remove(urb)
 

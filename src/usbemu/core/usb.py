@@ -13,7 +13,6 @@ itself in `hub.py`, transfers in `urb.py` and `message.py`.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Iterator
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -60,7 +59,7 @@ class UsbHostEndpoint:
 
     def __init__(self, desc: EndpointDescriptor) -> None:
         self.desc = desc
-        self.urb_list: deque[Urb] = deque()
+        self.urb_list: list[Urb] = []    # short: a list costs a tenth of a deque's memory
         self.enabled = False
         self.hcpriv: Any = None
 
