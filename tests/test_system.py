@@ -16,7 +16,7 @@ from usbemu import linux
 from usbemu.core.driver import UsbDriver
 from usbemu.emulated.models.hub import Hub
 from usbemu.emulated.models.pendrive import PenDrive
-from usbemu.kernel.vtime import MAX_SLEEP_MS, VirtualTimeLoop
+from usbemu.kernel.vtime import MAX_SLEEP_MS, VirtualTimeLoop, VirtualTimeStall
 from usbemu.spec.ch9 import DeviceState
 from usbemu.system import System
 from usbemu.testing import blacklist
@@ -30,6 +30,39 @@ def system() -> Iterator[System]:
 
 
 # -- virtual time ---------------------------------------------------------------------------
+
+
+def test_a_task_that_stops_virtual_time_is_named_and_run_returns(system: System) -> None:
+    """A foreground task that spins on `asyncio.sleep(0)` waiting for a timer would hang
+    the process on virtual time: run() raises VirtualTimeStall naming it (after it was
+    cancelled and unwound), and the machine goes on working."""
+    assert isinstance(system.loop, VirtualTimeLoop)
+    system.loop.stall_passes = 20_000
+    done: list[bool] = []
+
+    async def wait_for_the_timer_by_spinning() -> None:
+        asyncio.get_running_loop().call_later(0.5, done.append, True)
+        while not done:
+            await asyncio.sleep(0)
+
+    with pytest.raises(VirtualTimeStall, match="wait_for_the_timer_by_spinning"):
+        system.run(wait_for_the_timer_by_spinning())
+    start = system.time()
+    system.sleep(10)
+    assert system.time() - start == pytest.approx(0.01) and done == []
+    system.settle()
+
+
+def test_a_timer_past_the_end_of_the_clock_fails_the_call(system: System) -> None:
+    with pytest.raises(ValueError, match="past the end of the virtual clock, KTIME_MAX"):
+        system.run(asyncio.sleep(1e12))
+
+    async def wait_very_long() -> None:
+        await asyncio.wait_for(asyncio.get_running_loop().create_future(), 1e300)
+
+    with pytest.raises(ValueError, match="past the end of the virtual clock, KTIME_MAX"):
+        system.run(wait_very_long())
+    system.sleep(1)
 
 
 def test_virtual_time_jumps_over_sleeps() -> None:

@@ -49,7 +49,8 @@ from .kernel.scsi.scsi import ScsiCore
 from .kernel.syscalls import AsyncFile, SyncFile
 from .kernel.tty_io import TtyCore
 from .kernel.vfs import Vfs
-from .kernel.vtime import new_event_loop, sleep_duration_ns, sleep_ns
+from .kernel.vt_keyboard import kbd_handler
+from .kernel.vtime import VirtualTimeStall, new_event_loop, sleep_duration_ns, sleep_ns
 
 T = TypeVar("T")
 
@@ -138,7 +139,8 @@ class System:
         self.usb_files = UsbFiles(self.usb, self.chrdev, self.classes)  # major 180, usbmisc
         self.tty = TtyCore(self.driver_core, self.chrdev, self.classes, self.vfs, self.loop)
         self.input = InputCore(self.driver_core, self.chrdev, self.classes, self.vfs,
-                               self.loop, handlers=[evdev_handler()])  # input core, evdev
+                               self.loop,  # input core; the console's kbd, evdev
+                               handlers=[kbd_handler(), evdev_handler()])
         self.block = BlockCore(self.driver_core, self.chrdev, self.classes, self.vfs, self.loop)
         self.scsi = ScsiCore(self.driver_core, self.classes, self.vfs, self.loop)
         self.controllers: list[HostController] = []
@@ -196,12 +198,15 @@ class System:
         and return its result.  It is the machine's foreground work while it runs:
         `interrupt()` cancels it.  A KeyboardInterrupt that arrives while the loop runs
         (Python's default SIGINT handler) cancels it too, and lets it unwind — a read
-        waiting for a device gives up, a sleep ends — before propagating."""
+        waiting for a device gives up, a sleep ends — before propagating.  So does a
+        stall of virtual time (`kernel.vtime.VirtualTimeStall`: tasks that keep the loop
+        busy without ever letting the clock move, which the loop names and cancels):
+        `run` raises it instead of hanging."""
         task = self.loop.create_task(self._on_machine(coro))
         self._foreground = task
         try:
             return self.loop.run_until_complete(task)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, VirtualTimeStall):
             task.cancel()
             self.loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
             raise

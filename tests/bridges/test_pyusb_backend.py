@@ -78,8 +78,14 @@ def dev(backend: UsbemuBackend) -> usb.core.Device:
 PROGRAM = """
 import usb.core, usb.util
 
+def detach(dev):
+    if dev.is_kernel_driver_active(0):   # usbtest, which udev loads for gadget zero
+        dev.detach_kernel_driver(0)
+
 def loopback(dev):
+    detach(dev)
     dev.set_configuration(2)
+    detach(dev)                          # it binds the new configuration's interface too
     cfg = dev.get_active_configuration()
     intf = cfg[(0, 0)]
     out = usb.util.find_descriptor(intf, custom_match=lambda e: usb.util.endpoint_direction(
@@ -393,7 +399,11 @@ def test_the_program_through_the_socket(served: str) -> None:
 SCRIPT = """\
 import usb.core, usb.util
 dev = usb.core.find(idVendor=0x0525, idProduct=0xa4a0)
+if dev.is_kernel_driver_active(0):     # usbtest, which udev loads for gadget zero
+    dev.detach_kernel_driver(0)
 dev.set_configuration(2)
+if dev.is_kernel_driver_active(0):     # ... and which binds the new configuration too
+    dev.detach_kernel_driver(0)
 dev.write(0x02, b"unmodified")
 print(usb.util.get_string(dev, dev.iProduct), bytes(dev.read(0x81, 64)).decode())
 """

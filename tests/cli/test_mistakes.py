@@ -80,7 +80,7 @@ def test_the_options_listed_are_the_commands_own() -> None:
      "Got unexpected extra argument (extra). Usage: usbemu clone [OPTIONS] [SOURCE]"),
     (("nosuch",), "No such command 'nosuch'. Commands of usbemu: attach, capture, clone, "
                   "demo, describe, devices, export, list, lsusb, mount, run, serve, shell, "
-                  "stats."),
+                  "stats, testusb."),
     (("list", "drivrs"), "No such command 'drivrs'. Did you mean 'drivers'? Commands of "
                          "usbemu list: bridges, controllers, devices, drivers."),
     (("lsusb", "--ports", "x"), "Invalid value for '--ports': 'x' is not a valid integer "

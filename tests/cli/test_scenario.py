@@ -151,7 +151,7 @@ def test_toml_syntax_error_names_file_line_and_column() -> None:
 def test_unknown_field_suggests_the_closest_and_lists_the_accepted() -> None:
     assert fixture_errors("unknown_field.toml") == [
         "8: step 1: unknown field 'writ'; did you mean 'write'? accepted: plug, unplug, "
-        "write, read, run, sleep, load, unload, name, error, error_contains, expect_dmesg, "
+        "write, read, run, sleep, load, unload, fault, name, error, error_contains, expect_dmesg, "
         "expect_event, expect_file, expect_exists, expect_absent"]
 
 
@@ -185,7 +185,7 @@ def test_a_step_has_one_action_and_something_to_do() -> None:
     assert fixture_errors("two_actions.toml") == [
         "4: step 1: one action per step, got write and read; split it into several steps",
         "6: step 2 (empty): nothing to do: give an action (plug, unplug, write, read, run, "
-        "sleep, load, unload) and/or expectations (expect_dmesg, expect_event, expect_file, "
+        "sleep, load, unload, fault) and/or expectations (expect_dmesg, expect_event, expect_file, "
         "expect_exists, expect_absent)"]
 
 

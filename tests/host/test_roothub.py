@@ -71,6 +71,23 @@ def test_connect_reset_and_the_status_bits(system: System, root: RootHub) -> Non
     assert mouse.state is DeviceState.DEFAULT
 
 
+def test_without_a_tt_every_connected_port_reads_high_speed() -> None:
+    """ehci_port_speed(): an EHCI port without an integrated TT has no speed bits, so a
+    connected device shows USB_PORT_STAT_HIGH_SPEED before the reset, whatever its speed
+    (Linux 6.12 on QEMU's EHCI: 0x0501); once enabled the port says the speed it runs at."""
+    with System() as machine:
+        machine.add_controller(nports=2, has_tt=False)
+        hcd = machine.controllers[0]
+        assert isinstance(hcd, InProcessHCD)
+        root = hcd.root_hub
+        root.attach(1, PenDrive())
+        root.attach(2, BootMouse())
+        assert port_status(root, 1) == PortStatus(0x0501, 0x0001)
+        assert port_status(root, 2) == PortStatus(0x0501, 0x0001)   # not 0x0301
+        request(root, 0x23, HubRequest.SET_FEATURE, PortFeature.RESET, 1)
+        assert port_status(root, 1) == PortStatus(0x0503, 0x0011)
+
+
 def test_a_connect_reaches_the_hub_driver_but_the_end_of_a_reset_does_not(
         root: RootHub, monkeypatch: pytest.MonkeyPatch) -> None:
     polls: list[int] = []

@@ -261,14 +261,15 @@ def test_keyboard_sysfs_and_proc(system: System) -> None:
         "P: Phys=usb-0000:00:1d.0-2/input0\n"
         "S: Sysfs=/devices/virtual/input/input1\n"
         "U: Uniq=\n"
-        "H: Handlers=event1 \n"
+        "H: Handlers=kbd event1 \n"
         "B: PROP=0\n"
         "B: EV=120013\n"
         "B: KEY=2002000000400000 40000002\n"
         "B: MSC=10\n"
         "B: LED=7\n"
         "\n")
-    assert system.vfs.read_text("/proc/bus/input/handlers") == "N: Number=0 Name=evdev Minor=64\n"
+    assert system.vfs.read_text("/proc/bus/input/handlers") == \
+        "N: Number=0 Name=kbd\nN: Number=1 Name=evdev Minor=64\n"
 
 
 def test_unset_strings(system: System) -> None:
@@ -585,7 +586,7 @@ def test_handlers_registered_later_and_unregistered(system: System) -> None:
     system.run(input_unregister_handler(handler))
     assert [h.name for h in dev.h_list] == ["event0"] and handler.h_list == []
     assert system.vfs.read_text("/proc/bus/input/handlers") == \
-        "N: Number=0 Name=evdev Minor=64\n"
+        "N: Number=0 Name=kbd\nN: Number=1 Name=evdev Minor=64\n"
 
 
 def test_a_filter_comes_first_and_takes_values(system: System) -> None:
@@ -606,7 +607,7 @@ def test_a_filter_comes_first_and_takes_values(system: System) -> None:
     input_report_key(dev, BTN_LEFT, 1)
     input_sync(dev)
     assert rec.values() == [[(EV_KEY, BTN_LEFT, 1), (EV_SYN, SYN_REPORT, 0)]]
-    assert "N: Number=2 Name=nomotion (filter)\n" in \
+    assert "N: Number=3 Name=nomotion (filter)\n" in \
         system.vfs.read_text("/proc/bus/input/handlers")
 
 

@@ -1,6 +1,7 @@
 """Virtual time (usbemu.kernel.vtime): an integer clock that stays exact at any value,
 timers that fire at their deadline however far the clock has run, jumps that take one step
-however long the wait, and the limit on a user's sleep.
+however long the wait, the limit on a user's sleep, the end of the clock (KTIME_MAX) and
+the stall detector that stops a loop that never lets time pass.
 
 A regression here is a hang (a loop that spins without its clock moving), so every test
 runs under `hang_guard`: it fails after a bounded wall-clock time instead.
@@ -19,9 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from usbemu.kernel.vtime import (
+    KTIME_MAX_NS,
+    KTIME_MAX_S,
     MAX_SLEEP_MS,
     NS_PER_S,
     VirtualTimeLoop,
+    VirtualTimeStall,
     sleep_duration_ns,
     sleep_ns,
     to_ns,
@@ -53,12 +57,13 @@ def loop_at(ns: int) -> VirtualTimeLoop:
 # -- timers fire at their deadline at any clock value ----------------------------------------
 
 
-@pytest.mark.parametrize("clock", [0.0, 1e7, 2.0**24, 1e8, 1e9, 1e12, 1e15])
+@pytest.mark.parametrize("clock", [0.0, 1e7, 2.0**24, 1e8, 1e9, 2.0**33, 9.2e9])
 def test_timers_fire_at_their_deadline_at_any_clock_value(clock: float) -> None:
     """The clock gets there in one jump (not in asyncio's one-day steps), then a timer due
     now, one a quarter second later and one a millisecond later each fire exactly at their
     deadline: at 2**24 s and beyond, `time() + 1e-9` no longer changes the float, and a
-    standard resolution would leave the first one pending forever."""
+    standard resolution would leave the first one pending forever.  9.2e9 s is just before
+    the end of the clock."""
     loop = VirtualTimeLoop()
     fired: dict[str, tuple[float, int]] = {}
     handles: dict[str, asyncio.TimerHandle] = {}
@@ -78,13 +83,13 @@ def test_timers_fire_at_their_deadline_at_any_clock_value(clock: float) -> None:
     clock_ns = int(clock) * NS_PER_S
     assert fired["now"] == (clock, clock_ns)
     assert fired["quarter"] == (clock + 0.25, clock_ns + 250_000_000)
-    # a millisecond is rounded to the float grid of the clock (0.125 s at 1e15 s: none);
-    # the timer fires at the nanosecond of that deadline, reading it
+    # a millisecond is rounded to the float grid of the clock (1.9 us at 9.2e9 s); the
+    # timer fires at the nanosecond of that deadline, reading it
     assert fired["ms"][1] == to_ns(handles["ms"].when())
     assert fired["ms"][0] == handles["ms"].when()
 
 
-@pytest.mark.parametrize("clock", [1e8, 1e12])
+@pytest.mark.parametrize("clock", [1e8, 9e9])
 def test_a_periodic_timer_keeps_ticking_after_years_of_machine_time(clock: float) -> None:
     """A 1 ms poll (a USB frame) 1000 times over, once the clock is far past 1e8 s."""
     loop = VirtualTimeLoop(clock)
@@ -107,19 +112,22 @@ def test_a_periodic_timer_keeps_ticking_after_years_of_machine_time(clock: float
     assert 0.9 < ticks[-1] - clock < 1.1
 
 
-def test_deadlines_one_float_apart_fire_in_order_at_1e15_s() -> None:
-    """At 1e15 s one float spans 0.125 s: deadlines one float apart are distinct instants."""
-    loop = VirtualTimeLoop(1e15)
+def test_deadlines_one_float_apart_fire_in_order_at_2_33_s() -> None:
+    """At 2**33 s (272 years) one float spans 2**-19 s (1.9 us): deadlines one float apart
+    are distinct instants, each reached at the nanosecond nearest to it."""
+    base = 2.0**33
+    loop = VirtualTimeLoop(base)
     fired: list[tuple[float, int]] = []
 
     async def main() -> None:
         for step in (3, 1, 2):
-            loop.call_at(1e15 + step * 0.125, lambda: fired.append(
+            loop.call_at(base + step * 2.0**-19, lambda: fired.append(
                 (loop.time(), loop.time_ns())))
         await asyncio.sleep(1)
 
     run(loop, main)
-    assert fired == [(1e15 + k * 0.125, 10**24 + k * 125_000_000) for k in (1, 2, 3)]
+    assert fired == [(base + k * 2.0**-19, 2**33 * NS_PER_S + round(k * 2**-19 * NS_PER_S))
+                     for k in (1, 2, 3)]
 
 
 def test_a_timer_never_fires_before_its_deadline() -> None:
@@ -142,8 +150,8 @@ def test_a_timer_never_fires_before_its_deadline() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(clock_ns=st.integers(0, 9 * 10**24), offset=st.integers(-4, 4), unit=st.sampled_from(
-    ["ulp", "ns", "half-ns"]))
+@given(clock_ns=st.integers(0, KTIME_MAX_NS - 10_000), offset=st.integers(-4, 4),
+       unit=st.sampled_from(["ulp", "ns", "half-ns"]))
 def test_a_timer_is_due_exactly_when_the_clock_reads_its_deadline(clock_ns: int, offset: int,
                                                                   unit: str) -> None:
     """For any clock value and a deadline near it: the timer is taken at once exactly when
@@ -201,7 +209,7 @@ def test_a_deadline_at_infinity_never_fires_and_the_loop_waits_for_io() -> None:
 
 
 def test_the_clock_only_moves_forward_by_finite_steps() -> None:
-    for start in (-1.0, math.nan, math.inf):
+    for start in (-1.0, math.nan, math.inf, 1e12):
         with pytest.raises(ValueError, match="starts at 0 s or later"):
             VirtualTimeLoop(start)
     loop = VirtualTimeLoop()
@@ -260,3 +268,132 @@ def test_an_absurd_sleep_is_refused_naming_the_limit(ms: float) -> None:
     with pytest.raises(ValueError, match=r"a sleep is 0 to 2592000000 ms \(30 days\) of "
                                          r"machine time"):
         sleep_duration_ns(ms)
+
+
+# -- the end of the clock: KTIME_MAX ----------------------------------------------------------
+
+
+def test_the_clock_ends_at_ktime_max() -> None:
+    assert KTIME_MAX_NS == 2**63 - 1
+    assert to_ns(KTIME_MAX_S) <= KTIME_MAX_NS < to_ns(math.nextafter(KTIME_MAX_S, math.inf))
+
+
+@pytest.mark.parametrize("delay", [KTIME_MAX_S + 1, 1e15, 1e300, math.nextafter(math.inf, 0)])
+def test_a_timer_past_the_end_of_the_clock_is_refused_naming_the_limit(delay: float) -> None:
+    loop = VirtualTimeLoop()
+    message = r"past the end of the virtual clock, KTIME_MAX = 9223372036854775807 ns"
+
+    async def main() -> None:
+        with pytest.raises(ValueError, match=message):
+            loop.call_later(delay, print)
+        with pytest.raises(ValueError, match=message):
+            await asyncio.sleep(delay)
+        with pytest.raises(ValueError, match=message):
+            await asyncio.wait_for(loop.create_future(), delay)
+        assert not loop._scheduled
+
+    run(loop, main)
+
+
+def test_a_timer_at_the_end_of_the_clock_fires_there_and_advance_stops_at_it() -> None:
+    loop = VirtualTimeLoop(KTIME_MAX_S - 1)
+    fired: list[int] = []
+
+    async def main() -> None:
+        loop.call_at(KTIME_MAX_S, lambda: fired.append(loop.time_ns()))
+        await asyncio.sleep(1)
+
+    try:
+        loop.run_until_complete(main())
+        with pytest.raises(ValueError, match="past KTIME_MAX"):
+            loop.advance(1)
+    finally:
+        loop.close()
+    assert fired and fired[0] <= KTIME_MAX_NS
+
+
+def test_forever_is_infinity_and_is_allowed() -> None:
+    """+inf is MAX_SCHEDULE_TIMEOUT: accepted, never fires (as before)."""
+    loop = VirtualTimeLoop()
+    try:
+        handle = loop.call_later(math.inf, print)
+        assert handle.when() == math.inf
+        handle.cancel()
+    finally:
+        loop.close()
+
+
+# -- loops that never let time pass -------------------------------------------------------------
+
+
+def test_a_task_that_spins_without_letting_time_pass_is_stopped_naming_it() -> None:
+    """`while not done: await asyncio.sleep(0)` waiting for a timer would stop the clock
+    forever: the loop gives up after its budget of busy passes, cancels the task and
+    raises VirtualTimeStall naming it and where it spins."""
+    loop = VirtualTimeLoop(stall_passes=10_000)
+    done: list[bool] = []
+
+    async def spin_until_done() -> None:
+        loop.call_later(0.001, done.append, True)
+        while not done:
+            await asyncio.sleep(0)
+
+    task = loop.create_task(spin_until_done(), name="spinner")
+    try:
+        with pytest.raises(VirtualTimeStall, match=r"stalled at 0\.000000000 s: 10001 passes.*"
+                           r"'spinner' \(spin_until_done at .*test_vtime\.py:\d+\)") as info:
+            loop.run_until_complete(task)
+        assert info.value.tasks == ("spinner",) and info.value.passes == 10_001
+        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+        assert task.cancelled()
+    finally:
+        loop.close()
+
+
+def test_two_tasks_waking_each_other_forever_are_both_named() -> None:
+    loop = VirtualTimeLoop(stall_passes=5_000)
+
+    async def ping(mine: asyncio.Queue[int], other: asyncio.Queue[int]) -> None:
+        while True:
+            other.put_nowait(await mine.get())
+
+    async def main() -> None:
+        a: asyncio.Queue[int] = asyncio.Queue()
+        b: asyncio.Queue[int] = asyncio.Queue()
+        loop.call_later(1, print)                      # something waits for the clock
+        tasks = [loop.create_task(ping(a, b), name="ping"),
+                 loop.create_task(ping(b, a), name="pong")]
+        a.put_nowait(1)
+        await asyncio.gather(*tasks)
+
+    try:
+        with pytest.raises(VirtualTimeStall) as info:
+            loop.run_until_complete(main())
+        assert set(info.value.tasks) <= {"ping", "pong"} and info.value.tasks
+    finally:
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.close()
+
+
+def test_busy_work_that_lets_the_clock_move_is_not_a_stall() -> None:
+    """Far more busy passes than the budget in all, but the clock moves in between (a
+    1 us sleep every 100 passes), and a long computation with no timer waiting: neither
+    is a stall."""
+    loop = VirtualTimeLoop(stall_passes=1_000)
+
+    async def main() -> None:
+        for n in range(50_000):
+            await asyncio.sleep(0)
+            if n % 100 == 0:
+                await asyncio.sleep(1e-6)
+        loop.call_later(math.inf, print)               # a timer that is no deadline
+        for _ in range(5_000):
+            await asyncio.sleep(0)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()

@@ -23,6 +23,9 @@
     usbemu capture -w FILE [--format pcapng|pcap|text] [--bus N] [--snaplen N]
                                 every URB of such a machine as usbmon sees it, as a
                                 capture file for Wireshark (or usbmon's text)
+    usbemu testusb [-a | -D PATH] [-t N] [-c N] [-s N] [-v N] [-g N] [--controller KIND]
+                                testusb: the usbtest cases against gadget zero (or the
+                                devices plugged), through usbfs
     usbemu list devices|drivers|controllers|bridges
                                 what usbemu knows, built in and from installed plugins
     usbemu describe [MODEL…]    a device model's (or clone file's) descriptors: tree, bytes
@@ -82,6 +85,7 @@ from .scenario import ScenarioError, load_scenario, run_scenario
 from .serve import parse_requests, run_serve
 from .shell import run_shell
 from .stats import bus_statistics
+from .testusb import options_from, run_testusb, testusb_options
 from .usage import CommandError, CommandFailure, UsbemuGroup
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -356,6 +360,20 @@ def stats(real_time: bool, seed: int | None, hcd: str, ports: int | None,
         click.echo(json.dumps([bus.as_dict() for bus in buses], indent=2))
     else:
         click.echo("\n".join(bus.text() for bus in buses), nl=False)
+
+
+@main.command(name="testusb")
+@machine_options
+@testusb_options
+def testusb_command(real_time: bool, seed: int | None, hcd: str, ports: int | None,
+                    modules: tuple[str, ...], plugs: tuple[str, ...], controller: str | None,
+                    **testusb_args: Any) -> None:
+    """testusb (tools/usb/testusb.c): the usbtest driver's test cases on the machine's test
+    devices through usbfs — gadget zero on one controller unless --plug says otherwise."""
+    with boot_machine(real_time, seed, controller or hcd, ports, modules,
+                      plugs or ("zero",)) as system:
+        status = run_testusb(system, options_from(**testusb_args))
+    sys.exit(status)
 
 
 #: A capture file's format by its suffix (pcapng otherwise).

@@ -22,7 +22,6 @@ file operations (devio.py's usbdev_file_operations), mapped here as usb_devio_in
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -40,6 +39,7 @@ from ..kernel.fs import (
     noop_llseek,
     replace_fops,
 )
+from ..kernel.weak import WeakTable
 from .devio import usbdev_file_operations
 from .usb import USB_DEVICE_MAJOR, UsbInterface
 from .usbcore import USB_MAXBUS
@@ -87,7 +87,9 @@ def _kbasename(path: str) -> str:
     return path.rpartition("/")[2]
 
 
-_by_core: weakref.WeakKeyDictionary[UsbCore, UsbFiles] = weakref.WeakKeyDictionary()
+#: Weak both ways (`WeakTable`): a closed machine goes, though each value refers to
+#: its key.
+_by_core: WeakTable[UsbCore, UsbFiles] = WeakTable()
 
 
 class UsbFiles:

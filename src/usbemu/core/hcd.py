@@ -294,6 +294,9 @@ class HostController(ABC):
         self._bh_scheduled = False
         self._after_bh: list[Callable[[], None]] = []
         self._idle_waiters: dict[Urb, list[asyncio.Future[None]]] = {}
+        #: Completion handlers running now: a URB they submit starts on the controller's
+        #: next pass, not inside the giveback.
+        self.completing = 0
         #: dev_WARN_ONCE sites that have fired on this bus.
         self.warned_once: set[str] = set()
         self._rh_descriptors: DescriptorSet | None = None
@@ -535,11 +538,14 @@ class HostController(ABC):
         if anchor is not None:
             anchor.unanchor(urb)
         complete = urb.complete
+        self.completing += 1
         try:
             if complete is not None:
                 complete(urb)
         except BaseException as exc:  # a driver bug in atomic context: oops, carry on
             self.core.driver_core.contain(f"URB completion handler {complete!r}", exc)
+        finally:
+            self.completing -= 1
         urb.use_count -= 1
         if self._idle_waiters:
             self._wake_idle(urb)

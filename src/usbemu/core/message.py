@@ -1,5 +1,6 @@
 """Synchronous messages — counterpart of drivers/usb/core/message.c (the part built only on
-URBs: control, bulk and interrupt messages, descriptors, strings, clear_halt).
+URBs: control, bulk and interrupt messages, descriptors, strings, clear_halt, and the
+scatter-gather requests usb_sg_init/usb_sg_wait/usb_sg_cancel).
 
 Every helper here is process context: `async def`, it may sleep.  Each builds one URB,
 submits it and waits for its completion or for the timeout (in ms of the machine's clock;
@@ -18,6 +19,7 @@ the device model code in `driver.py`/`generic.py`; they use these helpers.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import Errno, usb_error
@@ -40,14 +42,18 @@ from .urb import (
     PIPE_BULK,
     PIPE_CONTROL,
     PIPE_INTERRUPT,
+    PIPE_ISOCHRONOUS,
     Urb,
     UrbFlag,
     make_pipe,
+    usb_block_urb,
     usb_kill_urb,
     usb_pipe_endpoint,
     usb_pipeendpoint,
     usb_pipein,
+    usb_pipetype,
     usb_submit_urb,
+    usb_unlink_urb,
 )
 
 if TYPE_CHECKING:
@@ -356,6 +362,143 @@ async def usb_clear_halt(dev: UsbDevice, pipe: int) -> int:
     if hep is not None:
         usb_hcd_reset_endpoint(dev, hep)  # usb_reset_endpoint()
     return 0
+
+
+# -- scatter-gather requests ------------------------------------------------------------------
+
+
+class UsbSgRequest:
+    """struct usb_sg_request: one scatter-gather transfer as usb_sg_init() splits it — one
+    URB per list entry (no usbemu bus has an sg_tablesize).  After usb_sg_wait() returns,
+    `status` is 0, the first fault's -errno, or -ECONNRESET after usb_sg_cancel(), and
+    `bytes` is what moved."""
+
+    __slots__ = ("bytes", "complete", "count", "dev", "entries", "pipe", "status", "urbs")
+
+    def __init__(self) -> None:
+        self.dev: UsbDevice | None = None
+        self.pipe = 0
+        self.entries = 0
+        self.urbs: list[Urb] = []
+        self.status = 0
+        self.bytes = 0
+        self.count = 0
+        self.complete = asyncio.Event()
+
+
+def _sg_complete(urb: Urb) -> None:
+    """sg_complete(): the first hard fault unlinks the URBs queued behind this one; the
+    last completion wakes usb_sg_wait().  Context: atomic."""
+    io: UsbSgRequest = urb.context
+    status = urb.status
+    if io.status and (io.status != -Errno.ECONNRESET or status != -Errno.ECONNRESET) \
+            and urb.actual_length and io.dev is not None:
+        io.dev.usb_bus.core.log.dev_err(
+            io.dev.usb_bus.controller,
+            f"dev {io.dev.devpath} ep{usb_pipeendpoint(urb.pipe)}"
+            f"{'in' if usb_pipein(urb.pipe) else 'out'} scatterlist error "
+            f"{status}/{io.status}")
+    if io.status == 0 and status and status != -Errno.ECONNRESET:
+        io.status = status
+        after = io.urbs[io.urbs.index(urb) + 1:] if urb in io.urbs else []
+        for later in after:
+            retval = _sg_unlink(later)
+            if retval not in _SG_UNLINK_OK and io.dev is not None:
+                io.dev.usb_bus.core.log.dev_err(io.dev, f"sg_complete, unlink --> {retval}")
+    io.bytes += urb.actual_length
+    io.count -= 1
+    if not io.count:
+        io.complete.set()
+
+
+def _sg_unlink(urb: Urb) -> int:
+    """Block `urb` from resubmission and unlink it; the unlink's result.  Context: atomic."""
+    usb_block_urb(urb)
+    return usb_unlink_urb(urb)
+
+
+_SG_UNLINK_OK: Final = (-Errno.EINPROGRESS, -Errno.ENODEV, -Errno.EBUSY, -Errno.EIDRM)
+
+
+def usb_sg_init(io: UsbSgRequest, dev: UsbDevice, pipe: int, period: int,
+                sg: Sequence[Any], length: int = 0) -> int:
+    """usb_sg_init(): prepare `io` to move the buffers of `sg` (writable ones for an IN
+    pipe) over a bulk or interrupt pipe, `length` bytes in all (0: every byte of the
+    list); `period` is the interrupt interval.  Every URB but the last has
+    URB_NO_INTERRUPT, and IN URBs have URB_SHORT_NOT_OK.  Returns 0, or -EINVAL for a
+    control or isochronous pipe or an empty list.  Context: atomic."""
+    if not sg or usb_pipetype(pipe) in (PIPE_CONTROL, PIPE_ISOCHRONOUS):
+        return -Errno.EINVAL
+    io.dev, io.pipe = dev, pipe
+    io.entries = len(sg)
+    flags = UrbFlag.NO_INTERRUPT | (UrbFlag.SHORT_NOT_OK if usb_pipein(pipe) else 0)
+    io.urbs = []
+    for i, buf in enumerate(sg):
+        urb = Urb()
+        size = memoryview(buf).nbytes
+        if length:
+            size = min(size, length)
+            length -= size
+            if length == 0:
+                io.entries = i + 1
+        urb.pipe, urb.interval, urb.transfer_flags = pipe, period, int(flags)
+        urb.complete, urb.context = _sg_complete, io
+        urb.transfer_buffer, urb.transfer_buffer_length = buf, size
+        io.urbs.append(urb)
+        if i + 1 == io.entries:
+            break
+    io.urbs[-1].transfer_flags &= ~UrbFlag.NO_INTERRUPT
+    io.count = io.entries
+    io.status = io.bytes = 0
+    io.complete = asyncio.Event()
+    return 0
+
+
+_SG_RETRY: Final = (-Errno.ENXIO, -Errno.EAGAIN, -Errno.ENOMEM)
+
+
+async def usb_sg_wait(io: UsbSgRequest) -> None:
+    """usb_sg_wait(): submit the request's URBs in order and wait until every one has
+    completed, was cancelled or could not be submitted; `io.status` and `io.bytes` say how
+    it went.  Context: may sleep."""
+    entries = io.entries
+    i = 0
+    while i < entries and not io.status:
+        urb = io.urbs[i]
+        urb.dev = io.dev
+        retval = usb_submit_urb(urb)
+        if retval in _SG_RETRY:
+            retval = 0
+            await asyncio.sleep(0)
+        elif retval == 0:
+            i += 1
+        else:
+            urb.status = retval
+            if io.dev is not None:
+                io.dev.usb_bus.core.log.dev_dbg(io.dev, f"usb_sg_wait, submit --> {retval}")
+            usb_sg_cancel(io)
+        if retval and io.status in (0, -Errno.ECONNRESET):
+            io.status = retval
+    io.count -= entries - i
+    if io.count == 0:
+        io.complete.set()
+    await io.complete.wait()
+
+
+def usb_sg_cancel(io: UsbSgRequest) -> None:
+    """usb_sg_cancel(): stop a request usb_sg_wait() runs (status -ECONNRESET), or keep one
+    from starting; a no-op once it has a status or has completed.  Context: atomic."""
+    if io.status or io.count == 0:
+        return
+    io.status = -Errno.ECONNRESET
+    io.count += 1
+    for urb in reversed(io.urbs[:io.entries]):
+        retval = _sg_unlink(urb)
+        if retval not in _SG_UNLINK_OK and io.dev is not None:
+            io.dev.usb_bus.core.log.dev_warn(io.dev, f"usb_sg_cancel, unlink --> {retval}")
+    io.count -= 1
+    if not io.count:
+        io.complete.set()
 
 
 MAX_USB_STRING_SIZE: Final = 127 * 3 + 1

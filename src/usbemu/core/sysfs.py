@@ -66,6 +66,7 @@ from ..kernel.sysfs import (
     uevent_text,
 )
 from ..kernel.vfs import Attr, Node, StaticDir, Vfs
+from ..kernel.weak import WeakTable
 from ..spec.ch9 import ClassCode, DeviceState, EndpointType, Speed
 from ..spec.descriptors import CapabilityType, EndpointDescriptor
 from .devtable import show_dynids
@@ -804,7 +805,9 @@ def _const(text: str) -> Callable[[], str]:
 
 # -- installation --------------------------------------------------------------------------------
 
-_INSTALLED: weakref.WeakKeyDictionary[Any, UsbSysfs] = weakref.WeakKeyDictionary()
+#: Weak both ways (`WeakTable`): a closed machine goes, though each value refers to
+#: its key.
+_INSTALLED: WeakTable[Any, UsbSysfs] = WeakTable()
 
 
 def install_usb_sysfs(system: _Machine) -> UsbSysfs:

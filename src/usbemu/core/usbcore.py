@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 USB_MAXBUS: Final = 64
 
 _current: ContextVar[UsbCore] = ContextVar("usbemu_current_usbcore")
-#: The USB subsystem of each machine's event loop.
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UsbCore] = \
-    weakref.WeakKeyDictionary()
+#: The USB subsystem of each machine's event loop.  The machine holds its subsystem; a weak
+#: value lets a closed machine go (a weak key could not: the subsystem holds the loop).
+_by_loop: weakref.WeakValueDictionary[asyncio.AbstractEventLoop, UsbCore] = \
+    weakref.WeakValueDictionary()
 
 
 def current_usbcore() -> UsbCore:

@@ -11,8 +11,9 @@ in `unhandled`.  Data endpoints get their handlers from `@endpoint_in` / `@endpo
 
 A model imports only `usbemu.spec`: it does not know which host it is plugged into.  The
 host side (an in-process controller, a USB/IP server) drives it through `connect`,
-`bus_reset`, `control` and `endpoint`, and is told through the `DeviceHost` callback when a
-NAKed endpoint may make progress.  Whoever plugs a model in also hands it the machine's
+`bus_reset`, `control` and `token_endpoint` (the last two go through the fault plan a
+model may carry, `usbemu.emulated.faults`), and is told through the `DeviceHost` callback
+when a NAKed endpoint may make progress.  Whoever plugs a model in also hands it the machine's
 clock (`ModelClock`, `DeviceModel.clock`): a model that acts at a time — an input device
 playing a script, an idle rate — reads `now()` and sets timers with `call_at`; a model
 that never asks keeps no time at all.
@@ -45,6 +46,7 @@ from .endpoint import Endpoint, Outcome, Stall
 from .ep0 import ControlPipe
 
 if TYPE_CHECKING:
+    from .faults import FaultPlan
     from .port import PortOwner
 
 
@@ -221,6 +223,9 @@ class DeviceModel:
         #: into a host that keeps no time, such as a bare test double).
         self.clock: ModelClock | None = None
         self.unhandled: list[SetupPacket] = []
+        #: The fault plan the host's transfers go through (`usbemu.emulated.faults`);
+        #: None: they reach the model directly.
+        self.faults: FaultPlan | None = None
         self.ep0 = ControlPipe(self, self.device_descriptor.bMaxPacketSize0)
         self._eps: dict[int, Endpoint] = {}
         self._resume_state = DeviceState.NOTATTACHED
@@ -366,15 +371,28 @@ class DeviceModel:
 
     def control(self, setup: SetupPacket | bytes, data: bytes | memoryview = b"",
                 dst: memoryview | None = None) -> tuple[Outcome, int]:
-        """One whole control transfer on endpoint 0; see `ControlPipe.transfer`."""
+        """One whole control transfer on endpoint 0 from the host; see
+        `ControlPipe.transfer`.  With a fault plan attached (`faults`) the plan answers
+        (and may NAK: the host retries when told `endpoint_ready` for endpoint 0)."""
         if self.state < DeviceState.DEFAULT or self.state is DeviceState.SUSPENDED:
             return Outcome.NO_RESPONSE, 0
+        if self.faults is not None:
+            return self.faults.control(self, setup, data, dst)
         return self.ep0.transfer(setup, data, dst)
 
     def endpoint(self, address: int) -> Endpoint | None:
-        """The active data endpoint with this bEndpointAddress, or None (a token to it gets
-        no answer).  Data endpoints exist only in the CONFIGURED state."""
+        """The active data endpoint with this bEndpointAddress, or None.  Data endpoints
+        exist only in the CONFIGURED state.  The model's own handlers use this one."""
         return self._eps.get(address)
+
+    def token_endpoint(self, address: int) -> Endpoint | None:
+        """The endpoint the host's tokens to `address` reach, or None (no answer): the
+        active data endpoint, seen through the fault plan when one is attached
+        (`faults`).  Host controllers move data through this one.  Context: atomic."""
+        ep = self._eps.get(address)
+        if self.faults is None or ep is None:
+            return ep
+        return self.faults.endpoint(ep)
 
     def endpoints(self) -> Iterator[Endpoint]:
         return iter(self._eps.values())

@@ -38,6 +38,8 @@ class Outcome(Enum):
     STALL = "stall"  #: endpoint halted, or a control request error
     BABBLE = "babble"  #: device sent a packet larger than the host's remaining room
     NO_RESPONSE = "no-response"  #: nobody answered the token (no such endpoint/address)
+    CRC = "crc"  #: transaction error: the packet's CRC was wrong on every retry
+    BITSTUFF = "bitstuff"  #: transaction error: a bit-stuffing violation on every retry
 
 
 class Stall(Exception):

@@ -125,15 +125,17 @@ _QEMU_FULL_SPEED_QUALIFIER: Final = DeviceQualifier(0x0100, bMaxPacketSize0=8)
 def qemu_hid_device(usb_version: int, *, product: QemuString, serial: QemuString,
                     configuration: QemuString,
                     interface: Callable[[int], InterfaceDescriptor],
-                    intervals: tuple[int, int]) -> tuple[DeviceDescriptor, Speed]:
+                    intervals: tuple[int, int],
+                    serial_number: str | None = None) -> tuple[DeviceDescriptor, Speed]:
     """The descriptors of one of QEMU's HID devices (0627:0001, bcdDevice 0) and its speed.
 
     `usb_version` 1 is QEMU's full-speed device (bcdUSB 1.00, bMaxPacketSize0 8); 2 its
     high-speed one (bcdUSB 2.00, bMaxPacketSize0 64), whose device qualifier and other-speed
     configuration describe the full-speed one.  `interface(bInterval)` builds the HID
-    interface; `intervals` is bInterval at full and at high speed.  One configuration,
-    bus powered with remote wakeup, 100 mA.  Context: pure function.  Raises ValueError for
-    another `usb_version`.
+    interface; `intervals` is bInterval at full and at high speed; `serial_number` is
+    QEMU's `serial` property, the whole iSerialNumber string (None: the bare number of the
+    string table).  One configuration, bus powered with remote wakeup, 100 mA.  Context:
+    pure function.  Raises ValueError for another `usb_version`.
     """
     def config(interval: int) -> ConfigDescriptor:
         return ConfigDescriptor(interfaces=(interface(interval),), iConfiguration=configuration,
@@ -143,7 +145,8 @@ def qemu_hid_device(usb_version: int, *, product: QemuString, serial: QemuString
         idVendor=0x0627, idProduct=0x0001, bcdDevice=0x0000, bcdUSB=0x0100,
         bMaxPacketSize0=8, iManufacturer=QemuString.MANUFACTURER, iProduct=product,
         iSerialNumber=serial, configurations=(config(intervals[0]),),
-        strings=QEMU_HID_STRINGS)
+        strings=QEMU_HID_STRINGS if serial_number is None
+        else {**QEMU_HID_STRINGS, serial: serial_number})
     if usb_version == 1:
         return full, Speed.FULL
     if usb_version == 2:

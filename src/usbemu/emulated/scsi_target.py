@@ -28,7 +28,7 @@ import struct
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Final, TypeAlias
 
@@ -60,6 +60,7 @@ from ..spec.scsi import (
     capacity_16,
     rw_range,
 )
+from .scsi_profiles import GADGET, ScsiProfile, block_descriptor, hd_geometry_guess
 
 __all__ = [
     "CHUNK_SIZE",
@@ -420,9 +421,16 @@ def report_luns_data(luns: Sequence[int], cdb: bytes) -> bytes:
 
 # -- the logical unit ---------------------------------------------------------------------------
 
-#: MODE SENSE page codes.
-_CACHING_PAGE: Final = 0x08
+#: MODE SENSE page code of every page.
 _ALL_PAGES: Final = 0x3F
+#: INQUIRY: the standard data, and the most a padding unit returns (SCSI_MAX_INQUIRY_LEN).
+_INQUIRY_STANDARD: Final = 36
+_INQUIRY_MAX: Final = 256
+_HISUP: Final = 0x10
+_CMDQUE: Final = 0x10
+#: MODE SENSE: the DBD bit, the device-specific parameter's WP bit.
+_DBD: Final = 0x08
+_WP: Final = 0x80
 
 
 def _text(name: str, value: str, width: int) -> str:
@@ -449,20 +457,21 @@ class ScsiLun:
     of INQUIRY and allows PREVENT ALLOW MEDIUM REMOVAL and START STOP UNIT's LoEj;
     `write_protect` is the write-protect switch (a read-only medium is protected too);
     `vendor` (8), `product` (16) and `revision` (4 characters) are the INQUIRY identity,
-    `serial` the unit serial number of VPD page 80h.  MODE SENSE of all pages (3Fh) returns
-    the mode parameter header alone, as most flash sticks do, unless `report_caching_page`
-    adds the caching page (WCE off: write through), which is always answered when asked
-    for by number.
+    `serial` the unit serial number of VPD page 80h.  `profile` holds the firmware's
+    choices (`usbemu.emulated.scsi_profiles`): with `GADGET`, the default, MODE SENSE of all
+    pages (3Fh) returns the mode parameter header alone, as most flash sticks do, unless
+    `report_caching_page` adds the caching page (WCE off: write through), which is always
+    answered when asked for by number; `QEMU_SCSI_DISK` answers as QEMU's scsi-disk.
 
-    A new unit has a power-on unit attention pending.  Context: every method is atomic.
-    Raises ValueError for identity strings that do not fit, TypeError for a medium that
-    is not a `Medium`.
+    A new unit has a power-on unit attention pending (unless the profile says otherwise).
+    Context: every method is atomic.  Raises ValueError for identity strings that do not
+    fit, TypeError for a medium that is not a `Medium`.
     """
 
     def __init__(self, medium: Medium | None, *, removable: bool = True,
                  vendor: str = "USBemu", product: str = "Mass Storage",
                  revision: str = "1.00", write_protect: bool = False, serial: str = "",
-                 report_caching_page: bool = False) -> None:
+                 report_caching_page: bool = False, profile: ScsiProfile = GADGET) -> None:
         self._medium = _checked_medium(medium)
         self._loaded = medium is not None
         self._block_size = medium.block_size if medium is not None else 512
@@ -473,12 +482,14 @@ class ScsiLun:
         self.serial = _text("serial", serial, 252)
         self.write_protect = write_protect
         self.report_caching_page = report_caching_page
+        self.profile = replace(profile, all_pages=True) if report_caching_page else profile
+        self._geometry = hd_geometry_guess(medium) if medium is not None else None
         #: Medium removal prevented by PREVENT ALLOW MEDIUM REMOVAL.
         self.prevented = False
         #: The LUNs REPORT LUNS lists (the `ScsiTarget` a unit joins sets them).
         self.lun_numbers: tuple[int, ...] = (0,)
         self._sense: Sense | None = None
-        self._attention: Asc | None = POWER_ON_RESET
+        self._attention: Asc | None = POWER_ON_RESET if profile.power_on_attention else None
 
     def __repr__(self) -> str:
         return f"<ScsiLun {self.vendor!r} {self.product!r} medium={self.medium!r}>"
@@ -490,6 +501,17 @@ class ScsiLun:
         """The medium the unit can read now: None when none is inserted or it was ejected
         (START STOP UNIT with LoEj)."""
         return self._medium if self._loaded else None
+
+    @property
+    def block_size(self) -> int:
+        """The logical block size of the medium last inserted (512 without one)."""
+        return self._block_size
+
+    @property
+    def geometry(self) -> tuple[int, int, int]:
+        """(cylinders, heads, sectors) guessed when the medium went in
+        (`hd_geometry_guess`), as QEMU's mode pages report it; (2, 16, 63) without one."""
+        return self._geometry or (2, 16, 63)
 
     @property
     def write_protected(self) -> bool:
@@ -505,6 +527,7 @@ class ScsiLun:
             raise TypeError(f"insert() takes a Medium, not {type(medium).__name__}")
         self._medium, self._loaded = medium, True
         self._block_size = medium.block_size
+        self._geometry = hd_geometry_guess(medium)
         if self._attention is None:
             self._attention = MEDIUM_MAY_HAVE_CHANGED
 
@@ -519,10 +542,12 @@ class ScsiLun:
 
     def reset(self) -> None:
         """Power-on or hard reset: pending sense dropped, removal allowed again, and a
-        UNIT ATTENTION, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (29h/00h) pending."""
+        UNIT ATTENTION, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (29h/00h) pending
+        when the profile has one (`ScsiProfile.power_on_attention`)."""
         self._sense = None
         self.prevented = False
-        self._attention = POWER_ON_RESET
+        if self.profile.power_on_attention:
+            self._attention = POWER_ON_RESET
 
     @property
     def pending_sense(self) -> Sense | None:
@@ -572,6 +597,8 @@ class ScsiLun:
         except _Check as check:
             self._sense = check.sense
             return ScsiResult(SamStatus.CHECK_CONDITION, b"", check.sense)
+        if self.profile.pad_in_data and command.phase is DataPhase.IN:
+            data = data.ljust(command.length(raw, self._block_size), b"\0")
         return ScsiResult(SamStatus.GOOD, data if len(data) <= limit else data[:limit])
 
     def _report_attention(self) -> None:
@@ -615,13 +642,25 @@ class ScsiLun:
         if not evpd:
             if page:
                 raise _illegal()
-            return InquiryData(TYPE_DISK, self.removable, 2, 2, self.vendor, self.product,
-                               self.revision).to_bytes()
+            return self._standard_inquiry(_be16(cdb, 3))
         build = _VPD_PAGES.get(page)
         if build is None:
             raise _illegal()
         body = build(self)
         return struct.pack(">BBH", TYPE_DISK, page, len(body)) + body
+
+    def _standard_inquiry(self, allocation: int) -> bytes:
+        """Standard INQUIRY data with the profile's VERSION, HiSup and CmdQue; a padding
+        unit counts its padding in ADDITIONAL LENGTH (QEMU's scsi_disk_emulate_inquiry)."""
+        profile = self.profile
+        raw = bytearray(InquiryData(TYPE_DISK, self.removable, profile.version, 2,
+                                    self.vendor, self.product, self.revision).to_bytes())
+        raw[3] |= _HISUP if profile.hisup else 0
+        raw[7] |= _CMDQUE if profile.cmdque else 0
+        length = min(allocation, _INQUIRY_MAX)
+        if profile.pad_in_data and length > _INQUIRY_STANDARD:
+            raw[4] = length - 5
+        return bytes(raw)
 
     def _vpd_supported(self) -> bytes:
         return bytes(sorted(_VPD_PAGES))
@@ -684,16 +723,25 @@ class ScsiLun:
         control, page, subpage = cdb[2] >> 6, cdb[2] & 0x3F, cdb[3]
         if control == 3:
             raise _illegal(SAVING_PARAMETERS_NOT_SUPPORTED)
+        profile, changeable = self.profile, control == 1
         if page == _ALL_PAGES and subpage in (0x00, 0xFF):
-            pages = _CACHING if self.report_caching_page else b""
-        elif page == _CACHING_PAGE and subpage == 0:
-            pages = _CACHING
+            builders = [profile.mode_pages[code] for code in sorted(profile.mode_pages)
+                        if profile.all_pages]
+        elif page in profile.mode_pages and subpage == 0:
+            builders = [profile.mode_pages[page]]
         else:
             raise _illegal()
-        flags = 0x80 if self.write_protected else 0x00  # WP; no DPOFUA
+        pages = b"".join(build(self, changeable) for build in builders)
+        medium = self.medium
+        blocks = block_descriptor(medium) if profile.block_descriptor \
+            and not cdb[1] & _DBD and medium is not None else b""
+        flags = _WP if self.write_protected else 0x00  # no DPOFUA
         if ten:
-            return struct.pack(">HBBxxH", 6 + len(pages), 0, flags, 0) + pages
-        return bytes((3 + len(pages), 0, flags, 0)) + pages
+            header = struct.pack(">HBBxxH", 6 + len(blocks) + len(pages), 0, flags,
+                                 len(blocks))
+        else:
+            header = bytes((3 + len(blocks) + len(pages), 0, flags, len(blocks)))
+        return header + blocks + pages
 
     def _mode_select(self, cdb: bytes, data_out: Buffer | None, limit: int) -> bytes:
         ten = cdb[0] == Opcode.MODE_SELECT_10
@@ -763,10 +811,6 @@ class ScsiLun:
 
 
 _UNLIMITED: Final = 1 << 62
-
-#: The caching mode page (SBC-3 §6.4.5): WCE off (write through), read cache enabled;
-#: no field is changeable, so current, changeable and default values are all these.
-_CACHING: Final = bytes((_CACHING_PAGE, 0x12)) + bytes(18)
 
 _VPD_PAGES: Final[Mapping[int, Callable[[ScsiLun], bytes]]] = {
     0x00: ScsiLun._vpd_supported,

@@ -6,7 +6,9 @@ URBs queue per endpoint, as on any controller; the head URB is moved at once whe
 device can take it, else it waits (NAK) until the model says the endpoint is ready.  Data
 moves a whole transfer at a time through `usbemu.emulated.endpoint`, which computes what
 the packets would have done: short packets, ZLPs, babble, STALL.  Outcomes map to Linux's
-status codes: STALL → -EPIPE, babble → -EOVERFLOW, no answer → -EPROTO, and a device that
+status codes: STALL → -EPIPE, babble → -EOVERFLOW, no answer → -EPROTO, a transaction error
+(CRC, bit stuffing: a fault plan's, `usbemu.emulated.faults`) → what the controller's
+hardware reports (`outcome_status`: -EPROTO on EHCI), and a device that
 vanished mid-transfer → -EPROTO (at once for the transfers it was NAKing: the controller's
 next poll gets no handshake).  Isochronous URBs keep their errors per packet (babble
 -EOVERFLOW, no answer -EPROTO, counted in error_count) and complete with status 0.  Queued
@@ -30,6 +32,7 @@ through enabled ports (address 0 reaches the one device in the default state).
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from ..core.hcd import HostController
@@ -46,12 +49,24 @@ if TYPE_CHECKING:
     from ..core.usbcore import UsbCore
     from ..kernel.device import Device
 
-_STATUS: Final = {
-    Outcome.DONE: 0,
-    Outcome.STALL: -Errno.EPIPE,
-    Outcome.BABBLE: -Errno.EOVERFLOW,
-    Outcome.NO_RESPONSE: -Errno.EPROTO,
-}
+
+def outcome_statuses(crc_in: int, crc_out: int,
+                     bitstuff: int) -> Mapping[tuple[Outcome, bool], int]:
+    """The URB status of each answer that ends a transfer, by (outcome, IN transfer?):
+    STALL -EPIPE, babble -EOVERFLOW, no answer -EPROTO, and the transaction errors as a
+    controller's hardware reports them — a CRC error on IN and on OUT (where the device
+    drops the packet and never answers), a bit-stuffing error.  Context: atomic."""
+    fixed = {Outcome.DONE: 0, Outcome.STALL: -Errno.EPIPE, Outcome.BABBLE: -Errno.EOVERFLOW,
+             Outcome.NO_RESPONSE: -Errno.EPROTO, Outcome.BITSTUFF: bitstuff}
+    table = {(outcome, is_in): status for outcome, status in fixed.items()
+             for is_in in (True, False)}
+    table[Outcome.CRC, True], table[Outcome.CRC, False] = crc_in, crc_out
+    return table
+
+
+#: ehci-q.c qtd_copy_status: a transaction error ("timeout, bad CRC, wrong PID, etc") is
+#: -EPROTO once the three strikes are spent.
+EHCI_STATUS: Final = outcome_statuses(-Errno.EPROTO, -Errno.EPROTO, -Errno.EPROTO)
 FRAME: Final = 0.001
 #: A timer may fire with the clock up to a nanosecond short of its float deadline (asyncio
 #: takes a timer as due when `when < time() + clock_resolution`): a service time that
@@ -116,6 +131,8 @@ class InProcessController(HostController):
     root_hub_kind: ClassVar[RootHubKind] = EHCI_ROOT_HUB
     #: The most root ports the hardware presented has.
     max_ports: ClassVar[int] = 31
+    #: The URB status of each device answer, as the hardware presented reports it.
+    outcome_status: ClassVar[Mapping[tuple[Outcome, bool], int]] = EHCI_STATUS
 
     def __init__(self, core: UsbCore, controller: Device, nports: int) -> None:
         if not 1 <= nports <= self.max_ports:
@@ -169,7 +186,10 @@ class InProcessController(HostController):
         if not isinstance(queue, _EndpointQueue) or queue.udev is not urb.dev:
             queue = hep.hcpriv = _EndpointQueue(urb.dev, hep)
         if len(hep.urb_list) == 1 and not queue.scheduled and not queue.stopped:
-            self._run(queue)
+            if self.completing:   # resubmitted from a completion: moves on the next pass
+                self._schedule(queue, 0.0)
+            else:
+                self._run(queue)
         return 0
 
     def urb_dequeue(self, urb: Urb, status: int) -> int:
@@ -276,7 +296,7 @@ class InProcessController(HostController):
             status = self._transfer(queue, model, urb)
             if status is None:
                 return
-            if status == _EPROTO and queue.retry is not urb:
+            if status == _EPROTO and queue.retry is not urb and _unanswered(model, hep):
                 queue.retry = urb  # the controller's retries cost a frame
                 self._schedule(queue, FRAME)
                 return
@@ -298,8 +318,14 @@ class InProcessController(HostController):
         hep = queue.hep
         xfer = hep.type  # the endpoint's type decides the transaction, as its QH's does
         if xfer == _XFER_CONTROL:
-            return -Errno.EPROTO if model is None else self._control(model, urb)
-        ep = None if model is None else model.endpoint(hep.address)
+            if model is None:
+                return -Errno.EPROTO
+            status = self._control(model, urb)
+            if status is None:
+                queue.waiting = True
+                self._waiters[(id(model), hep.address)] = queue
+            return status
+        ep = None if model is None else model.token_endpoint(hep.address)
         if xfer == _XFER_ISOC:
             return self._isochronous(queue, ep, urb)
         if ep is None:
@@ -322,7 +348,7 @@ class InProcessController(HostController):
             return None
         if ep.type == _XFER_INT and urb.interval:  # interrupt: next poll one interval on
             queue.next_service = self.loop.time() + self._interval_s(urb)
-        return 0 if outcome is _DONE else _STATUS[outcome]
+        return 0 if outcome is _DONE else self.outcome_status[outcome, ep.is_in]
 
     def _interval_s(self, urb: Urb) -> float:
         udev = urb.dev
@@ -330,15 +356,20 @@ class InProcessController(HostController):
         unit = 0.000125 if udev.speed >= Speed.HIGH else FRAME
         return urb.interval * unit
 
-    def _control(self, model: DeviceModel, urb: Urb) -> int:
+    def _control(self, model: DeviceModel, urb: Urb) -> int | None:
+        """Run one control URB through the model: its status, or None while the device
+        NAKs it (then `endpoint_ready` for endpoint 0 retries it).  Context: atomic."""
         assert urb.setup_packet is not None
         view = urb.buffer_view()
-        if urb.transfer_flags & _DIR_IN:
+        is_in = bool(urb.transfer_flags & _DIR_IN)
+        if is_in:
             outcome, n = model.control(urb.setup_packet, _EMPTY, view)
         else:
             outcome, n = model.control(urb.setup_packet, view)
         urb.actual_length = n if outcome is Outcome.DONE else 0
-        return _STATUS.get(outcome, -Errno.EPROTO)
+        if outcome is _NAK:
+            return None
+        return self.outcome_status[outcome, is_in]
 
     def _isochronous(self, queue: _EndpointQueue, ep: Endpoint | None, urb: Urb) -> int:
         """One packet per interval; errors stay in the packets (ehci-sched.c
@@ -356,6 +387,16 @@ class InProcessController(HostController):
         urb.start_frame = self.get_frame_number()
         queue.next_service = self.loop.time() + urb.number_of_packets * self._interval_s(urb)
         return 0
+
+
+def _unanswered(model: DeviceModel | None, hep: UsbHostEndpoint) -> bool:
+    """Whether the token found nobody to answer it (the case the controller retries a
+    frame later), rather than an answer that failed its checks."""
+    if model is None:
+        return True
+    if hep.type == _XFER_CONTROL:
+        return model.state < DeviceState.DEFAULT or model.state is DeviceState.SUSPENDED
+    return model.endpoint(hep.address) is None
 
 
 class InProcessHCD(InProcessController):

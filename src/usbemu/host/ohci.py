@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Final
 
+from ..errors import Errno
 from ..spec.ch9 import Speed
-from .inproc import InProcessController
+from .inproc import InProcessController, outcome_statuses
 from .roothub import OHCI_ROOT_HUB, RootHubKind
 
 __all__ = ["OHCI_MAX_PORTS", "OhciHCD"]
@@ -37,5 +38,8 @@ class OhciHCD(InProcessController):
     rh_speed = Speed.FULL
     default_nports = 3
     root_hub_kind: ClassVar[RootHubKind] = OHCI_ROOT_HUB
+    #: ohci.h cc_to_error: TD_CC_CRC -EILSEQ, TD_CC_BITSTUFFING -EPROTO; an OUT packet
+    #: the device drops for its CRC gets no handshake, TD_DEVNOTRESP -ETIME.
+    outcome_status = outcome_statuses(-Errno.EILSEQ, -Errno.ETIME, -Errno.EPROTO)
 
     max_ports = OHCI_MAX_PORTS

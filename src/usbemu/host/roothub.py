@@ -43,6 +43,7 @@ from ..spec.hub import (
     HubRequest,
     PortChange,
     PortFeature,
+    PortStat,
     PortStatus,
     status_change_bitmap,
 )
@@ -58,17 +59,23 @@ __all__ = ["EHCI_ROOT_HUB", "OHCI_ROOT_HUB", "UHCI_ROOT_HUB", "RootHub", "RootHu
 class RootHubKind:
     """What one controller driver's root hub says of itself: its hub descriptor's
     wHubCharacteristics and bPwrOn2PwrGood, whether GetPortStatus reports C_PORT_RESET at
-    the end of a reset, and whether ClearPortFeature(PORT_POWER) is refused."""
+    the end of a reset, whether ClearPortFeature(PORT_POWER) is refused, and whether a
+    controller without a transaction translator reports every connected port at high speed
+    (`connected_high_speed`)."""
 
     name: str
     wHubCharacteristics: int
     bPwrOn2PwrGood: int
     reports_reset_change: bool = True
     refuses_power_off: bool = False
+    connected_high_speed: bool = False
 
 
 #: ehci_hub_descriptor: no power switching (0x0002), per-port over-current (0x0008), 20 ms.
-EHCI_ROOT_HUB: Final = RootHubKind("ehci", 0x0008 | 0x0002, 10)
+#: ehci_port_speed(): an EHCI port without an integrated TT (not ehci_is_TDI) has no speed
+#: bits to read, so GetPortStatus says USB_PORT_STAT_HIGH_SPEED for any connected device,
+#: before the reset too (Linux 6.12 on QEMU's EHCI: 0x0501 after the connect).
+EHCI_ROOT_HUB: Final = RootHubKind("ehci", 0x0008 | 0x0002, 10, connected_high_speed=True)
 #: uhci-hub.c root_hub_hub_des: per-port over-current, no power switching, 2 ms; no
 #: C_PORT_RESET ("UHCI doesn't support C_RESET"); no power switching to clear.
 UHCI_ROOT_HUB: Final = RootHubKind("uhci", 0x0008 | 0x0002, 1, reports_reset_change=False,
@@ -264,7 +271,11 @@ class RootHub(PortOwner):
     def _port_status(self, port: DownstreamPort) -> PortStatus:
         """GetPortStatus; the read that ends a reset which enabled nothing on a port
         wired to a companion hands the device over (ehci-hub.c check_reset_complete)."""
-        status = PortStatus(port.status, self._change(port))
+        bits = port.status
+        if self.kind.connected_high_speed and not self.hcd.has_tt \
+                and bits & PortStat.CONNECTION and not bits & PortStat.ENABLE:
+            bits = (bits & ~PortStat.LOW_SPEED) | PortStat.HIGH_SPEED
+        status = PortStatus(bits, self._change(port))
         if port.port1 in self._handoff_pending and port.device is not None:
             self._hand_over(port, "full speed")
         return status

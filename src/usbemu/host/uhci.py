@@ -32,7 +32,7 @@ from ..core.hcd import FRAME_TIME_MAX_USECS_ALLOC, usb_calc_bus_time
 from ..core.urb import Urb
 from ..errors import Errno
 from ..spec.ch9 import EndpointType, Speed
-from .inproc import InProcessController
+from .inproc import InProcessController, outcome_statuses
 from .roothub import UHCI_ROOT_HUB, RootHubKind
 
 if TYPE_CHECKING:
@@ -71,6 +71,9 @@ class UhciHCD(InProcessController):
     io_memory = False
     default_nports = 2
     root_hub_kind: ClassVar[RootHubKind] = UHCI_ROOT_HUB
+    #: uhci-q.c uhci_map_status: CRC/timeout -EILSEQ on IN, -EPROTO on OUT; bit stuffing
+    #: -EPROTO.
+    outcome_status = outcome_statuses(-Errno.EILSEQ, -Errno.EPROTO, -Errno.EPROTO)
 
     max_ports = UHCI_RH_MAXCHILD
 

@@ -389,8 +389,10 @@ def input_devnode(dev: ClassDevice) -> str:
     return f"input/{dev.name}"
 
 
-_cores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, InputCore] = \
-    weakref.WeakKeyDictionary()
+#: The core of each machine, by its loop.  The machine holds its core; a weak value lets
+#: a closed machine go (a weak key could not: the core holds the loop).
+_cores: weakref.WeakValueDictionary[asyncio.AbstractEventLoop, InputCore] = \
+    weakref.WeakValueDictionary()
 
 
 class InputCore:

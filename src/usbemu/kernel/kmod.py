@@ -66,6 +66,7 @@ INSTALLED_MODULES: Final[dict[str, str]] = {
     "usbhid": "usbemu.drivers.hid.usbhid.hid_core",
     "usbip_host": "usbemu.bridges.usbip.stub",
     "usbserial": "usbemu.drivers.usb.serial.usbserial",
+    "usbtest": "usbemu.drivers.usb.misc.usbtest",
 }
 
 #: The driver-module registry: usbemu's installed modules and the `usbemu.drivers` entry

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import functools
 import posixpath
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Final
 
 from .device import Device
 from .sysfs import Sysfs, device_path, sysfs_link
 from .vfs import Node, StaticDir, Vfs
+from .weak import WeakTable
 
 __all__ = ["BUS_PCI", "PCI_ROOT", "PciSysfs", "install_pci_sysfs"]
 
@@ -91,7 +91,9 @@ class PciSysfs:
         vfs.mount(f"{self.bus}/drivers", StaticDir(compute=self._drivers))
 
 
-_INSTALLED: weakref.WeakKeyDictionary[Sysfs, PciSysfs] = weakref.WeakKeyDictionary()
+#: Weak both ways (`WeakTable`): a closed machine goes, though each value refers to
+#: its key.
+_INSTALLED: WeakTable[Sysfs, PciSysfs] = WeakTable()
 
 
 def install_pci_sysfs(vfs: Vfs, sysfs: Sysfs) -> PciSysfs:

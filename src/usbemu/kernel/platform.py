@@ -17,13 +17,13 @@ devices of /sys/devices/platform that no provider supplies (serial8250, pcspkr â
 
 from __future__ import annotations
 
-import weakref
 from typing import Final
 
 from .device import Device
 from .pci_sysfs import PciSysfs
 from .sysfs import Sysfs
 from .vfs import Vfs
+from .weak import WeakTable
 
 __all__ = ["BUS_PLATFORM", "PLATFORM_ROOT", "PlatformDevice", "PlatformSysfs",
            "install_platform_sysfs"]
@@ -48,7 +48,9 @@ class PlatformSysfs(PciSysfs):
     bus = BUS_PLATFORM
 
 
-_INSTALLED: weakref.WeakKeyDictionary[Sysfs, PlatformSysfs] = weakref.WeakKeyDictionary()
+#: Weak both ways (`WeakTable`): a closed machine goes, though each value refers to
+#: its key.
+_INSTALLED: WeakTable[Sysfs, PlatformSysfs] = WeakTable()
 
 
 def install_platform_sysfs(vfs: Vfs, sysfs: Sysfs) -> PlatformSysfs:

@@ -118,6 +118,11 @@ class OpenFiles:
         """The files open on device number `dev`."""
         return list(self._files.get(dev, ()))
 
+    def all_open_files(self) -> list[File]:
+        """Every file open on the machine, device number by device number.
+        Context: atomic."""
+        return [file for files in self._files.values() for file in files]
+
     def inode(self, dev: int) -> Inode | None:
         """The inode of `dev` while files are open on it."""
         return self._inodes.get(dev)

@@ -47,6 +47,7 @@ from typing import Any, Final, Generic, TypeVar
 from ..errors import Errno
 from .device import BusType, Device, Driver, DriverCore, Uevent
 from .vfs import Attr, Node, StaticDir, Symlink, Vfs
+from .weak import WeakTable
 
 __all__ = [
     "BUS_ATTRS",
@@ -518,7 +519,9 @@ def _mount_computed(vfs: Vfs, path: str, compute: Callable[[], Mapping[str, Node
 
 # -- installation --------------------------------------------------------------------------------
 
-_INSTALLED: weakref.WeakKeyDictionary[Vfs, Sysfs] = weakref.WeakKeyDictionary()
+#: Weak both ways (`WeakTable`): a closed machine goes, though each value refers to
+#: its key.
+_INSTALLED: WeakTable[Vfs, Sysfs] = WeakTable()
 
 
 def sysfs_of(driver_core: DriverCore) -> Sysfs | None:

@@ -412,8 +412,10 @@ def tty_msg(tty: TtyStruct, level: Level, text: str) -> None:
 
 # -- the machine of a running loop -----------------------------------------------------------------
 
-_cores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TtyCore] = \
-    weakref.WeakKeyDictionary()
+#: The core of each machine, by its loop.  The machine holds its core; a weak value lets
+#: a closed machine go (a weak key could not: the core holds the loop).
+_cores: weakref.WeakValueDictionary[asyncio.AbstractEventLoop, TtyCore] = \
+    weakref.WeakValueDictionary()
 
 
 def register_tty_core(loop: asyncio.AbstractEventLoop, core: TtyCore) -> None:

@@ -8,7 +8,9 @@ udev from autoloading drivers a test does not want (usb-storage claiming a raw p
 `UrbRecorder`, a usbmon
 reader that records every URB a machine's controllers see (`monitor.py`); and the host
 controller conformance suite, `check_host_controller(kind)` (`conformance.py`), which every
-controller kind must pass.  Nothing under `usbemu` imports this package.
+controller kind must pass.  `usbemu.testing.soak` runs plug / unplug soaks with I/O in
+flight and checks that nothing leaks (`soak()`, `python -m usbemu.testing.soak`).  Nothing
+under `usbemu` imports this package.
 
     model = enumerate_model(MyDevice())                  # reset, SET_ADDRESS, SET_CONFIGURATION
     assert get_descriptor(model, DescriptorType.DEVICE)[:2] == b"\\x12\\x01"

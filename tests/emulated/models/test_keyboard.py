@@ -147,6 +147,14 @@ def test_high_speed_variant_matches_the_reference_capture() -> None:
     assert get_descriptor(kbd, 0x07, length=34) == b"\x09\x07" + GOLDEN_CONFIG[2:]
 
 
+def test_qemus_serial_property_gives_the_whole_serial_number() -> None:
+    kbd = BootKeyboard(usb_version=2, serial="68284-0000:00:02.0-1")
+    kbd.connect(None, None)
+    kbd.bus_reset()
+    for index, text in KEYBOARD_STRINGS.items():
+        assert get_descriptor(kbd, 0x03, index, 0x0409) == string_descriptor(text)
+
+
 def test_golden_report_and_hid_descriptors(kbd: BootKeyboard) -> None:
     assert QEMU_KEYBOARD_REPORT_DESCRIPTOR == CAPTURED_REPORT_DESCRIPTOR
     assert control_in(kbd, SetupPacket(0x81, 0x06, 0x2200, 0, 63)) == CAPTURED_REPORT_DESCRIPTOR

@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from usbemu_tests_capture_machine import (  # type: ignore[import-not-found]
+    STORAGE,
+    STORAGE_STRINGS,
+)
 
 from usbemu.cli.machine import build_model
 from usbemu.emulated.bulk_only import BotPhase
@@ -19,6 +23,7 @@ from usbemu.emulated.endpoint import Outcome
 from usbemu.emulated.models import load_model
 from usbemu.emulated.models.storage import (
     DEFAULT_SERIAL,
+    PRESETS,
     MassStorage,
     StorageFault,
     open_medium,
@@ -211,6 +216,69 @@ def test_the_command_line_builds_it() -> None:
     assert isinstance(disk, MassStorage)
     assert disk.lun().medium is not None and disk.lun().medium.size == MiB
     assert disk.lun().write_protected and disk.speed is Speed.FULL
+
+
+# -- the QEMU preset ----------------------------------------------------------------------------
+
+#: usbmon-longdata.txt of the reference capture: MODE SENSE(6) of all pages, 192 bytes asked,
+#: QEMU's 100 bytes of mode data zero-filled to 192 (residue 0), on the 16 MiB disk.
+QEMU_MODE_SENSE_3F = bytes.fromhex(
+    "63000008 00008000 00000200"                                  # header, block descriptor
+    "010a 80000000 00000000 0000"                                 # 01h: AWRE
+    "0416 000020 10 000020 000020 00c8 ffffff 000000 1518 0000"   # 04h: 32 cyl, 16 heads
+    "051e 1388 10 3f 0200 0020 0020 0020 0001 01 0001 01 01 00000000000000 1518 0000"
+    "0812 04") + bytes(109)                                        # 08h: WCE; then zeros
+
+
+def test_the_qemu_preset_is_qemus_usb_storage() -> None:
+    disk = MassStorage(preset="qemu", size=16 * MiB, serial="1-0000:00:02.0-2")
+    assert disk.preset is PRESETS["qemu"]
+    disk.connect(None, None)
+    disk.bus_reset()
+    assert get_descriptor(disk, 0x01, length=18) + get_descriptor(disk, 0x02) == STORAGE
+    for index, text in STORAGE_STRINGS.items():
+        assert get_descriptor(disk, 0x03, index, 0x0409) == string_descriptor(text)
+    assert get_descriptor(disk, 0x03, 4, 0x0409) == string_descriptor(
+        "Full speed config (usb 1.1)")
+    assert get_descriptor(disk, 0x06, length=10)[7] == 8      # its full-speed self: ep0 of 8
+    assert get_descriptor(disk, 0x07)[22:24] == b"\x40\x00"
+    bare = MassStorage(preset="qemu", size=MiB)
+    bare.connect(None, None)
+    bare.bus_reset()
+    assert get_descriptor(bare, 0x03, 3, 0x0409) == string_descriptor("1")
+    full = MassStorage(preset="qemu", size=MiB, speed=Speed.FULL)
+    full.connect(None, None)
+    full.bus_reset()
+    assert get_descriptor(full, 0x01, length=18)[7] == 8
+    assert get_descriptor(full, 0x02)[6] == 4 and get_descriptor(full, 0x02)[22:24] == b"\x40\x00"
+
+
+def test_the_qemu_preset_answers_as_the_reference_capture() -> None:
+    """No unit attention, INQUIRY "QEMU     QEMU HARDDISK   2.5+" (SPC-3, HiSup, CmdQue,
+    fixed), READ CAPACITY 0x7fff/512, MODE SENSE of all pages 192 bytes with residue 0."""
+    disk = MassStorage(preset="qemu", size=16 * MiB)
+    host = Host(disk, bulk_out=0x02)
+    reply = host.run(INQUIRY, 36)
+    assert reply.data == bytes.fromhex("000005121f000010") + b"QEMU    QEMU HARDDISK   2.5+"
+    assert host.run(TUR).csw == Csw(2, 0, BulkStatus.OK)
+    assert host.run(bytes((0x25,)) + bytes(9), 8).data == bytes.fromhex("00007fff00000200")
+    reply = host.run(bytes((0x1A, 0, 0x3F, 0, 192, 0)), 192)
+    assert reply.data == QEMU_MODE_SENSE_3F
+    assert not reply.status_stalled and reply.csw == Csw(host.tag, 0, BulkStatus.OK)
+    disk.bus_reset()                                        # a USB reset leaves the disk alone
+    host = Host(disk, bulk_out=0x02)
+    assert host.run(TUR).csw.status == BulkStatus.OK
+
+
+def test_presets_are_checked_and_the_command_line_picks_one() -> None:
+    with pytest.raises(ValueError, match="preset='floppy': one of gadget, qemu"):
+        MassStorage(preset="floppy")
+    disk = build_model("storage", {"preset": "qemu", "size": "0x1000000"})
+    assert isinstance(disk, MassStorage) and disk.preset.name == "qemu"
+    lun = disk.lun()
+    assert (lun.vendor, lun.product, lun.revision, lun.removable) == \
+        ("QEMU", "QEMU HARDDISK", "2.5+", False)
+    assert MassStorage(preset="qemu", vendor="ACME", removable=True).lun().removable
 
 
 # -- class requests ---------------------------------------------------------------------------

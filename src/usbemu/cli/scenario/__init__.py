@@ -4,7 +4,7 @@ each step with expectations that are checked as it runs.
 A scenario is a TOML file.  `[machine]` gives the boot options; the `[[module]]`s are loaded
 and the `[[device]]`s plugged in order at the start, then the `[[bridge]]`s are started;
 then the `[[step]]`s run in order.  A step does at most one action (plug, unplug, write,
-read, run, sleep, load, unload) and checks any number of expectations (kernel log lines,
+read, run, sleep, load, unload, fault) and checks any number of expectations (kernel log lines,
 uevents, file contents, paths that exist or do not).  Actions, expectations and bridges are
 tables (name → parser and runner, name → checker, type → starter), so a new one is one
 entry and the runner does not change.  The format is documented in docs/scenarios.md.

@@ -1,4 +1,4 @@
-"""The actions of a step — plug, unplug, write, read, run, sleep, load, unload: the
+"""The actions of a step — plug, unplug, write, read, run, sleep, load, unload, fault: the
 `ACTIONS` table (name → parser, the fields that go with it, whether the step may expect it
 to fail), the `Action`s the parsers return, and `ExpectedFailure` (`error`,
 `error_contains`).
@@ -19,7 +19,8 @@ from typing import Protocol
 
 from ...errors import Errno
 from ...kernel.vtime import MAX_SLEEP_DAYS, MAX_SLEEP_MS
-from ..machine import load_module, plug, unplug
+from ..faults import check_fault_words, fault_command
+from ..machine import MachineError, load_module, plug, unplug
 from .fields import (
     Entry,
     hex_bytes,
@@ -200,6 +201,17 @@ class UnloadAction:
         run.system.rmmod(self.name)
 
 
+@dataclass(frozen=True)
+class FaultAction:
+    words: tuple[str, ...]
+
+    def describe(self) -> str:
+        return " ".join(("fault", *self.words))
+
+    def perform(self, run: Run) -> None:
+        fault_command(run.system, self.words)
+
+
 def _parse_plug(e: Entry, key: str) -> Action | None:
     value = e.get(key, string("a device model name or a clone file"))
     at = e.get("at", port_path)
@@ -276,6 +288,19 @@ def _parse_load(e: Entry, key: str) -> Action | None:
     return None if name is None else LoadAction(name, args)
 
 
+def _parse_fault(e: Entry, key: str) -> Action | None:
+    text = e.get(key, string('a port path and a fault, like "1-1 stall ep=0x81 count=1"'))
+    if text is None:
+        return None
+    words = tuple(text.split())
+    try:
+        check_fault_words(words)
+    except MachineError as exc:
+        e.error(key, str(exc).removeprefix("fault: "))
+        return None
+    return FaultAction(words)
+
+
 def _parse_unload(e: Entry, key: str) -> Action | None:
     name = e.get(key, string('a module name, like "pen_driver"'))
     return None if name is None else UnloadAction(name)
@@ -302,6 +327,7 @@ ACTIONS: dict[str, ActionType] = {
     "sleep": ActionType(_parse_sleep, may_fail=False),
     "load": ActionType(_parse_load, ("params",)),
     "unload": ActionType(_parse_unload),
+    "fault": ActionType(_parse_fault),
 }
 
 

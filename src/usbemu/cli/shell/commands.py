@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..faults import FAULT_USAGE
 from .capture import do_capture
 from .completion import ArgCompleter, complete_nothing, complete_vfs, starting
 from .devices import (
@@ -27,6 +28,7 @@ from .devices import (
     do_stats,
     do_unplug,
 )
+from .faults import complete_fault, do_fault
 from .files import do_cat, do_echo, do_hexdump, do_ls, do_readlink, do_rm
 from .hid import do_evtest, do_hid, do_type, hid_completer
 from .invocation import Invocation, UsageError
@@ -40,6 +42,7 @@ from .modules import (
     do_rmmod,
 )
 from .stty import complete_stty, do_stty
+from .testusb import TESTUSB_USAGE, do_testusb
 
 if TYPE_CHECKING:
     from .interpreter import Shell
@@ -181,6 +184,9 @@ COMMANDS: dict[str, Command] = {
                     complete_plug),
     "unplug": Command(do_unplug, "unplug PORT-PATH", "unplug the device at a port, e.g. 1-1",
                       complete_unplug),
+    "fault": Command(do_fault, FAULT_USAGE,
+                     "inject faults into a device (stall, nak, crc, disconnect, descriptor "
+                     "corruption …), list them and what they hit, clear them", complete_fault),
     "evtest": Command(do_evtest, "evtest /dev/input/eventN",
                       "describe an input device and print its events until stopped (Ctrl-C, "
                       "timeout)", complete_vfs),
@@ -211,6 +217,9 @@ COMMANDS: dict[str, Command] = {
     "stty": Command(do_stty, "stty -F DEVICE [-a | -g | SETTING...]",
                     "print or change a tty's settings (GNU stty: -a, raw, -echo, 115200 …)",
                     complete_stty),
+    "testusb": Command(do_testusb, TESTUSB_USAGE,
+                       "run the usbtest driver's test cases on test devices (gadget zero) "
+                       "through usbfs, as tools/usb/testusb does"),
     "timeout": Command(do_timeout, "timeout DURATION COMMAND [ARG...]",
                        "run a command for at most DURATION (seconds; s, m, h, d) of machine "
                        "time; status 124 when it ran out", complete_timeout, usage_status=125),

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag
@@ -51,6 +50,7 @@ from ...kernel.sysfs import (
     sysfs_of,
 )
 from ...kernel.vfs import Node
+from ...kernel.weak import WeakTable
 from ...spec.hid import HidRequest
 
 if TYPE_CHECKING:
@@ -2179,7 +2179,9 @@ def _device_entries(sysfs: Sysfs, hid: HidDevice) -> dict[str, Node]:
 
 # -- the machine's HID core ------------------------------------------------------------------------
 
-_cores: weakref.WeakKeyDictionary[UsbCore, HidCore] = weakref.WeakKeyDictionary()
+#: Weak both ways (`WeakTable`): a closed machine goes, though each value refers to
+#: its key.
+_cores: WeakTable[UsbCore, HidCore] = WeakTable()
 
 
 class HidCore:

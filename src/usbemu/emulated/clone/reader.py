@@ -73,6 +73,7 @@ _Q_NUM_CONFIGURATIONS: Final = 8
 _FAILURES: Final[Mapping[Outcome, int]] = {
     Outcome.STALL: -Errno.EPIPE, Outcome.NAK: -Errno.ETIMEDOUT,
     Outcome.BABBLE: -Errno.EOVERFLOW, Outcome.NO_RESPONSE: -Errno.EPROTO,
+    Outcome.CRC: -Errno.EPROTO, Outcome.BITSTUFF: -Errno.EPROTO,
 }
 
 

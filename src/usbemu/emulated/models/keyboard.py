@@ -99,19 +99,23 @@ def _interface(interval: int) -> InterfaceDescriptor:
 class BootKeyboard(HidDevice):
     """QEMU's USB keyboard (0627:0001) driven from Python or by a script.
 
-    State visible to tests: `modifiers` and `keys` (held now, keys in press order), `leds`
-    (the host's last output report), `protocol`, `idle_rate`, `pending_reports`,
-    `steps_pending`.  Script actions: Press, Release, Tap (key combinations) and Type.
+    `usb_version` 2 is QEMU's high-speed keyboard; `serial` QEMU's `serial` property, the
+    whole serial-number string (QEMU makes "68284-<controller>-<port>" of it when unset, as
+    "68284-0000:00:02.0-1" in the reference capture; a model does not know where it is
+    plugged, so it says "68284").  State visible to tests: `modifiers` and `keys` (held
+    now, keys in press order), `leds` (the host's last output report), `protocol`,
+    `idle_rate`, `pending_reports`, `steps_pending`.  Script actions: Press, Release, Tap
+    (key combinations) and Type.
     """
 
     model_name: ClassVar[str] = "keyboard"
     report_descriptor: ClassVar[bytes] = QEMU_KEYBOARD_REPORT_DESCRIPTOR
 
-    def __init__(self, *, usb_version: int = 1) -> None:
+    def __init__(self, *, usb_version: int = 1, serial: str | None = None) -> None:
         descriptor, speed = qemu_hid_device(
             usb_version, product=QemuString.PRODUCT_KEYBOARD,
             serial=QemuString.SERIAL_KEYBOARD, configuration=QemuString.CONFIG_KEYBOARD,
-            interface=_interface, intervals=(10, 7))
+            interface=_interface, intervals=(10, 7), serial_number=serial)
         super().__init__(descriptor, speed=speed)
         self.modifiers = KeyModifier(0)
         self.keys: list[KeyUsage] = []

@@ -11,29 +11,47 @@ bulk_only) and one or more `ScsiLun`s (usbemu.emulated.scsi_target), each holdin
 Media can be ejected and inserted while plugged in, and one-shot faults make the device
 answer wrong for host-side recovery tests.
 
+`preset="qemu"` makes it QEMU's usb-storage instead (hw/usb/dev-storage.c with the
+scsi-disk of hw/scsi/scsi-disk.c behind it): 46f4:0001 "QEMU" "QEMU USB HARDDRIVE", serial
+"1", bulk IN 0x81 and OUT 0x02, self-powered at 0 mA, a fixed disk "QEMU     QEMU HARDDISK
+2.5+" that answers as `usbemu.emulated.scsi_profiles.QEMU_SCSI_DISK` — the device of the
+reference capture of Linux 6.12 (tests/golden/linux-6.12-ehci-kbd-storage).
+
 What it does not do: the CD-ROM mode of g_mass_storage, or UAS.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import ClassVar, Final
 
 from ...spec.ch9 import ClassCode, Speed
 from ...spec.descriptors import (
     ConfigDescriptor,
     DeviceDescriptor,
+    DeviceQualifier,
     EndpointDescriptor,
     InterfaceDescriptor,
 )
 from ...spec.storage import StorageProtocol, StorageSubclass
 from ..bulk_only import BulkOnlyDevice, BulkOnlyTransport, StorageFault
+from ..scsi_profiles import GADGET, QEMU_SCSI_DISK, ScsiProfile
 from ..scsi_target import ImageMedium, Medium, MemoryMedium, ScsiLun, ScsiTarget
 
-__all__ = ["BULK_IN", "BULK_OUT", "DEFAULT_SERIAL", "DEFAULT_SIZE", "MassStorage",
-           "StorageFault", "open_medium"]
+__all__ = [
+    "BULK_IN",
+    "BULK_OUT",
+    "DEFAULT_SERIAL",
+    "DEFAULT_SIZE",
+    "PRESETS",
+    "MassStorage",
+    "StorageFault",
+    "StoragePreset",
+    "open_medium",
+]
 
 BULK_IN: Final = 0x81
 BULK_OUT: Final = 0x01
@@ -71,7 +89,67 @@ HIGH_SPEED: Final = DeviceDescriptor(
 FULL_SPEED: Final = replace(HIGH_SPEED, configurations=(_config(64),),
                             other_speed_configurations=())
 
-_SPEEDS: Final = {Speed.HIGH: HIGH_SPEED, Speed.FULL: FULL_SPEED}
+
+
+@dataclass(frozen=True)
+class StoragePreset:
+    """One firmware a `MassStorage` can be: its descriptors at each speed it runs at, its
+    bulk endpoints, the SCSI identity of its units (`vendor`, `product`, `revision`, the
+    RMB bit), its serial number and the `ScsiProfile` its units answer with."""
+
+    name: str
+    speeds: Mapping[Speed, DeviceDescriptor]
+    bulk_in: int
+    bulk_out: int
+    vendor: str
+    product: str
+    revision: str
+    serial: str
+    removable: bool
+    scsi: ScsiProfile
+
+
+#: g_mass_storage on dummy_hcd.
+GADGET_PRESET: Final = StoragePreset(
+    "gadget", MappingProxyType({Speed.HIGH: HIGH_SPEED, Speed.FULL: FULL_SPEED}),
+    BULK_IN, BULK_OUT, "USBemu", "Mass Storage", "1.00", DEFAULT_SERIAL, True, GADGET)
+
+
+def _qemu_config(maxpacket: int, iConfiguration: int) -> ConfigDescriptor:
+    """usb-storage's one configuration (desc_device_full / desc_device_high): self-powered,
+    0 mA, bulk IN 0x81 and bulk OUT 0x02, no interface string."""
+    return ConfigDescriptor(
+        interfaces=(InterfaceDescriptor(
+            ClassCode.MASS_STORAGE, StorageSubclass.SCSI, StorageProtocol.BULK,
+            endpoints=(EndpointDescriptor.bulk(0x81, maxpacket),
+                       EndpointDescriptor.bulk(0x02, maxpacket))),),
+        iConfiguration=iConfiguration, bmAttributes=0xC0, bMaxPower=0)
+
+
+#: usb-storage's string table (desc_strings: STR_MANUFACTURER .. STR_CONFIG_SUPER).  QEMU
+#: appends the controller and port to the serial number ("1-0000:00:02.0-2") unless its
+#: `serial` property is set; a model does not know where it is plugged, so it says "1".
+QEMU_STORAGE_STRINGS: Final[Mapping[int, str]] = MappingProxyType({
+    1: "QEMU", 2: "QEMU USB HARDDRIVE", 3: "1", 4: "Full speed config (usb 1.1)",
+    5: "High speed config (usb 2.0)", 6: "Super speed config (usb 3.0)"})
+_QEMU_FULL: Final = DeviceDescriptor(
+    idVendor=0x46F4, idProduct=0x0001, bcdDevice=0x0000, bcdUSB=0x0200, bMaxPacketSize0=8,
+    iManufacturer=1, iProduct=2, iSerialNumber=3, strings=QEMU_STORAGE_STRINGS,
+    configurations=(_qemu_config(64, 4),), other_speed_configurations=(_qemu_config(512, 5),),
+    qualifier=DeviceQualifier(0x0200, bMaxPacketSize0=64))
+_QEMU_HIGH: Final = replace(
+    _QEMU_FULL, bMaxPacketSize0=64, configurations=_QEMU_FULL.other_speed_configurations,
+    other_speed_configurations=_QEMU_FULL.configurations,
+    qualifier=DeviceQualifier(0x0200, bMaxPacketSize0=8))
+
+#: QEMU's usb-storage (46f4:0001, "CRC16() of QEMU") with a scsi-disk: a fixed disk.
+QEMU_PRESET: Final = StoragePreset(
+    "qemu", MappingProxyType({Speed.HIGH: _QEMU_HIGH, Speed.FULL: _QEMU_FULL}),
+    0x81, 0x02, "QEMU", "QEMU HARDDISK", "2.5+", "1", False, QEMU_SCSI_DISK)
+
+#: The presets by name: `MassStorage(preset=...)`, `storage preset=qemu`.
+PRESETS: Final[Mapping[str, StoragePreset]] = MappingProxyType(
+    {preset.name: preset for preset in (GADGET_PRESET, QEMU_PRESET)})
 
 
 def open_medium(image: str | os.PathLike[str] | None, size: int | None = None, *,
@@ -106,6 +184,9 @@ class MassStorage(BulkOnlyDevice):
     (8, 16 and 4 characters); `serial` the iSerialNumber (LUN n's unit serial is it
     followed by n); `speed` high (512-byte bulk packets) or full (64); `stall_get_max_lun`
     makes GET MAX LUN STALL; `block_size` the logical block size of the media it creates.
+    `preset` picks the firmware (`PRESETS`: "gadget", the default, or "qemu"), which gives
+    the descriptors, endpoints and SCSI profile, and the defaults of `removable`,
+    `vendor`, `product`, `revision` and `serial`.
     Raises ValueError for a bad option (naming it), TypeError for `luns` that are not media.
     Context: not atomic when it opens an image (host file I/O); the model itself is, as
     every model.
@@ -117,25 +198,42 @@ class MassStorage(BulkOnlyDevice):
 
     def __init__(self, image: str | os.PathLike[str] | None = None, *,
                  size: int | None = None, luns: Sequence[Medium | None] | None = None,
-                 read_only: bool = False, speed: Speed = Speed.HIGH, removable: bool = True,
-                 vendor: str = "USBemu", product: str = "Mass Storage",
-                 revision: str = "1.00", serial: str = DEFAULT_SERIAL,
-                 stall_get_max_lun: bool = False, block_size: int = 512) -> None:
-        desc = _SPEEDS.get(speed)
+                 read_only: bool = False, speed: Speed = Speed.HIGH,
+                 removable: bool | None = None, vendor: str | None = None,
+                 product: str | None = None, revision: str | None = None,
+                 serial: str | None = None, stall_get_max_lun: bool = False,
+                 block_size: int = 512, preset: str = "gadget") -> None:
+        chosen = PRESETS.get(preset)
+        if chosen is None:
+            raise ValueError(f"preset={preset!r}: one of {', '.join(PRESETS)}")
+        desc = chosen.speeds.get(speed)
         if desc is None:
-            raise ValueError(f"speed={speed!r}: a mass-storage gadget runs at high or full "
+            raise ValueError(f"speed={speed!r}: a mass-storage device runs at high or full "
                              "speed")
-        if serial != DEFAULT_SERIAL:
-            desc = replace(desc, iSerialNumber=serial)
+        serial = chosen.serial if serial is None else serial
+        if serial != chosen.serial:
+            desc = _with_serial(desc, serial)
         super().__init__(desc, speed=speed)
         media = _media(image, size, luns, read_only, block_size)
-        units = [ScsiLun(medium, removable=removable, vendor=vendor, product=product,
-                         revision=revision, write_protect=read_only,
-                         serial=f"{serial}{n}" if n else serial)
+        units = [ScsiLun(medium, removable=chosen.removable if removable is None else removable,
+                         vendor=chosen.vendor if vendor is None else vendor,
+                         product=chosen.product if product is None else product,
+                         revision=chosen.revision if revision is None else revision,
+                         write_protect=read_only, serial=f"{serial}{n}" if n else serial,
+                         profile=chosen.scsi)
                  for n, medium in enumerate(media)]
+        self.preset = chosen
         self.stall_get_max_lun = stall_get_max_lun
-        self.bulk_only = BulkOnlyTransport(self, ScsiTarget(units), bulk_in=BULK_IN,
-                                           bulk_out=BULK_OUT)
+        self.bulk_only = BulkOnlyTransport(self, ScsiTarget(units), bulk_in=chosen.bulk_in,
+                                           bulk_out=chosen.bulk_out)
+
+
+def _with_serial(desc: DeviceDescriptor, serial: str) -> DeviceDescriptor:
+    """`desc` with `serial` as its serial-number string (QEMU's `serial` property)."""
+    index = desc.iSerialNumber
+    if isinstance(index, int) and desc.strings:
+        return replace(desc, strings=MappingProxyType({**desc.strings, index: serial}))
+    return replace(desc, iSerialNumber=serial)
 
 
 def _media(image: str | os.PathLike[str] | None, size: int | None,

@@ -90,10 +90,6 @@ _DIR_IN: Final = int(UrbFlag.DIR_IN)
 _ZERO_PACKET: Final = int(UrbFlag.ZERO_PACKET)
 _ISO_ASAP: Final = int(UrbFlag.ISO_ASAP)
 _EMPTY: Final = memoryview(b"")
-_STATUS: Final = {
-    Outcome.DONE: 0, Outcome.STALL: -Errno.EPIPE, Outcome.BABBLE: -Errno.EOVERFLOW,
-    Outcome.NO_RESPONSE: -Errno.EPROTO,
-}
 _NAK: Final = 1  # a segment that ends with the endpoint NAKing: the QH then waits
 _NAK_READY: Final = 2  # ... and the endpoint said it is ready again meanwhile
 _ASYNC: Final = frozenset({EndpointType.CONTROL, EndpointType.BULK})
@@ -578,7 +574,7 @@ class EhciHCD(InProcessController):
             return
         urb = hep.urb_list[0]
         model = self._route(urb)
-        ep = None if model is None else model.endpoint(hep.address)
+        ep = None if model is None else model.token_endpoint(hep.address)
         room = qh.maxp * qh.mult
         view = urb.buffer_view()[urb.actual_length:]
         if ep is None:
@@ -600,7 +596,7 @@ class EhciHCD(InProcessController):
                 urb.transfer_buffer_length:
             qh.due = self._slot_after(qh, u + 1)
             return
-        self._giveback(qh, urb, _STATUS[outcome])
+        self._giveback(qh, urb, self.outcome_status[outcome, qh.is_in])
         self._next_periodic_urb(qh, u + 1)
 
     def _charge(self, qh: _Qh, u: int, nbytes: int) -> None:
@@ -649,10 +645,12 @@ class EhciHCD(InProcessController):
             if model is None:
                 return EHCI_TUNE_CERR, -Errno.EPROTO
             status = self._control(model, urb)
+            if status is None:
+                return 0, _NAK
             data = -(-urb.actual_length // qh.maxp)
             qh.bytes += urb.actual_length
             return (2 + data if status != -Errno.EPROTO else EHCI_TUNE_CERR), status
-        ep = None if model is None else model.endpoint(qh.hep.address)
+        ep = None if model is None else model.token_endpoint(qh.hep.address)
         if ep is None:
             return EHCI_TUNE_CERR, -Errno.EPROTO
         view = urb.buffer_view()[urb.actual_length:]
@@ -674,7 +672,7 @@ class EhciHCD(InProcessController):
             return max(packets, 1), 0
         if outcome is Outcome.STALL:
             return packets + 1, -Errno.EPIPE
-        return max(packets, 1), _STATUS.get(outcome, -Errno.EPROTO)
+        return max(packets, 1), self.outcome_status[outcome, qh.is_in]
 
     def _segment_done(self, qh: _Qh, end_uf: int) -> None:
         """The QH's last transaction of the segment went out in microframe `end_uf`."""
@@ -1045,7 +1043,7 @@ class EhciHCD(InProcessController):
     def _iso_transfer(self, qh: _Qh, urb: Urb, packet: IsoPacket) -> None:
         """Move one packet; its errors stay in the packet (`iso_packet`)."""
         model = self._route(urb)
-        ep = None if model is None else model.endpoint(qh.hep.address)
+        ep = None if model is None else model.token_endpoint(qh.hep.address)
         iso_packet(ep, urb.buffer_view()[packet.offset:packet.offset + packet.length],
                    qh.is_in, packet)
         urb.error_count += packet.status != 0

@@ -589,8 +589,10 @@ class BlockCore:
         return "".join(lines)
 
 
-_cores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BlockCore] = \
-    weakref.WeakKeyDictionary()
+#: The core of each machine, by its loop.  The machine holds its core; a weak value lets
+#: a closed machine go (a weak key could not: the core holds the loop).
+_cores: weakref.WeakValueDictionary[asyncio.AbstractEventLoop, BlockCore] = \
+    weakref.WeakValueDictionary()
 
 
 def block_core_of(loop: asyncio.AbstractEventLoop | None = None) -> BlockCore:

@@ -106,8 +106,10 @@ class ScsiCore:
         return task
 
 
-_cores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ScsiCore] = \
-    weakref.WeakKeyDictionary()
+#: The core of each machine, by its loop.  The machine holds its core; a weak value lets
+#: a closed machine go (a weak key could not: the core holds the loop).
+_cores: weakref.WeakValueDictionary[asyncio.AbstractEventLoop, ScsiCore] = \
+    weakref.WeakValueDictionary()
 
 
 def scsi_core_of(loop: asyncio.AbstractEventLoop | None = None) -> ScsiCore:

@@ -111,6 +111,7 @@ def test_an_unknown_usage_is_logged(system: System, code: ModuleType,
     assert isinstance(kbd, code.usb_kbd)
 
     async def complete(report: bytes) -> None:
+        await code.usb_kbd_close(kbd.dev)  # idle: the console's kbd handler keeps it open
         kbd.new[:] = report
         kbd.irq.status = 0
         code.usb_kbd_irq(kbd.irq)  # reports, then resubmits

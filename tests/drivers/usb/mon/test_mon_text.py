@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +17,18 @@ from usbemu.drivers.usb.mon.mon_text import (
     mon_text_event,
     mon_timestamp,
 )
-from usbemu.emulated.device import DeviceModel
+from usbemu.emulated.models.keyboard import BootKeyboard
 from usbemu.emulated.models.pendrive import PenDrive
+from usbemu.emulated.models.storage import MassStorage
+from usbemu.emulated.scsi_target import MemoryMedium
 from usbemu.host.inproc import InProcessHCD
 from usbemu.kernel.device import Driver
 from usbemu.kernel.fs import O_NONBLOCK, O_RDONLY
-from usbemu.spec.ch9 import Speed
 from usbemu.system import PciDevice, System
 
-GOLDEN = Path(__file__).parents[3] / "golden" / "linux-6.12-ehci-kbd-storage" / "usbmon.txt"
+REFERENCE = Path(__file__).parents[3] / "golden" / "linux-6.12-ehci-kbd-storage"
+GOLDEN = REFERENCE / "usbmon.txt"
+LONGDATA = REFERENCE / "usbmon-longdata.txt"
 
 
 def fields(line: str) -> list[str]:
@@ -37,7 +41,7 @@ def read_all(system: System, path: str) -> list[str]:
 
 
 def drain(system: System, f: object) -> list[str]:
-    lines = []
+    lines: list[str] = []
     while True:
         try:
             chunk = f.read(4096)  # type: ignore[attr-defined]
@@ -46,31 +50,70 @@ def drain(system: System, f: object) -> list[str]:
         lines.append(chunk.decode())
 
 
-def test_root_hub_enumeration_matches_the_real_capture() -> None:
-    from tests.core.test_enumeration import QEMU_KBD, QEMU_STORAGE
+def reference_disk() -> MemoryMedium:
+    """The reference machine's 16 MiB disk as far as the capture shows it, from the long
+    data: block 0 (an MS-DOS partition table: one Linux partition from LBA 2048) and the
+    first bytes of LBA 2048 ("RIG-DISK-MARKER at 1 MiB (LBA 2048)")."""
+    disk = MemoryMedium(16 << 20)
+    payloads = [line.split(" = ")[1].split()[0] for line in LONGDATA.read_text().splitlines()
+                if " len_urb=512 " in line or " len_urb=4096 " in line]
+    disk.write(0, bytes.fromhex(payloads[0]))
+    disk.write(2048, bytes.fromhex(payloads[-1]))
+    return disk
 
+
+def capture_reference_machine() -> list[list[str]]:
+    """The reference machine on our side, captured as its README says it was: usbhid,
+    hid-generic and usb-storage loaded, then the EHCI controller at 0000:00:02.0 with
+    QEMU's high-speed usb-kbd on port 1 and usb-storage (the 16 MiB disk) on port 2; `cat
+    0u` from before the controller to the end; after the enumeration, user space reads
+    the first 4 KiB of sda1 (the capture's last block, at 12.496 s).  Returns each line's
+    fields after the URB tag and timestamp."""
     system = System(uname=Uname(release="6.12.117+deb12-amd64"))
     system.modules.autoload = False
     system.boot()
     try:
-        reader = system.open(f"{MON_DIR}/0u", O_RDONLY | O_NONBLOCK)
+        for module in ("usbhid", "hid_generic", "usb-storage"):
+            system.modprobe(module)
+        reader = system.run(system.aopen(f"{MON_DIR}/0u", O_RDONLY))
+        text: list[bytes] = []
+
+        async def cat() -> None:
+            while True:
+                text.append(await reader.read(4096))
+
+        cat_task = system.loop.create_task(cat())
         pci = PciDevice("0000:00:02.0")
         pci.driver = Driver("ehci-pci")
         hcd = InProcessHCD(system.usb, pci, 6, has_tt=False)
-        hcd.root_hub.attach(1, DeviceModel(QEMU_KBD, speed=Speed.HIGH))
-        hcd.root_hub.attach(2, DeviceModel(QEMU_STORAGE, speed=Speed.HIGH))
+        hcd.root_hub.attach(1, BootKeyboard(usb_version=2, serial="68284-0000:00:02.0-1"))
+        hcd.root_hub.attach(2, MassStorage(luns=[reference_disk()], preset="qemu",
+                                           serial="1-0000:00:02.0-2"))
         system.run(system.usb.add_hcd(hcd))
         system.settle()
-        ours = [fields(line) for line in drain(system, reader)]
-        golden = [fields(line) for line in GOLDEN.read_text().splitlines()]
-        # the root hub's own enumeration: descriptors, strings, config, hub descriptor
-        assert ours[:22] == golden[:22]
-        lines = [" ".join(f) for f in ours]
-        for expected in ("C Ci:1:002:0 0 18 = 12010002 00000040 27060100 00000104 0b01",
-                         "S Co:1:000:0 s 00 05 0002 0000 0000 0"):
-            assert expected in lines
+        marker = system.open("/dev/sda1", O_RDONLY).read(4096)
+        assert marker.startswith(b"RIG-DISK-MARKER at 1 MiB (LBA 2048)")
+        system.settle()
+        cat_task.cancel()
+        return [fields(line) for line in b"".join(text).decode().splitlines()]
     finally:
         system.close()
+
+
+def test_the_reference_machine_matches_the_real_capture_line_for_line() -> None:
+    """All 208 lines of Linux 6.12's capture, URB tags and timestamps aside: the root hub,
+    the hub driver's port handling, the keyboard's enumeration and usbhid's requests (serial
+    number, SET_IDLE, report descriptor, the LED SET_REPORT with the interrupt URB the
+    console's kbd handler starts before it completes), the disk's enumeration, GET MAX
+    LUN, and the SCSI commands of scsi_scan and sd over Bulk-Only (INQUIRY, TEST UNIT
+    READY, READ CAPACITY(10), READ(10) of block 0, MODE SENSE(6) of all pages twice, the
+    second revalidate, the partition scan's 4 KiB read), then user space's read of sda1."""
+    golden = [fields(line) for line in GOLDEN.read_text().splitlines()]
+    ours = capture_reference_machine()
+    assert len(golden) == 208
+    for n, (mine, real) in enumerate(zip(ours, golden, strict=False), 1):
+        assert mine == real, f"line {n}"
+    assert len(ours) == len(golden)
 
 
 def one_s_and_one_c_per_urb(lines: list[str]) -> None:
@@ -87,11 +130,11 @@ def one_s_and_one_c_per_urb(lines: list[str]) -> None:
 
 
 @pytest.fixture
-def system() -> System:
+def system() -> Iterator[System]:
     with System() as machine:
         machine.modules.autoload = False
         machine.add_controller()
-        yield machine  # type: ignore[misc]
+        yield machine
 
 
 def test_bus_files_and_pairs(system: System) -> None:

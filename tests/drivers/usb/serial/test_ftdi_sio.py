@@ -622,6 +622,30 @@ def test_drain_waits_for_the_transmitter_to_be_empty(system: System) -> None:
         assert struct.unpack("<i", lsr)[0] == 1  # TIOCSER_TEMT
 
 
+def test_an_unplug_during_a_drain_waits_for_it_and_oopses_nothing(system: System) -> None:
+    """usb_serial_disconnect() sets `disconnected` under disc_mutex, which
+    serial_wait_until_sent() holds while ftdi_tx_empty() asks the chip: the drain sees the
+    device gone and ends, then the port (and its private data) goes.  Found by the soak:
+    the disconnect freed the port's private data under a polling drain (an oops)."""
+    model = FT232R()
+    plugged(system, model)
+    with system.open("/dev/ttyUSB0", "rb+") as f:
+        raw(system, f)
+
+        async def scenario() -> list[BaseException | None]:
+            await f.afile.write(b"hello")
+            drain = asyncio.ensure_future(tcdrain(f.afile))
+            await asyncio.sleep(0.5)
+            assert not drain.done()              # nobody takes the bytes: TEMT clear
+            system.unplug("1-1")
+            return await asyncio.wait_for(asyncio.gather(drain, return_exceptions=True), 10)
+
+        system.run(scenario())
+    system.settle()
+    assert "BUG:" not in system.dmesg(), system.dmesg()
+    assert not system.vfs.exists("/dev/ttyUSB0")
+
+
 def test_tiocgserial_and_the_spd_cust_custom_divisor(system: System) -> None:
     model = FT232R()
     plugged(system, model)

@@ -10,7 +10,6 @@ each bus saw and the text events its readers lost.  It formats nothing: the read
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -18,6 +17,7 @@ from ....core.hcd import UsbBus
 from ....core.urb import Urb
 from ....core.usbcore import UsbCore
 from ....errors import Errno
+from ....kernel.weak import WeakTable
 
 __all__ = ["EINPROGRESS", "MonBus", "MonReader", "UsbMon", "usbmon_of"]
 
@@ -121,7 +121,9 @@ class UsbMon:
                     reader.rnf_complete(bus.busnum, urb, status)
 
 
-_MONITORS: Final[weakref.WeakKeyDictionary[UsbCore, UsbMon]] = weakref.WeakKeyDictionary()
+#: Weak both ways (`WeakTable`): a closed machine goes, though each value refers to
+#: its key.
+_MONITORS: Final[WeakTable[UsbCore, UsbMon]] = WeakTable()
 
 
 def usbmon_of(usbcore: UsbCore) -> UsbMon:

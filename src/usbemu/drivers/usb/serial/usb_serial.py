@@ -28,7 +28,7 @@ serial console, sysrq, suspend and resume, sibling interfaces.
 
 from __future__ import annotations
 
-import weakref
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -77,6 +77,7 @@ from ....kernel.tty_port import (
     tty_port_put,
     tty_port_tty_get,
 )
+from ....kernel.weak import WeakTable
 from ....spec.ch9 import DeviceState, EndpointType
 from . import generic
 
@@ -296,7 +297,9 @@ class UsbSerial:
 
     Its reference count (`kref`) is held by the probe and by every open tty of its ports;
     when it drops to zero the minors go back, the driver's `release` runs and the ports'
-    URBs are freed (destroy_serial)."""
+    URBs are freed (destroy_serial).  `disc_mutex` orders `disconnected` with the
+    operations that talk to the device while it is set (wait_until_sent): a disconnect
+    waits for them."""
 
     def __init__(self, core: UsbSerialCore, dev: UsbDevice, interface: UsbInterface,
                  driver: UsbSerialDriver) -> None:
@@ -311,6 +314,7 @@ class UsbSerial:
         self.num_bulk_in = self.num_bulk_out = 0
         self.num_interrupt_in = self.num_interrupt_out = 0
         self.disconnected = False
+        self.disc_mutex = asyncio.Lock()
         self.attached = False
         self.minors_reserved = False
         self.kref = 1
@@ -493,8 +497,9 @@ def _setup_port_interrupt_out(port: UsbSerialPort, ep: UsbHostEndpoint,
 
 # -- the machine's usb-serial core ----------------------------------------------------------------
 
-_by_usbcore: weakref.WeakKeyDictionary[UsbCore, UsbSerialCore] = \
-    weakref.WeakKeyDictionary()
+#: Weak both ways (`WeakTable`): a closed machine goes, though each value refers to
+#: its key.
+_by_usbcore: WeakTable[UsbCore, UsbSerialCore] = WeakTable()
 
 
 def usb_serial_core_of(usb: UsbCore) -> UsbSerialCore:
@@ -755,7 +760,8 @@ class UsbSerialCore:
         serial = interface.driver_data
         if not isinstance(serial, UsbSerial):
             return
-        serial.disconnected = True
+        async with serial.disc_mutex:
+            serial.disconnected = True
         for port in serial.port[:serial.num_ports]:
             tty = tty_port_tty_get(port.port)
             if tty is not None:
@@ -891,8 +897,11 @@ class UsbSerialCore:
     async def _wait_until_sent(self, tty: TtyStruct, timeout_ms: float) -> None:
         port = self._port_of(tty)
         drv = port.serial.type
-        if drv.wait_until_sent is not None and not port.serial.disconnected:
-            await call_tty_op(drv.wait_until_sent, tty, timeout_ms)
+        if drv.wait_until_sent is None:
+            return
+        async with port.serial.disc_mutex:
+            if not port.serial.disconnected:
+                await call_tty_op(drv.wait_until_sent, tty, timeout_ms)
 
     def _throttle(self, tty: TtyStruct) -> None:
         port = self._port_of(tty)
