@@ -49,8 +49,15 @@ def _device(backend: UsbemuBackend) -> usb.core.Device:
     dev = usb.core.find(backend=backend, **ZERO)
     if dev is None:
         raise RuntimeError("pyusb bench: gadget zero not found")
+    _detach(dev)              # usbtest holds interface 0 of the first configuration
     dev.set_configuration(2)
+    _detach(dev)              # and binds the loopback configuration's once it is set
     return dev
+
+
+def _detach(dev: usb.core.Device) -> None:
+    if dev.is_kernel_driver_active(0):
+        dev.detach_kernel_driver(0)
 
 
 def _in_process(seconds: float) -> list[float]:

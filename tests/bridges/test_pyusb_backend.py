@@ -6,6 +6,7 @@ another process, and an unmodified script that only has USBEMU_PYUSB set."""
 
 from __future__ import annotations
 
+import asyncio
 import array
 import errno
 import os
@@ -529,6 +530,25 @@ def test_serve_pyusb_replaces_a_stale_socket_only(system: System, tmp_path: Path
 
     assert system.run(scenario()) == errno.EADDRINUSE
     assert not os.path.exists(path)
+
+
+def test_closing_the_server_hangs_up_on_its_clients(system: System, tmp_path: Path) -> None:
+    path = str(tmp_path / "u.sock")
+    errors: list[dict[str, object]] = []
+    system.loop.set_exception_handler(lambda loop, context: errors.append(context))
+
+    async def scenario() -> tuple[bytes, int]:
+        server = await serve_pyusb(system, path)
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(encode(["enumerate"]))
+        await reader.read(1 << 16)                       # its answer: the client is served
+        await server.close()                             # with the client still connected
+        rest = await reader.read(1 << 16)
+        writer.close()
+        return rest, len(server.clients)
+
+    assert system.run(scenario()) == (b"", 0)            # hung up on, nothing left serving
+    assert errors == []
 
 
 def test_a_second_thread_while_one_drives_the_machine(backend: UsbemuBackend) -> None:

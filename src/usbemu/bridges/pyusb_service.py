@@ -376,11 +376,17 @@ class PyusbServer:
     path: str
     server: asyncio.AbstractServer
     service: PyusbService
+    #: The connected clients, each with the task serving it.
+    clients: dict[asyncio.StreamWriter, asyncio.Task[None]] = field(default_factory=dict)
 
     async def close(self) -> None:
-        """Stop listening, remove the socket file and close every handle the clients
-        left open.  Context: may sleep."""
+        """Stop listening, hang up on the clients (each one's calls end as when it goes
+        away), remove the socket file and close every handle the clients left open.
+        Context: may sleep."""
         self.server.close()
+        for writer in list(self.clients):
+            writer.close()
+        await asyncio.gather(*self.clients.values(), return_exceptions=True)
         await self.server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
@@ -461,6 +467,16 @@ async def serve_pyusb(system: System, path: str) -> PyusbServer:
     on the machine's loop; may sleep."""
     _remove_stale_socket(path)
     service = PyusbService(system)
-    server = await asyncio.start_unix_server(
-        lambda r, w: _serve_client(service, r, w), path)
-    return PyusbServer(path, server, service)
+    clients: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        clients[writer] = task
+        try:
+            await _serve_client(service, reader, writer)
+        finally:
+            del clients[writer]
+
+    server = await asyncio.start_unix_server(accept, path)
+    return PyusbServer(path, server, service, clients)
