@@ -6,8 +6,8 @@ another process, and an unmodified script that only has USBEMU_PYUSB set."""
 
 from __future__ import annotations
 
-import asyncio
 import array
+import asyncio
 import errno
 import os
 import socket
