@@ -134,6 +134,7 @@ def markdown(details: Sequence[tuple[str, str]], figures: Sequence[Figure]) -> s
             section = fig.section
             rows.append(f"| **{section}** | | |")
         spread = f" ({fig.spread()})" if fig.spread() else ""
-        rows.append(f"| {fig.label} | {_number(fig.median)} {fig.unit}{spread} | "
+        note = f"; {fig.note}" if fig.note else ""
+        rows.append(f"| {fig.label} | {_number(fig.median)} {fig.unit}{spread}{note} | "
                     f"{fig.ratio()} |")
     return f"{head}\n\n" + "\n".join(rows) + "\n"

@@ -419,6 +419,11 @@ async def checkintf(ps: UsbDevState, ifnum: int) -> int:
     return await claimintf(ps, ifnum)
 
 
+def _claimed(ps: UsbDevState, ifnum: int) -> bool:
+    """checkintf()'s answer without a call when the interface is this file's already."""
+    return bool(ps.ifclaimed >> ifnum & 1) and ps.dev.state is DeviceState.CONFIGURED
+
+
 def findintfep(dev: UsbDevice, ep: int) -> int:
     """findintfep(): the number of the interface one of whose altsettings has endpoint
     `ep`; -EINVAL (bad address), -ESRCH (unconfigured), -ENOENT.  Context: atomic."""
@@ -773,9 +778,10 @@ async def proc_bulk(ps: UsbDevState, bulk: Any) -> int:
     ret = findintfep(ps.dev, bulk.ep)
     if ret < 0:
         return ret
-    ret = await checkintf(ps, ret)
-    if ret:
-        return ret
+    if not _claimed(ps, ret):
+        ret = await checkintf(ps, ret)
+        if ret:
+            return ret
     if not 0 <= bulk.len < 0x7FFFFFFF - 200:
         return -Errno.EINVAL
     dev = ps.dev
@@ -1079,7 +1085,7 @@ async def usbdev_ioctl(file: File, cmd: int, arg: Any) -> int:
     """usbdev_do_ioctl(): -EPERM on a file not open for writing; the reaps work after
     disconnect, everything else is -ENODEV then.  Context: may sleep."""
     ps: UsbDevState = file.private_data
-    if not file.f_mode & FMode.WRITE:
+    if not int(file.f_mode) & _FMODE_WRITE:   # int: an IntFlag's own & costs a microsecond
         return -Errno.EPERM
     if cmd == USBDEVFS_REAPURB:
         return await proc_reapurb(ps, arg)
@@ -1098,6 +1104,8 @@ async def _sync(fn: Any, ps: UsbDevState, arg: Any) -> int:
     result: int = fn(ps, arg)
     return result
 
+
+_FMODE_WRITE: Final = int(FMode.WRITE)
 
 _IOCTLS: Final[dict[int, Any]] = {
     USBDEVFS_CONTROL: proc_control,

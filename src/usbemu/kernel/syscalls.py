@@ -31,6 +31,7 @@ import asyncio
 import inspect
 import stat as stat_mod
 from collections.abc import Callable, Coroutine
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from ..errors import Errno
@@ -151,7 +152,7 @@ class OpenFiles:
         oops (any other exception, or a result that is not an int)."""
         try:
             result = fn(*args)
-            if inspect.isawaitable(result):
+            if type(result) is CoroutineType or inspect.isawaitable(result):
                 result = await result
         except OSError as exc:
             return -(exc.errno or Errno.EIO)
