@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import statistics
 import threading
 import time
 import tracemalloc
@@ -508,6 +509,4 @@ def figures(scale: int) -> list[Figure]:
 
 
 def statistics_mb(rates: list[float], size: int) -> str:
-    import statistics
-
     return f"{statistics.median(rates) * size / 1e6:,.1f}"
