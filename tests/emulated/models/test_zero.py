@@ -465,3 +465,14 @@ def test_switching_configuration_rebinds_the_shared_endpoints() -> None:
     assert not ep(zero, 0x02).halted
     assert push(zero.endpoint(0x02), b"\x07") == (Outcome.DONE, 1)
     assert pull(zero.endpoint(0x81), 512) == (Outcome.DONE, b"\x07")
+
+
+def test_the_interrupt_option_adds_a_sourcesink_altsetting() -> None:
+    zero = GadgetZero(interrupt=True)
+    enumerate_model(zero, configuration=None)
+    config = get_descriptor(zero, 0x02, 0)
+    assert config[:len(GOLDEN_HS_SOURCESINK)][4:] == GOLDEN_HS_SOURCESINK[4:]  # then alt 2
+    assert config[len(GOLDEN_HS_SOURCESINK):] == (
+        intf_desc(2, 2, 0) + ep_desc(0x85, 0x03, 1024, 4) + ep_desc(0x06, 0x03, 1024, 4))
+    assert int.from_bytes(config[2:4], "little") == len(config)
+    assert get_descriptor(zero, 0x02, 1) == GOLDEN_HS_LOOPBACK

@@ -13,10 +13,14 @@ composite.c hands out (manufacturer "Linux <release> with <udc>", as composite_d
 writes it, and bcdDevice the kernel version, as get_default_bcdDevice() does).
 
 Source/sink: interface 0 altsetting 0 has bulk IN/OUT, altsetting 1 adds isochronous IN/OUT.
-Bulk and isochronous IN source `pattern` data (0: zeros, 1: mod63, byte i = (i % maxpacket)
-% 63; 2: none, sent as zeros); bulk OUT data is checked against the pattern and a mismatch
-halts the OUT endpoint after the transfer completes, as check_read_data() does; isochronous
-OUT is discarded.  Vendor requests 0x5b (bmRequestType 0x40: store up to 4096 bytes) and
+With `interrupt=True` an altsetting 2 holds an interrupt IN/OUT pair (0x85, 0x06): this
+model's addition, off by default, for Linux 6.12's f_sourcesink has no interrupt endpoints
+(though usbtest's gadget-zero entry still asks for them, `intr`); with it, usbtest's cases
+25 and 26 run against source/sink with `usbtest alt=2`.  Every IN endpoint sources
+`pattern` data (0: zeros, 1: mod63, byte i = (i % maxpacket) % 63; 2: none, sent as zeros);
+bulk and interrupt OUT data is checked against the pattern and a mismatch halts the OUT
+endpoint after the transfer completes, as check_read_data() does; isochronous OUT is
+discarded.  Vendor requests 0x5b (bmRequestType 0x40: store up to 4096 bytes) and
 0x5c (0xc0: return them) work in this configuration only, as sourcesink_setup() does.
 
 Loopback: altsetting 0 is f_loopback's bulk pair — each OUT transfer is queued and returned
@@ -128,12 +132,14 @@ def _intr(t: _SpeedTable) -> tuple[EndpointDescriptor, ...]:
 _SELF_POWERED: Final = ConfigAttributes.ONE | ConfigAttributes.SELF_POWERED
 
 
-def _sourcesink_config(t: _SpeedTable) -> ConfigDescriptor:
+def _sourcesink_config(t: _SpeedTable, interrupt: bool) -> ConfigDescriptor:
     vendor = ClassCode.VENDOR_SPEC
     return ConfigDescriptor(
         interfaces=(InterfaceDescriptor(vendor, endpoints=_bulk(t)),
                     InterfaceDescriptor(vendor, endpoints=_bulk(t) + _iso(t),
-                                        bAlternateSetting=1)),
+                                        bAlternateSetting=1))
+        + ((InterfaceDescriptor(vendor, endpoints=_intr(t), bAlternateSetting=2),)
+           if interrupt else ()),
         bConfigurationValue=SOURCESINK_CONFIG, iConfiguration=_I_SOURCESINK,
         bmAttributes=_SELF_POWERED, bMaxPower=1)
 
@@ -149,15 +155,17 @@ def _loopback_config(t: _SpeedTable) -> ConfigDescriptor:
         bmAttributes=_SELF_POWERED, bMaxPower=1)
 
 
-def _configs(speed: Speed, loopdefault: bool) -> tuple[ConfigDescriptor, ...]:
+def _configs(speed: Speed, loopdefault: bool,
+             interrupt: bool) -> tuple[ConfigDescriptor, ...]:
     t = _TABLES[speed]
-    pair = (_sourcesink_config(t), _loopback_config(t))
+    pair = (_sourcesink_config(t, interrupt), _loopback_config(t))
     return pair[::-1] if loopdefault else pair
 
 
-def gadget_zero_descriptor(speed: Speed = Speed.HIGH,
-                           loopdefault: bool = False) -> DeviceDescriptor:
-    """The descriptor tree g_zero presents when connected at `speed` (HIGH or FULL).
+def gadget_zero_descriptor(speed: Speed = Speed.HIGH, loopdefault: bool = False,
+                           interrupt: bool = False) -> DeviceDescriptor:
+    """The descriptor tree g_zero presents when connected at `speed` (HIGH or FULL), with
+    source/sink's interrupt altsetting 2 when `interrupt` is set.
 
     Context: pure function.  Raises ValueError for another speed.
     """
@@ -168,8 +176,8 @@ def gadget_zero_descriptor(speed: Speed = Speed.HIGH,
         idVendor=0x0525, idProduct=0xA4A0, bcdDevice=0x0612, bcdUSB=0x0200,
         bDeviceClass=ClassCode.VENDOR_SPEC, bMaxPacketSize0=64,
         iManufacturer=1, iProduct=2, iSerialNumber=3,
-        configurations=_configs(speed, loopdefault),
-        other_speed_configurations=_configs(other, loopdefault),
+        configurations=_configs(speed, loopdefault, interrupt),
+        other_speed_configurations=_configs(other, loopdefault, interrupt),
         strings=_STRINGS,
     )
 
@@ -191,52 +199,41 @@ def pattern_bytes(pattern: int, maxpacket: int, length: int) -> bytes:
 
 
 class _SourceSink:
-    """f_sourcesink's data side: pattern source on IN, pattern check on bulk OUT."""
+    """f_sourcesink's data side: pattern source on IN, pattern check on OUT, per endpoint
+    (bulk and this model's interrupt pair alike); isochronous OUT is discarded."""
 
-    __slots__ = ("_check", "_iso", "_source", "buflen", "pattern")
+    __slots__ = ("_check", "_source", "buflen", "pattern")
 
     def __init__(self, pattern: int, buflen: int) -> None:
         self.pattern = pattern
         self.buflen = buflen
-        self._source = b""
-        self._iso = b""
-        self._check = b""
+        self._source: dict[int, bytes] = {}
+        self._check: dict[int, bytes] = {}
 
     def enable(self, model: DeviceModel) -> None:
         """set_alt(): (re)bind every active endpoint of the interface."""
         for ep in model.endpoints():
-            if ep.type == EndpointType.ISOC:
-                self._bind_iso(ep)
+            maxp = ep.maxpacket
+            if ep.is_in:
+                # an isochronous IN request is one (micro)frame's worth, a bulk one buflen
+                size = maxp * ep.mult if ep.type == EndpointType.ISOC else self.buflen
+                self._source[ep.address] = pattern_bytes(self.pattern, maxp, size)
+                ep.in_handler = self._source_in
+            elif ep.type == EndpointType.ISOC:
+                ep.out_handler = self._iso_out
             else:
-                self._bind_bulk(ep)
-
-    def _bind_bulk(self, ep: Endpoint) -> None:
-        maxp = ep.maxpacket
-        if ep.is_in:
-            self._source = pattern_bytes(self.pattern, maxp, self.buflen)
-            ep.in_handler = self._source_in
-        else:
-            span = -(-max(self.buflen, _CHECK_SPAN) // maxp) * maxp
-            self._check = pattern_bytes(self.pattern, maxp, span)
-            ep.out_handler = self._sink_out
-
-    def _bind_iso(self, ep: Endpoint) -> None:
-        if ep.is_in:
-            self._iso = pattern_bytes(self.pattern, ep.maxpacket, ep.maxpacket * ep.mult)
-            ep.in_handler = self._iso_in
-        else:
-            ep.out_handler = self._iso_out
+                span = -(-max(self.buflen, _CHECK_SPAN) // maxp) * maxp
+                self._check[ep.address] = pattern_bytes(self.pattern, maxp, span)
+                ep.out_handler = self._sink_out
 
     def _source_in(self, ep: Endpoint, room: int) -> bytes:
-        return self._source
-
-    def _iso_in(self, ep: Endpoint, room: int) -> bytes:
-        return self._iso
+        return self._source[ep.address]
 
     def _sink_out(self, ep: Endpoint, data: memoryview) -> None:
         if self.pattern == 2:
             return
-        check, span = self._check, len(self._check)
+        check = self._check[ep.address]
+        span = len(check)
         for offset in range(0, len(data), span):
             if not check.startswith(data[offset:offset + span]):
                 ep.halt()  # "bad OUT byte": the transfer completed, the endpoint halts
@@ -349,7 +346,8 @@ class GadgetZero(DeviceModel):
     """g_zero: source/sink and loopback configurations for usbtest-style testing.
 
     Options (zero.c's module parameters): `speed` HIGH or FULL, `loopdefault`, `pattern`
-    (0 zeros, 1 mod63, 2 none), `qlen` (loopback buffers) and `buflen` (bytes per buffer).
+    (0 zeros, 1 mod63, 2 none), `qlen` (loopback buffers) and `buflen` (bytes per buffer);
+    and `interrupt`, this model's interrupt source/sink altsetting 2.
     """
 
     model_name: ClassVar[str] = "zero"
@@ -358,12 +356,12 @@ class GadgetZero(DeviceModel):
 
     def __init__(self, *, speed: Speed = Speed.HIGH, loopdefault: bool = False,
                  pattern: int = 0, qlen: int = GZERO_QLEN,
-                 buflen: int = GZERO_BULK_BUFLEN) -> None:
+                 buflen: int = GZERO_BULK_BUFLEN, interrupt: bool = False) -> None:
         if pattern not in (0, 1, 2):
             raise ValueError(f"pattern={pattern!r}: 0 = all zeroes, 1 = mod63, 2 = none")
         if qlen <= 0 or buflen <= 0:
             raise ValueError(f"qlen={qlen!r} and buflen={buflen!r} must be positive")
-        super().__init__(gadget_zero_descriptor(speed, loopdefault), speed=speed)
+        super().__init__(gadget_zero_descriptor(speed, loopdefault, interrupt), speed=speed)
         self.loopdefault = loopdefault
         self.sourcesink = _SourceSink(pattern, buflen)
         self.loopback = _Loopback(self, qlen, buflen)

@@ -1,6 +1,6 @@
 """usbtest (drivers/usb/misc/usbtest.py) against gadget zero through usbfs, as testusb
 drives it: autoload and binding with usbtest.c's messages, every case that applies passing
-on every controller kind that takes device models (inproc, ehci, ohci, uhci), the cases
+on every controller kind (inproc, ehci, ohci, uhci, and vhci through usbip-host), the cases
 that answer EOPNOTSUPP or EINVAL, the control-queue subcases and a fault in the queue, the
 halt test, the unaligned buffers' guard byte, the module parameters, and the `usbemu
 testusb` command and the shell's `testusb`.  Everything runs on virtual time with small
@@ -15,12 +15,15 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
+from usbemu.bridges.usbip.client import attach, detach
+from usbemu.bridges.usbip.server import UsbipServer
 from usbemu.cli import testusb as tu
 from usbemu.cli.machine import boot, plug
 from usbemu.cli.main import main
 from usbemu.cli.shell import Shell
 from usbemu.core import devio as d
-from usbemu.core.urb import PIPE_BULK, Urb, make_pipe
+from usbemu.core.message import usb_interrupt_msg
+from usbemu.core.urb import PIPE_BULK, PIPE_INTERRUPT, Urb, make_pipe
 from usbemu.core.usb import UsbDevice
 from usbemu.drivers.usb.misc import usbtest as ut
 from usbemu.drivers.usb.misc.usbtest import USBTEST_REQUEST, UsbtestParam
@@ -45,13 +48,13 @@ class Machine:
     """A machine with one controller of `kind` and gadget zero at 1-1, bound to usbtest."""
 
     def __init__(self, kind: str, *, loopdefault: bool = False, pattern: int = 0,
-                 **params: object) -> None:
+                 interrupt: bool = False, **params: object) -> None:
         self.system = System()
         self.system.boot()
         self.system.add_controller(kind)
         if params or pattern:
             self.system.modprobe("usbtest", pattern=pattern, **params)
-        self.model = GadgetZero(loopdefault=loopdefault, pattern=pattern)
+        self.model = GadgetZero(loopdefault=loopdefault, pattern=pattern, interrupt=interrupt)
         self.system.plug(self.model, "1-1")
         self.system.settle()
         udev = self.system.find_device("1-1")
@@ -172,6 +175,34 @@ def test_iso_cases_pass_with_alt_1(kind: str) -> None:
         m.close()
 
 
+def test_interrupt_cases_pass_with_alt_2(kind: str) -> None:
+    m = Machine(kind, alt=2, pattern=1, interrupt=True)
+    try:
+        speed = "full-speed" if kind in FULL_SPEED else "high-speed"
+        assert f"usbtest 1-1:3.0: {speed} {{control in/out int-in int-out}} tests (+alt)" \
+            in m.lines()
+        assert {num: m.status(num, iterations=4) for num in INTR} == dict.fromkeys(INTR, 0)
+        assert "usbtest 1-1:3.0: TEST 25: write 1024 bytes 4 times" in m.lines()
+        assert "usbtest 1-1:3.0: TEST 26: read 1024 bytes 4 times" in m.lines()
+        # the source sends whole packets: a read shorter than one is babble
+        maxp = 64 if kind in FULL_SPEED else 1024
+        assert m.status(26, iterations=1, length=maxp // 2) == Errno.EOVERFLOW
+        assert m.status(1) == Errno.EOPNOTSUPP          # no bulk pair in altsetting 2
+    finally:
+        m.close()
+
+
+def test_the_interrupt_sink_checks_the_pattern() -> None:
+    m = Machine("ehci", alt=2, pattern=1, interrupt=True)
+    try:
+        out = make_pipe(m.udev, PIPE_INTERRUPT, 0x06, False)
+        bad = bytes(64)                                 # zeros where mod63 is expected
+        assert m.system.run(usb_interrupt_msg(m.udev, out, bad, len(bad), 1000))[0] == 0
+        assert m.model.endpoint(0x06).halted            # "bad OUT byte": the endpoint halts
+    finally:
+        m.close()
+
+
 def test_interrupt_write_on_the_loopback_altsetting(kind: str) -> None:
     m = Machine(kind, loopdefault=True, alt=1)
     try:
@@ -184,10 +215,41 @@ def test_interrupt_write_on_the_loopback_altsetting(kind: str) -> None:
         m.close()
 
 
-@pytest.mark.skip(reason="vhci's ports take a USB/IP connection, not a device model: "
-                         "gadget zero reaches it only through a usbip-host peer on a socket")
-def test_vhci() -> None:
-    raise AssertionError
+def test_every_case_passes_through_vhci() -> None:
+    """Gadget zero exported by usbip-host and imported onto vhci in the same machine, over
+    a real socket on 127.0.0.1: usbtest binds the imported device at 2-1 and its cases
+    pass there with the mod63 pattern checked on both sides (the throughput cases 27 and
+    28 need pattern 0), the isochronous ones with alt=1 and the interrupt ones with alt=2."""
+    mod63 = [num for num in SOURCESINK if num not in (27, 28)]
+    for alt, pattern, cases in ((-1, 1, mod63), (-1, 0, [27, 28]), (1, 1, ISO), (2, 1, INTR)):
+        with System() as system:
+            system.add_controller("inproc")
+            system.modprobe("usbtest", alt=alt, pattern=pattern)
+            system.plug(GadgetZero(pattern=pattern, interrupt=alt == 2), "1-1")
+            system.settle()
+            server = system.run(UsbipServer.start(system, ["1-1"], port=0))
+            vport = system.run(attach(system, "127.0.0.1", "1-1", server.port))
+            system.settle()
+            udev = system.find_device("2-1")
+            assert udev is not None
+            assert "usb 2-1: new high-speed USB device number 2 using vhci_hcd" in \
+                system.dmesg()
+            assert "usbtest 2-1:3.0: Linux gadget zero" in system.dmesg()
+            with system.open(f"/dev/bus/usb/{udev.busnum:03d}/{udev.devnum:03d}",
+                             "rb+") as node:
+                results = {num: _ioctl(node, num) for num in cases}
+            assert results == dict.fromkeys(cases, 0), system.dmesg()
+            system.run(detach(system, vport))
+            system.run(server.close())
+
+
+def _ioctl(node: SyncFile, num: int) -> int:
+    param = UsbtestParam(num, 4, 1024, 512, 4)
+    try:
+        node.ioctl(d.USBDEVFS_IOCTL, d.UsbdevfsIoctl(0, USBTEST_REQUEST, param))
+    except OSError as exc:
+        return exc.errno or 0
+    return 0
 
 
 # -- messages, durations, arguments --------------------------------------------------------------
