@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from usbemu.kernel import depmod as depmod_mod
 from usbemu.kernel.file2alias import alias_matches
 from usbemu.kernel.kmod import INSTALLED_MODULES
 from usbemu.kernel.module import this_module
@@ -115,3 +116,26 @@ def test_lookup_is_fnmatch_over_every_alias(system: System, modalias: str) -> No
     assert depmod.lookup(modalias) == list(dict.fromkeys(brute))
     if modalias.startswith("usb:v0403p6001d"):
         assert "ftdi_sio" in depmod.lookup(modalias)
+
+
+def test_each_module_code_is_read_once_until_it_changes(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second machine's depmod executes no module code it has already read; a module
+    file whose contents changed is read again, with its new table."""
+    module = tmp_path / "gizmo2.py"
+    module.write_text(Path(GIZMO).read_text())
+    read: list[str] = []
+    original = depmod_mod.exec_module_code
+    monkeypatch.setattr(depmod_mod, "exec_module_code",
+                        lambda source: read.append(source.name) or original(source))
+    for _ in range(2):
+        with System() as machine:
+            machine.modules.install("gizmo2", str(module))
+            assert "alias gizmo-compat gizmo2" in machine.depmod()
+    assert read.count("gizmo2") == 1
+    assert read.count("ftdi_sio") <= 1      # none when an earlier machine read it
+    module.write_text(Path(GIZMO).read_text().replace("gizmo-compat", "gizmo-renamed"))
+    with System() as machine:
+        machine.modules.install("gizmo2", str(module))
+        assert "alias gizmo-renamed gizmo2" in machine.depmod()
+    assert read.count("gizmo2") == 2 and read.count("ftdi_sio") <= 1

@@ -242,22 +242,22 @@ _Fails = Callable[[int, int], bool]
 
 # (flag, id field, descriptor field, "entry value vs descriptor value" test that means
 # *no match*) — usb_match_device() one `if` per row.
-_DEVICE_TESTS: Final[tuple[tuple[MatchFlag, Callable[[UsbDeviceId], int],
+_DEVICE_TESTS: Final[tuple[tuple[int, Callable[[UsbDeviceId], int],
                                  Callable[[DeviceDescriptor], int], _Fails], ...]] = (
-    (MatchFlag.VENDOR, operator.attrgetter("idVendor"), operator.attrgetter("idVendor"),
+    (MatchFlag.VENDOR.value, operator.attrgetter("idVendor"), operator.attrgetter("idVendor"),
      operator.ne),
-    (MatchFlag.PRODUCT, operator.attrgetter("idProduct"), operator.attrgetter("idProduct"),
+    (MatchFlag.PRODUCT.value, operator.attrgetter("idProduct"), operator.attrgetter("idProduct"),
      operator.ne),
     # No need to test bcdDevice_lo != 0: 0 is never greater than an unsigned number.
-    (MatchFlag.DEV_LO, operator.attrgetter("bcdDevice_lo"), operator.attrgetter("bcdDevice"),
+    (MatchFlag.DEV_LO.value, operator.attrgetter("bcdDevice_lo"), operator.attrgetter("bcdDevice"),
      operator.gt),
-    (MatchFlag.DEV_HI, operator.attrgetter("bcdDevice_hi"), operator.attrgetter("bcdDevice"),
+    (MatchFlag.DEV_HI.value, operator.attrgetter("bcdDevice_hi"), operator.attrgetter("bcdDevice"),
      operator.lt),
-    (MatchFlag.DEV_CLASS, operator.attrgetter("bDeviceClass"),
+    (MatchFlag.DEV_CLASS.value, operator.attrgetter("bDeviceClass"),
      operator.attrgetter("bDeviceClass"), operator.ne),
-    (MatchFlag.DEV_SUBCLASS, operator.attrgetter("bDeviceSubClass"),
+    (MatchFlag.DEV_SUBCLASS.value, operator.attrgetter("bDeviceSubClass"),
      operator.attrgetter("bDeviceSubClass"), operator.ne),
-    (MatchFlag.DEV_PROTOCOL, operator.attrgetter("bDeviceProtocol"),
+    (MatchFlag.DEV_PROTOCOL.value, operator.attrgetter("bDeviceProtocol"),
      operator.attrgetter("bDeviceProtocol"), operator.ne),
 )
 
@@ -268,15 +268,15 @@ def _interface_number(alt: InterfaceDescriptor) -> int:
 
 
 # usb_match_one_id_intf(): (flag, id field, altsetting field); a difference means no match.
-_INTERFACE_TESTS: Final[tuple[tuple[MatchFlag, Callable[[UsbDeviceId], int],
+_INTERFACE_TESTS: Final[tuple[tuple[int, Callable[[UsbDeviceId], int],
                                     Callable[[InterfaceDescriptor], int]], ...]] = (
-    (MatchFlag.INT_CLASS, operator.attrgetter("bInterfaceClass"),
+    (MatchFlag.INT_CLASS.value, operator.attrgetter("bInterfaceClass"),
      operator.attrgetter("bInterfaceClass")),
-    (MatchFlag.INT_SUBCLASS, operator.attrgetter("bInterfaceSubClass"),
+    (MatchFlag.INT_SUBCLASS.value, operator.attrgetter("bInterfaceSubClass"),
      operator.attrgetter("bInterfaceSubClass")),
-    (MatchFlag.INT_PROTOCOL, operator.attrgetter("bInterfaceProtocol"),
+    (MatchFlag.INT_PROTOCOL.value, operator.attrgetter("bInterfaceProtocol"),
      operator.attrgetter("bInterfaceProtocol")),
-    (MatchFlag.INT_NUMBER, operator.attrgetter("bInterfaceNumber"), _interface_number),
+    (MatchFlag.INT_NUMBER.value, operator.attrgetter("bInterfaceNumber"), _interface_number),
 )
 
 
@@ -285,7 +285,7 @@ def match_device(dev: DeviceDescriptor, id: UsbDeviceId) -> bool:
     (vendor, product, bcdDevice range — inclusive, plain unsigned comparison of the BCD word —
     and the device class triple) agrees with the device descriptor.  Interface flags are
     ignored here.  Context: atomic; pure, never blocks."""
-    flags = id.match_flags
+    flags = int(id.match_flags)    # plain ints: IntFlag's & builds a member each time
     for flag, id_value, dev_value, fails in _DEVICE_TESTS:
         if flags & flag and fails(id_value(id), dev_value(dev)):
             return False
@@ -301,9 +301,9 @@ def match_one_id_intf(dev: DeviceDescriptor, alt: InterfaceDescriptor,
     Vendor-specific rule: when the device's bDeviceClass is 0xff and the entry has any
     INT_* flag but not MATCH_VENDOR, the result is False whatever the interface says.
     Device-level fields are not compared here.  Context: atomic; pure, never blocks."""
-    flags = id.match_flags
-    if (dev.bDeviceClass == ClassCode.VENDOR_SPEC and not flags & MatchFlag.VENDOR
-            and flags & _INTERFACE_FLAGS):
+    flags = int(id.match_flags)
+    if (dev.bDeviceClass == ClassCode.VENDOR_SPEC and not flags & MatchFlag.VENDOR.value
+            and flags & _INTERFACE_FLAGS.value):
         return False
     for flag, id_value, alt_value in _INTERFACE_TESTS:
         if flags & flag and id_value(id) != alt_value(alt):

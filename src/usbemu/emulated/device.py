@@ -175,6 +175,8 @@ class DeviceModel:
     """
 
     descriptor: ClassVar[DeviceDescriptor | None] = None
+    #: `descriptor` as built by `class_descriptors`, with the tree it was built from.
+    _class_built: ClassVar[tuple[DeviceDescriptor, DescriptorSet] | None] = None
     speed: Speed = Speed.FULL
     #: Short name for the device registry and the command line (e.g. "pendrive").
     model_name: ClassVar[str] = ""
@@ -199,12 +201,9 @@ class DeviceModel:
 
     def __init__(self, descriptors: DeviceDescriptor | DescriptorSet | None = None, *,
                  speed: Speed | None = None) -> None:
-        source = descriptors if descriptors is not None else type(self).descriptor
-        if source is None:
-            raise ValueError(f"{type(self).__name__} has no descriptors: set the class "
-                             "attribute `descriptor` or pass them to the constructor")
-        self.descriptors = (source if isinstance(source, DescriptorSet)
-                            else build_descriptors(source))
+        self.descriptors = (type(self).class_descriptors() if descriptors is None
+                            else descriptors if isinstance(descriptors, DescriptorSet)
+                            else build_descriptors(descriptors))
         if speed is not None:
             self.speed = speed
         #: The speed the link runs at, settled by the last bus reset (the chirp handshake
@@ -229,6 +228,19 @@ class DeviceModel:
         self.ep0 = ControlPipe(self, self.device_descriptor.bMaxPacketSize0)
         self._eps: dict[int, Endpoint] = {}
         self._resume_state = DeviceState.NOTATTACHED
+
+    @classmethod
+    def class_descriptors(cls) -> DescriptorSet:
+        """The class attribute `descriptor` built, once per class: every instance that takes
+        it shares the one DescriptorSet (immutable).  Context: atomic.  Raises ValueError
+        when the class has no `descriptor`."""
+        source, built = cls.descriptor, cls.__dict__.get("_class_built")
+        if source is None:
+            raise ValueError(f"{cls.__name__} has no descriptors: set the class "
+                             "attribute `descriptor` or pass them to the constructor")
+        if built is None or built[0] is not source:
+            built = cls._class_built = (source, build_descriptors(source))
+        return built[1]
 
     def __repr__(self) -> str:
         d = self.device_descriptor

@@ -163,16 +163,36 @@ class InProcessController(HostController):
         return None
 
     def _route(self, urb: Urb) -> DeviceModel | None:
+        """The model the URB's tokens reach: the one last found for its device while it
+        still answers at that address; at address 0 the model in the default state where
+        the device sits (through its parent hub's model, not a walk of the bus); else
+        `find_model`."""
         udev = urb.dev
         assert udev is not None
         address = usb_pipedevice(urb.pipe)
         cached = udev.hcpriv
-        if isinstance(cached, DeviceModel) and cached.address == address and cached.reachable:
+        if (isinstance(cached, DeviceModel) and cached.address == address and cached.reachable
+                and (address or cached.state is DeviceState.DEFAULT)):
             return cached
-        model = self.find_model(address)
-        if model is not None and address:
+        model = None if address else self._at_port(udev)
+        if model is None or not model.reachable or model.address or \
+                model.state is not DeviceState.DEFAULT:
+            model = self.find_model(address)
+        if model is not None:
             udev.hcpriv = model
         return model
+
+    def _at_port(self, udev: UsbDevice) -> DeviceModel | None:
+        """The model plugged in where `udev` sits: in a root port, or in a port of the
+        model its parent hub's device last reached; None when that is not known."""
+        parent = udev.usb_parent
+        if parent is None:
+            return None
+        owner = self.root_hub if parent.usb_parent is None else \
+            parent.hcpriv.downstream if isinstance(parent.hcpriv, DeviceModel) else None
+        if owner is None or not 1 <= udev.portnum <= owner.nports:
+            return None
+        return owner.plugged(udev.portnum)
 
     # -- hc_driver ----------------------------------------------------------------------------
 

@@ -4,7 +4,10 @@ alias patterns (by file2alias) and usbmap lines, and the lookup modprobe and ude
 them.
 
 depmod reads modules — it executes their top level afresh, with no THIS_MODULE, and never
-runs an init; a module that fails to import is left out and listed in `errors`.  Which
+runs an init; a module that fails to import is left out and listed in `errors`.  What it
+read of a module's code is kept for the process, by the code's identity (a file's contents;
+an importable module's path, size and modification time), so each machine's depmod
+executes only code it has not read before.  Which
 modules are available, and when depmod runs again, is kernel/kmod.py's business; of
 /lib/modules/<release> this module writes modules.alias and modules.usbmap.
 """
@@ -12,6 +15,8 @@ modules are available, and when depmod runs again, is kernel/kmod.py's business;
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -82,22 +87,59 @@ class Depmod:
 
     @classmethod
     def scan(cls, sources: Mapping[str, ModuleSource]) -> Depmod:
-        """depmod -a over `sources`: import every module afresh and collect its aliases and
-        usb ids; a module that fails to import is left out and listed in `errors`.
+        """depmod -a over `sources`: read every module (`_read`) and collect its aliases
+        and usb ids; a module that fails to import is left out and listed in `errors`.
         Context: atomic (runs module top levels, never their init)."""
         entries: list[DepmodEntry] = []
         errors: list[tuple[str, str]] = []
-        with as_this_module(None):
-            for name, source in sources.items():
-                try:
-                    pymodule = exec_module_code(source)
-                except Exception as exc:
-                    errors.append((name, f"{type(exc).__name__}: {exc}"))
-                    continue
-                info = modinfo_of(pymodule)
-                if info is None:
-                    continue
-                ids = tuple(id for bus, table in info.device_tables if bus == "usb"
-                            for id in cast(Sequence[UsbIdFields], table))
-                entries.append(DepmodEntry(name, source, tuple(info.aliases), ids))
+        for name, source in sources.items():
+            read = _read(name, source)
+            if isinstance(read, str):
+                errors.append((name, read))
+            elif read is not None:
+                entries.append(read)
         return cls(tuple(entries), tuple(errors))
+
+
+#: What depmod read of each module's code, keyed by the code's identity (`_code_stamp`).
+_READ: dict[tuple[str, ModuleSource, object], DepmodEntry | str | None] = {}
+
+
+def _code_stamp(name: str, source: ModuleSource) -> tuple[str, ModuleSource, object] | None:
+    """The module's name and source with what identifies its code: a file's contents, or
+    for an importable module its file's path, size and modification time (the package's
+    own code, which does not change under a running process).  None when that cannot be
+    told: then the code is read every time."""
+    try:
+        if source.path is not None:
+            return name, source, source.path.read_bytes()
+        path = getattr(importlib.util.find_spec(source.target), "origin", None)
+        if path is None:
+            return None
+        st = os.stat(path)
+    except (ImportError, ValueError, OSError):
+        return None
+    return name, source, (path, st.st_size, st.st_mtime_ns)
+
+
+def _read(name: str, source: ModuleSource) -> DepmodEntry | str | None:
+    """One module as depmod reads it: its entry, None when it has no modinfo, or why it
+    failed to import.  Code already read and unchanged since is not executed again."""
+    stamp = _code_stamp(name, source)
+    if stamp is not None and stamp in _READ:
+        return _READ[stamp]
+    read: DepmodEntry | str | None
+    with as_this_module(None):
+        try:
+            pymodule = exec_module_code(source)
+        except Exception as exc:
+            read = f"{type(exc).__name__}: {exc}"
+        else:
+            info = modinfo_of(pymodule)
+            read = None if info is None else DepmodEntry(
+                name, source, tuple(info.aliases),
+                tuple(id for bus, table in info.device_tables if bus == "usb"
+                      for id in cast(Sequence[UsbIdFields], table)))
+    if stamp is not None:
+        _READ[stamp] = read
+    return read

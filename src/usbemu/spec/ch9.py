@@ -303,6 +303,10 @@ class SetupPacket:
     SIZE: ClassVar[int] = 8
 
     def __post_init__(self) -> None:
+        if (0 <= self.bmRequestType <= 0xFF and 0 <= self.bRequest <= 0xFF
+                and 0 <= self.wValue <= 0xFFFF and 0 <= self.wIndex <= 0xFFFF
+                and 0 <= self.wLength <= 0xFFFF):
+            return
         for name, limit in (("bmRequestType", 0xFF), ("bRequest", 0xFF), ("wValue", 0xFFFF),
                             ("wIndex", 0xFFFF), ("wLength", 0xFFFF)):
             value = getattr(self, name)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import IntFlag
+from functools import lru_cache
 from typing import Final, TypeAlias
 
 from .ch9 import (
@@ -658,18 +659,36 @@ def parse_configuration(data: bytes | bytearray | memoryview, cfgidx: int = 0,
     USB_QUIRK_* bits (`ConfigQuirk`); `endpoint_ignored` decides, when
     USB_QUIRK_ENDPOINT_IGNORE is set, which endpoints to drop.
 
-    Context: pure function.  Raises DescriptorError, with Linux's message, when Linux gives
-    up on the configuration (fewer than 4 bytes, or a configuration descriptor of the wrong
-    type or length); every other problem is a `Notice` in the result.
+    Context: pure function; the results of the last PARSED_CACHE_SIZE parses without an
+    `endpoint_ignored` are kept, so a configuration many devices share is parsed once.
+    Raises DescriptorError, with Linux's message, when Linux gives up on the configuration
+    (fewer than 4 bytes, or a configuration descriptor of the wrong type or length); every
+    other problem is a `Notice` in the result.
     """
+    if endpoint_ignored is None:
+        return _parse_shared(bytes(data), cfgidx, speed, quirks)
+    return _parse_configuration(bytes(data), cfgidx, speed, quirks, endpoint_ignored)
+
+
+#: Parsed configurations kept by `parse_configuration` (the result is immutable).
+PARSED_CACHE_SIZE: Final = 512
+
+
+def _parse_configuration(data: bytes, cfgidx: int, speed: Speed, quirks: int,
+                         endpoint_ignored: EndpointFilter | None) -> ParsedConfig:
     notices: list[Notice] = []
-    buf = _read_config(bytes(data), cfgidx, notices)
+    buf = _read_config(data, cfgidx, notices)
     length, dtype = buf[0], buf[1]
     if dtype != DescriptorType.CONFIG or not DescriptorSize.CONFIG <= length <= len(buf):
         raise DescriptorError(f"invalid descriptor for config index {cfgidx}: "
                               f"type = 0x{dtype:X}, length = {length}")
     config = _ConfigParser(buf, speed, quirks, endpoint_ignored, notices).parse()
     return ParsedConfig(config, buf, tuple(notices))
+
+
+@lru_cache(maxsize=PARSED_CACHE_SIZE)
+def _parse_shared(data: bytes, cfgidx: int, speed: Speed, quirks: int) -> ParsedConfig:
+    return _parse_configuration(data, cfgidx, speed, quirks, None)
 
 
 def parse_device(data: bytes | bytearray | memoryview) -> DeviceDescriptor:

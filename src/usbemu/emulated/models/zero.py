@@ -45,9 +45,11 @@ from typing import ClassVar, Final
 from ...spec.ch9 import ClassCode, ConfigAttributes, EndpointType, SetupPacket, Speed
 from ...spec.descriptors import (
     ConfigDescriptor,
+    DescriptorSet,
     DeviceDescriptor,
     EndpointDescriptor,
     InterfaceDescriptor,
+    build_descriptors,
 )
 from ..device import DeviceModel, request
 from ..endpoint import Endpoint, Outcome, Stall
@@ -180,6 +182,12 @@ def gadget_zero_descriptor(speed: Speed = Speed.HIGH, loopdefault: bool = False,
         other_speed_configurations=_configs(other, loopdefault, interrupt),
         strings=_STRINGS,
     )
+
+
+@cache
+def _descriptor_set(speed: Speed, loopdefault: bool, interrupt: bool) -> DescriptorSet:
+    """`gadget_zero_descriptor` built, once per set of options (shared by every instance)."""
+    return build_descriptors(gadget_zero_descriptor(speed, loopdefault, interrupt))
 
 
 # -- data patterns ----------------------------------------------------------------------------
@@ -361,7 +369,7 @@ class GadgetZero(DeviceModel):
             raise ValueError(f"pattern={pattern!r}: 0 = all zeroes, 1 = mod63, 2 = none")
         if qlen <= 0 or buflen <= 0:
             raise ValueError(f"qlen={qlen!r} and buflen={buflen!r} must be positive")
-        super().__init__(gadget_zero_descriptor(speed, loopdefault, interrupt), speed=speed)
+        super().__init__(_descriptor_set(speed, loopdefault, interrupt), speed=speed)
         self.loopdefault = loopdefault
         self.sourcesink = _SourceSink(pattern, buflen)
         self.loopback = _Loopback(self, qlen, buflen)
