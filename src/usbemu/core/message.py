@@ -209,7 +209,7 @@ async def usb_control_msg(dev: UsbDevice, pipe: int, request: int, requesttype: 
 
     For IN requests `data` must be writable (a bytearray of at least `size` bytes).
     """
-    setup = SetupPacket(requesttype, request, value, index, size)
+    setup = SetupPacket.pack_fields(requesttype, request, value, index, size)
     urb = Urb().fill_control(dev, pipe, setup, _buffer(data, size, bool(requesttype & 0x80)),
                              size, _sync_complete)
     status, actual = await start_wait_urb(urb, timeout_ms)

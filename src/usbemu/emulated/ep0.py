@@ -42,6 +42,8 @@ class ControlHandler(Protocol):
         """Called after the status stage of a successful request."""
 
 
+_NO_DATA: Final = memoryview(b"")
+
 _ACTIONS: Final[dict[tuple[Stage, Token], str]] = {
     (Stage.DATA_IN, Token.IN): "_send_data",
     (Stage.DATA_IN, Token.OUT): "_status_after_in",
@@ -116,25 +118,25 @@ class ControlPipe:
         IN requests fill `dst` (a buffer of wLength bytes, allocated if not given — read it
         back with `last_reply`); OUT requests send `data`.  Returns (outcome, bytes moved).
         """
+        # The stage actions are called directly: the same sequence the tokens would run
+        # through `_ACTIONS` from the stage `setup` leaves.
         if self.setup(setup) is Outcome.STALL:
             return Outcome.STALL, 0
         request = self.request
         assert request is not None
-        if self.stage is Stage.DATA_IN:
-            buf = dst if dst is not None else memoryview(bytearray(request.wLength))
-            outcome, n = self.token_in(buf)
-            if outcome is not Outcome.DONE:
-                return outcome, n
-            return self.token_out(memoryview(b"")), n
-        if self.stage is Stage.DATA_OUT:
-            outcome = self.token_out(memoryview(data) if not isinstance(data, memoryview)
-                                     else data)
+        stage = self.stage
+        if stage is Stage.DATA_IN:
+            _, n = self._send_data(dst if dst is not None
+                                   else memoryview(bytearray(request.wLength)))
+            return self._complete(), n
+        if stage is Stage.DATA_OUT:
+            outcome = self._receive_data(memoryview(data) if not isinstance(data, memoryview)
+                                         else data)
             if outcome is not Outcome.DONE:
                 return outcome, 0
-            outcome, _ = self.token_in(memoryview(bytearray(0)))
+            outcome, _ = self._status_after_out(_NO_DATA)
             return outcome, len(data)
-        outcome, _ = self.token_in(memoryview(bytearray(0)))
-        return outcome, 0
+        return self._complete(), 0
 
     @property
     def last_reply(self) -> bytes:

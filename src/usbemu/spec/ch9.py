@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
+from functools import lru_cache
 from typing import ClassVar, Final
 
 # -- bmRequestType (USB 2.0 §9.3.1) -----------------------------------------------------------
@@ -315,10 +316,25 @@ class SetupPacket:
 
     @classmethod
     def unpack(cls, data: bytes | bytearray | memoryview) -> SetupPacket:
-        """Decode 8 bytes; raises ValueError when `data` is not exactly 8 bytes long."""
+        """Decode 8 bytes; raises ValueError when `data` is not exactly 8 bytes long.
+        Immutable bytes decode through a cache: the same packet comes back for the same
+        8 bytes."""
         if len(data) != 8:
             raise ValueError(f"a SETUP packet is 8 bytes, got {len(data)}")
+        if type(data) is bytes and cls is SetupPacket:
+            return _unpack_bytes(data)
         return cls(*_SETUP.unpack(data))
+
+    @staticmethod
+    def pack_fields(bmRequestType: int, bRequest: int, wValue: int = 0, wIndex: int = 0,
+                    wLength: int = 0) -> bytes:
+        """The 8 bytes of a SETUP packet with these fields, without building one.  Raises
+        ValueError, naming the field, when a value does not fit."""
+        try:
+            return _SETUP.pack(bmRequestType, bRequest, wValue, wIndex, wLength)
+        except struct.error:
+            SetupPacket(bmRequestType, bRequest, wValue, wIndex, wLength)   # names the field
+            raise
 
     @classmethod
     def build(cls, direction: Direction, rtype: RequestType, recipient: Recipient,
@@ -353,6 +369,11 @@ class SetupPacket:
         """usbmon's notation: `80 06 0100 0000 0012`."""
         return (f"{self.bmRequestType:02x} {self.bRequest:02x} {self.wValue:04x} "
                 f"{self.wIndex:04x} {self.wLength:04x}")
+
+
+@lru_cache(maxsize=1024)
+def _unpack_bytes(data: bytes) -> SetupPacket:
+    return SetupPacket(*_SETUP.unpack(data))
 
 
 def endpoint_number(address: int) -> int:
