@@ -18,7 +18,6 @@ host side maps them to Linux status codes.
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -95,9 +94,10 @@ class Endpoint:
         self.out_packets = False
         self.out_limit: int | None = None
         # IN: queued device-side transfers as (data, zlp); _head is the offset into the first.
-        self._fifo: deque[tuple[memoryview, bool]] = deque()
+        # Lists, not deques: they hold a transfer or two, and an empty deque costs 600 bytes.
+        self._fifo: list[tuple[memoryview, bool]] = []
         self._head = 0
-        self._out_queue: deque[bytes] = deque()
+        self._out_queue: list[bytes] = []
 
     def __repr__(self) -> str:
         kind = self.type.name.lower()
@@ -125,7 +125,7 @@ class Endpoint:
         """Oldest OUT transfer the host sent (when no out_handler is set), or None."""
         if not self._out_queue:
             return None
-        data = self._out_queue.popleft()
+        data = self._out_queue.pop(0)
         self.notify_ready()
         return data
 
@@ -171,12 +171,12 @@ class Endpoint:
                 moved += left
                 room -= left
                 self._count_packets(left if left else 1)
-                self._fifo.popleft()
+                del self._fifo[0]
                 self._head = 0
                 if left % maxp or left == 0:
                     return Outcome.DONE, moved
                 if zlp:
-                    self._fifo.appendleft((_EMPTY, True))
+                    self._fifo.insert(0, (_EMPTY, True))
                 if room == 0:
                     return Outcome.DONE, moved
                 continue
@@ -194,7 +194,7 @@ class Endpoint:
             dst[moved:moved + room] = data[self._head:self._head + room]
             moved += room
             self._count_packets(1)
-            self._fifo.popleft()
+            del self._fifo[0]
             self._head = 0
             return Outcome.BABBLE, moved
 
@@ -287,7 +287,7 @@ class Endpoint:
         limit = min(length, self.maxpacket * self.mult)
         if not self._fifo and not self._refill(limit):
             return b""
-        data, _ = self._fifo.popleft()
+        data, _ = self._fifo.pop(0)
         chunk = bytes(data[self._head:self._head + limit])
         self._head = 0
         return chunk

@@ -26,7 +26,6 @@ tests; the model itself keeps QEMU's (five buttons), as it always has.
 from __future__ import annotations
 
 import struct
-from collections import deque
 from typing import ClassVar, Final
 
 from ...spec.ch9 import ClassCode, Speed
@@ -171,7 +170,7 @@ class BootMouse(HidDevice):
     def __init__(self) -> None:
         super().__init__()
         self.buttons = MouseButton(0)
-        self._queue: deque[_Motion] = deque()
+        self._queue: list[_Motion] = []
 
     # -- the immediate API ----------------------------------------------------------------
 
@@ -238,7 +237,7 @@ class BootMouse(HidDevice):
         x, y, w = _clamp(head.dx), _clamp(head.dy), _clamp(head.wheel)
         head.dx, head.dy, head.wheel = head.dx - x, head.dy - y, head.wheel - w
         if not (head.dx or head.dy or head.wheel):
-            self._queue.popleft()
+            del self._queue[0]
         return _REPORT.pack(head.buttons, x, y, w)
 
     def _action(self, action: Action) -> Thunk:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntFlag
@@ -213,8 +212,8 @@ class UsbHidDevice:
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.ctrlbuf = bytearray()
-        self.ctrl: deque[QueuedReport] = deque()
-        self.out: deque[QueuedReport] = deque()
+        self.ctrl: list[QueuedReport] = []      # a few reports: lists are smaller than deques
+        self.out: list[QueuedReport] = []
         self.retry_delay = 0
         self.stop_retry = 0.0
         self.last_out = 0.0
@@ -423,7 +422,7 @@ class UsbHidDevice:
         if status == -Errno.ESHUTDOWN:
             self.out.clear()
         elif self.out:
-            self.out.popleft()
+            del self.out[0]
             if self.out and self.hid_submit_out() == 0:
                 return
         self.iofl &= ~IoFlag.OUT_RUNNING
@@ -444,7 +443,7 @@ class UsbHidDevice:
         if status == -Errno.ESHUTDOWN:
             self.ctrl.clear()
         elif self.ctrl:
-            self.ctrl.popleft()
+            del self.ctrl[0]
             if self.ctrl and self.hid_submit_ctrl() == 0:
                 return
         self.iofl &= ~IoFlag.CTRL_RUNNING
