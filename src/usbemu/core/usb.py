@@ -204,6 +204,13 @@ class UsbDevice(Device):
     devpath: str
     usb_parent: UsbDevice | None
 
+    __slots__ = ("actconfig", "authorized", "autosuspend_delay_ms", "bos", "bus_mA",
+                 "children", "config", "descriptor", "devnum", "devpath", "ep0", "ep_in",
+                 "ep_out", "have_langid", "hcpriv", "hub_delay", "level", "lpm_capable",
+                 "manufacturer", "maxchild", "portnum", "product", "quirks", "rawdescriptors",
+                 "serial", "speed", "state", "string_langid", "toggle", "tt", "urbnum",
+                 "usb_bus", "usb_parent", "use_generic_driver", "wakeup_enabled")
+
     def __init__(self, bus: UsbBus, parent: UsbDevice | None, port1: int) -> None:
         devpath: str
         if parent is None:

@@ -185,6 +185,13 @@ class DeviceModel:
     _in_handlers: ClassVar[dict[int, str]] = {}
     _out_handlers: ClassVar[dict[int, tuple[str, bool]]] = {}
 
+    # The state every model has lives in slots (a device's __dict__ of them took 1.5 KiB);
+    # "__dict__" keeps every other attribute — a subclass's own, `speed` — as usual.
+    __slots__ = ("__dict__", "__weakref__", "_eps", "_other_speed", "_resume_state",
+                 "address", "alt_settings", "clock", "configuration", "descriptors", "ep0",
+                 "faults", "host", "link_speed", "port", "remote_wakeup_enabled", "state",
+                 "test_mode", "unhandled")
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         requests = dict(cls._requests)

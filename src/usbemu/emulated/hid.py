@@ -184,6 +184,9 @@ class HidDevice(DeviceModel, ABC):
     #: A boot interface answers SET/GET_PROTOCOL; other HID devices STALL them.
     boot_interface: ClassVar[bool] = True
 
+    __slots__ = ("_held", "_idle_from", "_next_report_at", "_order", "_steps", "_timer",
+                 "_timer_at", "_waiting", "hid_descriptor", "idle_rate", "protocol")
+
     def __init__(self, descriptors: DeviceDescriptor | DescriptorSet | None = None, *,
                  speed: Speed | None = None) -> None:
         super().__init__(descriptors, speed=speed)

@@ -68,6 +68,10 @@ class Device:
 
     devtype: ClassVar[str] = ""
 
+    # Every device's own fields in slots; "__dict__" keeps what subclasses add.
+    __slots__ = ("__dict__", "__weakref__", "bus", "driver", "driver_data", "lock", "name",
+                 "parent", "registered")
+
     def __init__(self, name: str, parent: Device | None = None,
                  bus: BusType | None = None) -> None:
         self.name = name

@@ -287,6 +287,14 @@ class InputDev:
     handles (`h_list`), the grabbing handle (`grab`).  `number` is N of inputN; `dev` is
     the registered sysfs device (None until then)."""
 
+    __slots__ = ("__weakref__", "absbit", "absinfo", "close", "core", "dev", "driver_data",
+                 "evbit", "event", "ffbit", "flush", "going_away", "grab", "h_list",
+                 "hint_events_per_packet", "id", "inhibited", "key", "keybit", "led",
+                 "ledbit", "max_vals", "mscbit", "mutex", "name", "number", "open", "parent",
+                 "phys", "propbit", "registered", "relbit", "rep", "repeat_key", "snd",
+                 "sndbit", "softrepeat", "sw", "swbit", "timer", "timestamp_ns", "uniq",
+                 "users", "vals")
+
     def __init__(self, name: str | None = None, *, phys: str | None = None,
                  uniq: str | None = None, id: InputId | None = None,
                  parent: Device | None = None) -> None:

@@ -807,6 +807,12 @@ class HidDevice(Device):
     `maxapplication`; hid_connect sets `claimed` and `hidraw`; `hidinput` is hid-input's
     hooks while it is connected and `inputs` its input devices."""
 
+    __slots__ = ("bustype", "claimed", "collection", "core", "country", "dev_rdesc",
+                 "driver_input_locked", "group", "hid_name", "hidinput", "hidraw", "id",
+                 "initial_quirks", "inputs", "io_started", "ll_driver", "ll_open_count",
+                 "ll_open_lock", "log", "maxapplication", "phys", "product", "quirks", "rdesc",
+                 "report_enum", "status", "type", "uniq", "vendor", "version")
+
     def __init__(self, bus: HidBusType) -> None:
         super().__init__("", None, bus)
         self.core = bus.hid_core
