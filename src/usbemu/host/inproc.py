@@ -74,6 +74,7 @@ FRAME: Final = 0.001
 _TIMER_SLACK_S: Final = 1e-9
 _DIR_IN: Final = int(UrbFlag.DIR_IN)
 _ZERO_PACKET: Final = int(UrbFlag.ZERO_PACKET)
+_XFER_BULK: Final = int(EndpointType.BULK)
 _XFER_CONTROL: Final = int(EndpointType.CONTROL)
 _XFER_ISOC: Final = int(EndpointType.ISOC)
 _XFER_INT: Final = int(EndpointType.INT)
@@ -293,8 +294,14 @@ class InProcessController(HostController):
         if queue.scheduled:
             return
         queue.scheduled = True
-        when = max(self.loop.time() + delay, queue.next_service)
-        self.loop.call_at(when, self._resume, queue)
+        now = self.loop.time()
+        # A bulk queue the device made ready moves on the loop's next pass, without a
+        # timer; periodic ones keep the timer's order (hub status URBs decide enumeration
+        # order).
+        if delay == 0 and queue.hep.type == _XFER_BULK:
+            self.loop.call_soon(self._resume, queue)
+            return
+        self.loop.call_at(max(now + delay, queue.next_service), self._resume, queue)
 
     def _resume(self, queue: _EndpointQueue) -> None:
         queue.scheduled = False
