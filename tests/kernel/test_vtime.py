@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import socket
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from usbemu.kernel.vtime import (
+    BUSY_POLL,
     KTIME_MAX_NS,
     KTIME_MAX_S,
     MAX_SLEEP_MS,
@@ -397,3 +400,39 @@ def test_busy_work_that_lets_the_clock_move_is_not_a_stall() -> None:
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+def test_while_work_is_ready_real_io_is_polled_every_busy_poll_passes() -> None:
+    """A task that keeps the loop busy still sees a socket become readable, within
+    BUSY_POLL passes, though the loop asks the kernel only on every BUSY_POLL-th pass."""
+    loop = VirtualTimeLoop()
+    left, right = socket.socketpair()
+    polls = 0
+    real = loop._selector._real                     # type: ignore[attr-defined]
+    real_select = real.select
+
+    def counting(timeout: float | None = None) -> list[Any]:
+        nonlocal polls
+        polls += 1
+        return real_select(timeout)
+    real.select = counting
+    seen: list[int] = []
+    passes = 0
+
+    async def spin() -> None:
+        nonlocal passes
+        for passes in range(1, 101):
+            if passes == 10:
+                right.send(b"x")
+            await asyncio.sleep(0)
+
+    loop.add_reader(left.fileno(), lambda: seen.append(passes) if not seen else None)
+    try:
+        loop.run_until_complete(spin())
+    finally:
+        loop.remove_reader(left.fileno())
+        left.close()
+        right.close()
+        loop.close()
+    assert seen and 10 <= seen[0] <= 10 + BUSY_POLL
+    assert polls <= 100 // BUSY_POLL + 2

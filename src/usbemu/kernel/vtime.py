@@ -4,9 +4,9 @@
 whenever nothing is ready to run, instead of sleeping until the next timer it jumps the
 clock straight to it (trio's `MockClock(autojump_threshold=0)` does the same).  A 5000 ms
 USB timeout or a 1000-frame polling run therefore costs no wall-clock time, and a run is
-deterministic.  File descriptors still work: ready I/O is always polled first, and when no
-timer is pending at all the loop waits for real I/O or another thread's
-`call_soon_threadsafe`, like any loop.
+deterministic.  File descriptors still work: ready I/O is polled before the clock moves
+(and every BUSY_POLL-th pass while work is ready), and when no timer is pending at all the
+loop waits for real I/O or another thread's `call_soon_threadsafe`, like any loop.
 
 The clock is an integer count of nanoseconds (`time_ns()`), so it never loses a tick
 however long a machine runs; `time()` gives asyncio the float nearest to it, in seconds.
@@ -86,6 +86,9 @@ KTIME_MAX_S: Final = math.nextafter(KTIME_MAX_NS / NS_PER_S, 0.0)
 #: Passes of the loop with work ready and the clock standing still, while a timer waits,
 #: after which the loop declares a stall (see the module docstring).
 STALL_PASSES: Final = 2**22
+#: While work is ready the loop polls real I/O on every BUSY_POLL-th pass (a system call
+#: each); whenever it would wait, it polls first.
+BUSY_POLL: Final = 4
 
 
 class VirtualTimeStall(RuntimeError):
@@ -173,14 +176,15 @@ class _AutojumpSelector(selectors.BaseSelector):
         return self._real.modify(fileobj, events, data)
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        events = self._real.select(0)
         loop = self._loop
         if timeout == 0:                     # work is ready: a busy pass
             loop.busy_passes += 1
             if loop.busy_passes > loop.stall_passes:
                 loop.stalled()
-            return events
+            # no clock moves while work is ready: real I/O is polled every BUSY_POLL passes
+            return [] if loop.busy_passes % BUSY_POLL else self._real.select(0)
         loop.busy_passes = 0
+        events = self._real.select(0)
         if events:
             return events
         # asyncio passes a timeout only when a timer is pending (capped at one day, and
