@@ -271,6 +271,44 @@ def test_timeout_zero_waits_forever_and_cancellation_kills(system: System, udev:
     assert hep is not None and len(hep.urb_list) == 0
 
 
+def test_the_synchronous_messages_reuse_an_idle_urb(system: System, udev: UsbDevice,
+                                                    gadget: Gadget) -> None:
+    """A message takes the URB the last one on its endpoint used, once that one is idle
+    (it keeps no reference to the caller's buffer); two at once on one endpoint get two;
+    a URB a timeout killed is taken again and works."""
+    trace = Submitted(system)
+    out = sndbulk(udev, BULK_OUT)
+    for data in (b"a" * 10, b"b" * 20):
+        assert system.run(usb_bulk_msg(udev, out, data, len(data), 5000)) == (0, len(data))
+    first, second = trace.urbs[-2:]
+    assert first is second and first.transfer_buffer is None
+    hep = udev.endpoint(BULK_IN)
+    assert hep is not None
+
+    async def two_reads() -> list[tuple[int, int]]:
+        reads = [asyncio.ensure_future(usb_bulk_msg(udev, rcvbulk(udev, BULK_IN),
+                                                    bytearray(512), 512, 0))
+                 for _ in range(2)]
+        await asyncio.sleep(0.01)
+        gadget.queue_in(b"x")
+        gadget.queue_in(b"y")
+        return list(await asyncio.gather(*reads))
+    assert system.run(two_reads()) == [(0, 1), (0, 1)]
+    assert trace.urbs[-2] is not trace.urbs[-1]
+    assert system.run(usb_bulk_msg(udev, rcvbulk(udev, BULK_IN), bytearray(512), 512,
+                                   100)) == (-Errno.ETIMEDOUT, 0)
+    killed = trace.urbs[-1]
+    gadget.queue_in(b"z")
+    buf = bytearray(512)
+    assert system.run(usb_bulk_msg(udev, rcvbulk(udev, BULK_IN), buf, 512, 100)) == (0, 1)
+    assert trace.urbs[-1] is killed and buf[:1] == b"z" and killed.status == 0
+    assert system.run(usb_control_msg(udev, rcvctrl(udev), 0x06, 0x80, 0x0100, 0,
+                                      bytearray(18), 18, 5000)) == 18
+    assert system.run(usb_control_msg(udev, rcvctrl(udev), 0x06, 0x80, 0x0100, 0,
+                                      bytearray(18), 18, 5000)) == 18
+    assert trace.urbs[-1] is trace.urbs[-2]
+
+
 def test_interrupt_msg_builds_an_interrupt_urb(system: System, udev: UsbDevice,
                                                gadget: Gadget) -> None:
     """usb_bulk_msg on an interrupt endpoint makes an interrupt URB with the endpoint's

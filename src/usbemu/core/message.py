@@ -7,7 +7,10 @@ submits it and waits for its completion or for the timeout (in ms of the machine
 0 waits forever, as in Linux 6.12.0), then kills the URB: a timed-out message returns
 -ETIMEDOUT with the number of bytes that did move.  A message whose device model answers at
 once completes without suspending the caller — the controller gives the URB back inline,
-since the completion is usbcore's own and not driver code.
+since the completion is usbcore's own and not driver code.  Where Linux allocates a URB per
+message, usb_control_msg and usb_bulk_msg take the one the endpoint's last message used
+when it is idle (`UsbHostEndpoint.sync_urb`), which is the same to the controller: a URB
+is only ever reused after its completion.
 
 The kernel-style helpers return Linux's results (byte counts or negative errno, and
 `(retval, actual_length)` where C passes a pointer).  `check()` is the one place where a
@@ -58,7 +61,7 @@ from .urb import (
 
 if TYPE_CHECKING:
     from ..spec.descriptors import InterfaceAssociation
-    from .usb import UsbDevice, UsbHostConfig, UsbInterface
+    from .usb import UsbDevice, UsbHostConfig, UsbHostEndpoint, UsbInterface
 
 _XFER_INT: Final = int(EndpointType.INT)
 USB_CTRL_GET_TIMEOUT: Final = 5000
@@ -158,6 +161,25 @@ def _count_at_once() -> None:
     _inline_streak += 1
 
 
+def _sync_urb(hep: UsbHostEndpoint) -> Urb:
+    """The URB for a synchronous message on `hep`: the one its last message used when
+    that one is idle (as fresh as usb_alloc_urb's, the fill sets the rest), else a new
+    one.  Context: atomic."""
+    urb = hep.sync_urb
+    if urb is None or urb.use_count:
+        return Urb()
+    hep.sync_urb = None
+    urb.transfer_flags = urb.interval = urb.start_frame = 0
+    urb.setup_packet = None
+    return urb
+
+
+def _keep_sync_urb(hep: UsbHostEndpoint, urb: Urb) -> None:
+    """`urb`, idle again, is the next message's; it lets go of the caller's buffer."""
+    urb.transfer_buffer = urb.context = None
+    hep.sync_urb = urb
+
+
 async def start_wait_urb(urb: Urb, timeout_ms: int) -> tuple[int, int]:
     """usb_start_wait_urb(): submit, wait, kill on timeout.  Returns (status,
     actual_length); status is -ETIMEDOUT when the timeout killed the URB.  Context: may sleep."""
@@ -210,9 +232,13 @@ async def usb_control_msg(dev: UsbDevice, pipe: int, request: int, requesttype: 
     For IN requests `data` must be writable (a bytearray of at least `size` bytes).
     """
     setup = SetupPacket.pack_fields(requesttype, request, value, index, size)
-    urb = Urb().fill_control(dev, pipe, setup, _buffer(data, size, bool(requesttype & 0x80)),
-                             size, _sync_complete)
+    hep = usb_pipe_endpoint(dev, pipe)
+    urb = Urb() if hep is None else _sync_urb(hep)
+    urb.fill_control(dev, pipe, setup, _buffer(data, size, bool(requesttype & 0x80)), size,
+                     _sync_complete)
     status, actual = await start_wait_urb(urb, timeout_ms)
+    if hep is not None:
+        _keep_sync_urb(hep, urb)
     return status if status < 0 else actual
 
 
@@ -246,7 +272,7 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
         if _inline_streak >= SYNC_INLINE_BUDGET:
             await _yield_now(dev)
         return -Errno.EINVAL, 0
-    urb = Urb()
+    urb = _sync_urb(hep)
     if hep.type == _XFER_INT:
         urb.fill_int(dev, _as_interrupt_pipe(pipe), data, length, _sync_complete, None,
                      hep.desc.bInterval)
@@ -255,9 +281,10 @@ async def usb_bulk_msg(dev: UsbDevice, pipe: int, data: Any, length: int,
     # start_wait_urb() without its coroutine: a message answered at once costs one
     done = _submit_sync(urb)
     if done is None:
-        return await _wait_urb(urb, timeout_ms)
-    if _inline_streak >= SYNC_INLINE_BUDGET:
+        done = await _wait_urb(urb, timeout_ms)
+    elif _inline_streak >= SYNC_INLINE_BUDGET:
         await _yield_now(urb.dev)
+    _keep_sync_urb(hep, urb)
     return done
 
 

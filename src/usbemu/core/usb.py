@@ -55,13 +55,16 @@ class UsbHostEndpoint:
     that the URB path reads plain integers.
     """
 
-    __slots__ = ("_desc", "address", "enabled", "hcpriv", "maxp", "type", "urb_list")
+    __slots__ = ("_desc", "address", "enabled", "hcpriv", "maxp", "sync_urb", "type",
+                 "urb_list")
 
     def __init__(self, desc: EndpointDescriptor) -> None:
         self.desc = desc
         self.urb_list: list[Urb] = []    # short: a list costs a tenth of a deque's memory
         self.enabled = False
         self.hcpriv: Any = None
+        #: The idle URB the synchronous messages on this endpoint use next (message.py).
+        self.sync_urb: Urb | None = None
 
     @property
     def desc(self) -> EndpointDescriptor:
