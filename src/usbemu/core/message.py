@@ -8,9 +8,9 @@ submits it and waits for its completion or for the timeout (in ms of the machine
 -ETIMEDOUT with the number of bytes that did move.  A message whose device model answers at
 once completes without suspending the caller — the controller gives the URB back inline,
 since the completion is usbcore's own and not driver code.  Where Linux allocates a URB per
-message, usb_control_msg and usb_bulk_msg take the one the endpoint's last message used
-when it is idle (`UsbHostEndpoint.sync_urb`), which is the same to the controller: a URB
-is only ever reused after its completion.
+message, usb_control_msg, usb_bulk_msg and bulk_transfer take the one the endpoint's last
+message used when it is idle (`UsbHostEndpoint.sync_urb`), which is the same to the
+controller: a URB is only ever reused after its completion.
 
 The kernel-style helpers return Linux's results (byte counts or negative errno, and
 `(retval, actual_length)` where C passes a pointer).  `check()` is the one place where a
@@ -313,8 +313,8 @@ async def bulk_transfer(dev: UsbDevice, endpoint: int, data: Any, *,
             check(-Errno.ENODEV)
         raise ValueError(f"device {dev.name} has no endpoint {endpoint:#04x} in its "
                          "active configuration")
-    urb = Urb()
     length = len(memoryview(data).cast("B")) if data is not None else 0
+    urb = _sync_urb(hep)
     if hep.type == _XFER_INT:
         urb.fill_int(dev, _as_interrupt_pipe(pipe), data, length, _sync_complete, None,
                      hep.desc.bInterval)
@@ -323,6 +323,7 @@ async def bulk_transfer(dev: UsbDevice, endpoint: int, data: Any, *,
     if zero_packet and not is_in:
         urb.transfer_flags |= UrbFlag.ZERO_PACKET
     status, actual = await start_wait_urb(urb, timeout_ms)
+    _keep_sync_urb(hep, urb)
     check(status, actual)
     return actual
 
