@@ -279,11 +279,16 @@ def _hubbed(system: System, devices: int) -> list[str]:
 
 def enumerations(devices: int, rounds: int) -> float:
     """Devices per second through plug → enumerate → probe (a bound configuration) →
-    unplug, `devices` at a time; the hubs they sit behind stay."""
+    unplug, `devices` at a time; the hubs they sit behind stay.  One device is plugged
+    and unplugged first, untimed: the machine's first device runs depmod and modprobe."""
     with System() as system:
         system.add_controller("inproc")
         blacklist(system, "usbtest")
         paths = _hubbed(system, devices)
+        system.plug(GadgetZero(), paths[0])
+        system.settle()
+        system.unplug(paths[0])
+        system.settle()
 
         def work() -> int:
             for _ in range(rounds):
