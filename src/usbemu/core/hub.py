@@ -65,7 +65,19 @@ from ..spec.hub import (
     USB_DT_HUB_NONVAR_SIZE,
     USB_DT_SS_HUB_SIZE,
     USB_MAXCHILDREN,
+    USB_PORT_STAT_C_CONNECTION,
+    USB_PORT_STAT_C_ENABLE,
+    USB_PORT_STAT_C_OVERCURRENT,
+    USB_PORT_STAT_C_RESET,
+    USB_PORT_STAT_C_SUSPEND,
+    USB_PORT_STAT_CONNECTION,
+    USB_PORT_STAT_ENABLE,
+    USB_PORT_STAT_HIGH_SPEED,
     USB_PORT_STAT_LINK_STATE,
+    USB_PORT_STAT_LOW_SPEED,
+    USB_PORT_STAT_OVERCURRENT,
+    USB_PORT_STAT_POWER,
+    USB_PORT_STAT_RESET,
     USB_SS_PORT_STAT_POWER,
     HubChange,
     HubDescriptor,
@@ -75,9 +87,7 @@ from ..spec.hub import (
     HubRequest,
     HubRequestType,
     HubStat,
-    PortChange,
     PortFeature,
-    PortStat,
     SsLinkState,
     SsPortFeature,
     hub_bitmap_len,
@@ -175,7 +185,7 @@ _FS_HS_EP0: Final = frozenset({8, 16, 32, 64})
 _EP0_GUESS: Final = {Speed.SUPER_PLUS: 512, Speed.SUPER: 512, Speed.WIRELESS: 512,
                      Speed.HIGH: 64, Speed.FULL: 64, Speed.LOW: 8}
 _UNLINKED: Final = frozenset({-Errno.ENOENT, -Errno.ECONNRESET, -Errno.ESHUTDOWN})
-_PORT_SPEED: Final = ((PortStat.HIGH_SPEED, "480 Mb/s"), (PortStat.LOW_SPEED, "1.5 Mb/s"))
+_PORT_SPEED: Final = ((USB_PORT_STAT_HIGH_SPEED, "480 Mb/s"), (USB_PORT_STAT_LOW_SPEED, "1.5 Mb/s"))
 #: Link states in which a SuperSpeed port needs a warm reset (hub_port_warm_reset_required).
 _WARM_RESET_STATES: Final = frozenset({SsLinkState.SS_INACTIVE, SsLinkState.COMP_MOD})
 _TT_THINK_BITS: Final = {0x00: 8, 0x20: 16, 0x40: 24, 0x60: 32}
@@ -246,7 +256,7 @@ def hub_is_superspeed(hdev: UsbDevice) -> bool:
 
 def _port_power_on(hub: UsbHub, portstatus: int) -> bool:
     """port_is_power_on(): the power bit of the hub's generation."""
-    bit = USB_SS_PORT_STAT_POWER if hub_is_superspeed(hub.hdev) else PortStat.POWER
+    bit = USB_SS_PORT_STAT_POWER if hub_is_superspeed(hub.hdev) else USB_PORT_STAT_POWER
     return bool(portstatus & bit)
 
 
@@ -831,9 +841,9 @@ async def _activate_scan(hub: UsbHub, kind: HubActivation) -> None:
 
 
 #: Change bits hub_activate acknowledges (they ask for a debounce delay).
-_ACTIVATE_CLEARS: Final = ((PortChange.C_CONNECTION, PortFeature.C_CONNECTION),
-                           (PortChange.C_ENABLE, PortFeature.C_ENABLE),
-                           (PortChange.C_RESET, PortFeature.C_RESET))
+_ACTIVATE_CLEARS: Final = ((USB_PORT_STAT_C_CONNECTION, PortFeature.C_CONNECTION),
+                           (USB_PORT_STAT_C_ENABLE, PortFeature.C_ENABLE),
+                           (USB_PORT_STAT_C_RESET, PortFeature.C_RESET))
 
 
 async def _activate_port(hub: UsbHub, port1: int, kind: HubActivation, portstatus: int,
@@ -841,25 +851,25 @@ async def _activate_port(hub: UsbHub, port1: int, kind: HubActivation, portstatu
     """One port of hub_activate's scan; True when it needs debouncing."""
     hdev, port, bit = hub.hdev, hub.port(port1), 1 << port1
     udev = port.child
-    if udev is not None or portstatus & PortStat.CONNECTION:
+    if udev is not None or portstatus & USB_PORT_STAT_CONNECTION:
         hub.log.dev_dbg(port, f"status {portstatus:04x} change {portchange:04x}")
-    if portstatus & PortStat.ENABLE and (
-            kind is not HubActivation.RESUME or not portstatus & PortStat.CONNECTION
+    if portstatus & USB_PORT_STAT_ENABLE and (
+            kind is not HubActivation.RESUME or not portstatus & USB_PORT_STAT_CONNECTION
             or udev is None or udev.state is DeviceState.NOTATTACHED):
-        portstatus &= ~PortStat.ENABLE
+        portstatus &= ~USB_PORT_STAT_ENABLE
         await usb_clear_port_feature(hdev, port1, PortFeature.ENABLE)
     need_debounce = False
     for change, feature in _ACTIVATE_CLEARS:
         if portchange & change:
             need_debounce = True
             await usb_clear_port_feature(hdev, port1, feature)
-    if not portstatus & PortStat.CONNECTION or portchange & PortChange.C_CONNECTION:
+    if not portstatus & USB_PORT_STAT_CONNECTION or portchange & USB_PORT_STAT_C_CONNECTION:
         hub.removed_bits &= ~bit
     if udev is None or udev.state is DeviceState.NOTATTACHED:
-        if udev is not None or portstatus & (PortStat.CONNECTION | PortStat.OVERCURRENT) \
-                or portchange & (PortChange.C_CONNECTION | PortChange.C_OVERCURRENT):
+        if udev is not None or portstatus & (USB_PORT_STAT_CONNECTION | USB_PORT_STAT_OVERCURRENT) \
+                or portchange & (USB_PORT_STAT_C_CONNECTION | USB_PORT_STAT_C_OVERCURRENT):
             hub.change_bits |= bit
-    elif portstatus & PortStat.ENABLE:
+    elif portstatus & USB_PORT_STAT_ENABLE:
         if portchange:
             hub.event_bits |= bit
     else:
@@ -1212,19 +1222,19 @@ async def port_event(hub: UsbHub, port1: int) -> _Connect | None:
     ret, portstatus, portchange = await usb_hub_port_status(hub, port1)
     if ret < 0:
         return None
-    if portchange & PortChange.C_CONNECTION:
+    if portchange & USB_PORT_STAT_C_CONNECTION:
         await usb_clear_port_feature(hdev, port1, PortFeature.C_CONNECTION)
         connect_change = True
-    if portchange & PortChange.C_ENABLE:
+    if portchange & USB_PORT_STAT_C_ENABLE:
         if not connect_change:
             hub.log.dev_dbg(port, f"enable change, status {portstatus:08x}")
         await usb_clear_port_feature(hdev, port1, PortFeature.C_ENABLE)
-        if not portstatus & PortStat.ENABLE and not connect_change and udev is not None:
+        if not portstatus & USB_PORT_STAT_ENABLE and not connect_change and udev is not None:
             hub.log.dev_err(port, "disabled by hub (EMI?), re-enabling...")
             connect_change = True
-    if portchange & PortChange.C_OVERCURRENT:
+    if portchange & USB_PORT_STAT_C_OVERCURRENT:
         await _over_current(hub, port)
-    if portchange & PortChange.C_RESET:
+    if portchange & USB_PORT_STAT_C_RESET:
         hub.log.dev_dbg(port, "reset change")
         await usb_clear_port_feature(hdev, port1, PortFeature.C_RESET)
     if port.ignore_event and port.early_stop:  # an early-stopping port that gave up
@@ -1245,7 +1255,7 @@ async def _over_current(hub: UsbHub, port: UsbPort) -> None:
     await msleep(100)
     await hub_power_on(hub, True)
     _, status, _ = await usb_hub_port_status(hub, port.portnum)
-    if status & PortStat.OVERCURRENT:
+    if status & USB_PORT_STAT_OVERCURRENT:
         hub.log.dev_err(port, "over-current condition")
 
 
@@ -1263,7 +1273,7 @@ async def hub_handle_remote_wakeup(hub: UsbHub, port1: int, portchange: int) -> 
     """hub_handle_remote_wakeup() (USB 2.0 part): acknowledge C_PORT_SUSPEND; a port
     without a device is disabled.  Returns True for a connect change (never, here: remote
     wakeup is not modelled further).  Context: may sleep."""
-    if not portchange & PortChange.C_SUSPEND:
+    if not portchange & USB_PORT_STAT_C_SUSPEND:
         return False
     await usb_clear_port_feature(hub.hdev, port1, PortFeature.C_SUSPEND)
     udev = hub.port(port1).child
@@ -1295,8 +1305,8 @@ async def hub_port_connect_change(hub: UsbHub, port1: int, portstatus: int,
     if hub.has_indicators:
         await set_port_led(hub, port1, HubLed.AUTO)
     status = -Errno.ENODEV
-    if portstatus & PortStat.CONNECTION and udev is not None \
-            and udev.state is not DeviceState.NOTATTACHED and portstatus & PortStat.ENABLE:
+    if portstatus & USB_PORT_STAT_CONNECTION and udev is not None \
+            and udev.state is not DeviceState.NOTATTACHED and portstatus & USB_PORT_STAT_ENABLE:
         status = await _revalidate(udev)
     hub.change_bits &= ~(1 << port1)
     return status != 0
@@ -1327,15 +1337,15 @@ async def hub_port_debounce(hub: UsbHub, port1: int, must_be_connected: bool) ->
         ret, portstatus, portchange = await usb_hub_port_status(hub, port1)
         if ret < 0:
             return ret
-        if not portchange & PortChange.C_CONNECTION \
-                and portstatus & PortStat.CONNECTION == connection:
-            if not must_be_connected or connection == PortStat.CONNECTION:
+        if not portchange & USB_PORT_STAT_C_CONNECTION \
+                and portstatus & USB_PORT_STAT_CONNECTION == connection:
+            if not must_be_connected or connection == USB_PORT_STAT_CONNECTION:
                 stable += HUB_DEBOUNCE_STEP
             if stable >= HUB_DEBOUNCE_STABLE:
                 break
         else:
-            stable, connection = 0, portstatus & PortStat.CONNECTION
-        if portchange & PortChange.C_CONNECTION:
+            stable, connection = 0, portstatus & USB_PORT_STAT_CONNECTION
+        if portchange & USB_PORT_STAT_C_CONNECTION:
             await usb_clear_port_feature(hub.hdev, port1, PortFeature.C_CONNECTION)
         if total >= HUB_DEBOUNCE_TIMEOUT:
             break
@@ -1357,27 +1367,27 @@ async def hub_port_wait_reset(hub: UsbHub, port1: int, udev: UsbDevice | None,
         ret, portstatus, portchange = await usb_hub_port_status(hub, port1)
         if ret < 0:
             return ret
-        if not portstatus & PortStat.RESET and portstatus & PortStat.CONNECTION:
+        if not portstatus & USB_PORT_STAT_RESET and portstatus & USB_PORT_STAT_CONNECTION:
             break
         if delay_time >= 2 * HUB_SHORT_RESET_TIME:
             delay = HUB_LONG_RESET_TIME
         hub.log.dev_dbg(hub.port(port1), f"not reset yet, waiting {delay}ms")
         delay_time += delay
-    if portstatus & PortStat.RESET:
+    if portstatus & USB_PORT_STAT_RESET:
         return -Errno.EBUSY
     if hub_port_warm_reset_required(hub, port1, portstatus) \
-            or not portstatus & PortStat.CONNECTION:
+            or not portstatus & USB_PORT_STAT_CONNECTION:
         return -Errno.ENOTCONN
     superspeed = hub_is_superspeed(hub.hdev)
-    if not superspeed and portchange & PortChange.C_CONNECTION:
+    if not superspeed and portchange & USB_PORT_STAT_C_CONNECTION:
         await usb_clear_port_feature(hub.hdev, port1, PortFeature.C_CONNECTION)
         return -Errno.EAGAIN
-    if not portstatus & PortStat.ENABLE:
+    if not portstatus & USB_PORT_STAT_ENABLE:
         return -Errno.EBUSY
     if udev is not None:
         udev.speed = (Speed.SUPER if superspeed else
-                      Speed.HIGH if portstatus & PortStat.HIGH_SPEED else
-                      Speed.LOW if portstatus & PortStat.LOW_SPEED else Speed.FULL)
+                      Speed.HIGH if portstatus & USB_PORT_STAT_HIGH_SPEED else
+                      Speed.LOW if portstatus & USB_PORT_STAT_LOW_SPEED else Speed.FULL)
     return 0
 
 
@@ -1798,15 +1808,15 @@ async def hub_port_connect(hub: UsbHub, port1: int, portstatus: int, portchange:
     port, bit = hub.port(port1), 1 << port1
     if port.child is not None:
         await usb_disconnect(port.child)
-    if not portstatus & PortStat.CONNECTION or portchange & PortChange.C_CONNECTION:
+    if not portstatus & USB_PORT_STAT_CONNECTION or portchange & USB_PORT_STAT_C_CONNECTION:
         hub.removed_bits &= ~bit
-    if portchange & (PortChange.C_CONNECTION | PortChange.C_ENABLE):
+    if portchange & (USB_PORT_STAT_C_CONNECTION | USB_PORT_STAT_C_ENABLE):
         portstatus = await _debounce(hub, port1, portstatus)
-    if not portstatus & PortStat.CONNECTION or hub.removed_bits & bit:
+    if not portstatus & USB_PORT_STAT_CONNECTION or hub.removed_bits & bit:
         if hub.power_switchable and not _port_power_on(hub, portstatus) \
                 and port.port_owner is None:
             await set_port_feature(hub.hdev, port1, PortFeature.POWER)
-        if portstatus & PortStat.ENABLE:
+        if portstatus & USB_PORT_STAT_ENABLE:
             await hub_port_disable(hub, port1, True)
         return
     status = await _connect_attempts(hub, port1)
@@ -1825,7 +1835,7 @@ async def _debounce(hub: UsbHub, port1: int, portstatus: int) -> int:
     if status != -Errno.ENODEV and port1 != hub.driver.unreliable_port:
         hub.log.dev_err(hub.port(port1), "connect-debounce failed")
     hub.driver.unreliable_port = port1
-    return portstatus & ~PortStat.CONNECTION
+    return portstatus & ~USB_PORT_STAT_CONNECTION
 
 
 def _devpath_fits(hdev: UsbDevice, port1: int) -> bool:

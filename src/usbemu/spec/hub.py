@@ -155,6 +155,21 @@ class SsPortChange(IntFlag):
     C_CONFIG_ERROR = 0x0080
 
 
+# The same bits as plain ints under hub.c's names, for code that tests status words (an
+# IntFlag operand builds a flag object for each & and |).
+USB_PORT_STAT_CONNECTION: Final = PortStat.CONNECTION.value
+USB_PORT_STAT_ENABLE: Final = PortStat.ENABLE.value
+USB_PORT_STAT_SUSPEND: Final = PortStat.SUSPEND.value
+USB_PORT_STAT_OVERCURRENT: Final = PortStat.OVERCURRENT.value
+USB_PORT_STAT_RESET: Final = PortStat.RESET.value
+USB_PORT_STAT_POWER: Final = PortStat.POWER.value
+USB_PORT_STAT_LOW_SPEED: Final = PortStat.LOW_SPEED.value
+USB_PORT_STAT_HIGH_SPEED: Final = PortStat.HIGH_SPEED.value
+USB_PORT_STAT_C_CONNECTION: Final = PortChange.C_CONNECTION.value
+USB_PORT_STAT_C_ENABLE: Final = PortChange.C_ENABLE.value
+USB_PORT_STAT_C_SUSPEND: Final = PortChange.C_SUSPEND.value
+USB_PORT_STAT_C_OVERCURRENT: Final = PortChange.C_OVERCURRENT.value
+USB_PORT_STAT_C_RESET: Final = PortChange.C_RESET.value
 USB_PORT_STAT_LINK_STATE: Final = 0x01E0
 USB_SS_PORT_STAT_POWER: Final = 0x0200
 USB_SS_PORT_STAT_SPEED: Final = 0x1C00
