@@ -541,3 +541,33 @@ def test_settle_that_gives_up_says_what_is_pending(system: System) -> None:
     with pytest.raises(SettleTimeout, match=r"did not settle within 1 s: a port change "
                                             r"of the hub at 1-1 not yet taken by the hub driver"):
         system.run(system.asettle(timeout_s=1))
+
+
+def test_address_0_reaches_the_device_at_its_port_without_a_walk_of_the_bus(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enumerating devices behind hubs finds each one, at address 0, where its parent
+    hub's model has it: the controller never walks the bus for them."""
+    walks: list[int] = []
+    original = InProcessHCD.find_model
+
+    def counted(self: InProcessHCD, address: int) -> Any:
+        walks.append(address)
+        return original(self, address)
+    monkeypatch.setattr(InProcessHCD, "find_model", counted)
+    with System() as system:
+        system.add_controller()
+        system.plug(Hub(ports=4), "1-1")
+        system.plug(Hub(ports=4), "1-1.2")
+        for path in ("1-2", "1-1.1", "1-1.2.3", "1-1.2.4"):
+            system.plug(GadgetZero(), path)
+        system.settle()
+        assert {d.name for d in system.usb_devices()} >= {"1-2", "1-1.1", "1-1.2.3",
+                                                          "1-1.2.4"}
+        assert walks == []
+        system.unplug("1-1.2.3")
+        system.plug(PenDrive(storage="memory"), "1-1.2.3")    # another model, same port
+        system.settle()
+        udev = system.find_device("1-1.2.3")
+        assert udev is not None and udev.descriptor is not None
+        assert udev.descriptor.idVendor == PenDrive().device_descriptor.idVendor
+    assert walks == []

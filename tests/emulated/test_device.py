@@ -1241,3 +1241,22 @@ def test_a_model_keeps_time_only_while_plugged_in_with_a_clock() -> None:
     model.connect(None, RecordingHost())  # a host that keeps no time
     with pytest.raises(RuntimeError):
         model.now()
+
+
+def test_instances_of_a_model_class_share_its_built_descriptors() -> None:
+    """The class attribute `descriptor` is built once per class; a tree handed to one
+    instance is its own; a subclass with its own tree gets its own set."""
+
+    class One(DeviceModel):
+        descriptor = DeviceDescriptor(0x1234, 0x0001)
+
+    class Two(One):
+        descriptor = DeviceDescriptor(0x1234, 0x0002)
+
+    assert One().descriptors is One().descriptors
+    assert Two().descriptors is Two().descriptors is not One().descriptors
+    assert Two().device_descriptor.idProduct == 2
+    own = One(DeviceDescriptor(0x1234, 0x0003))
+    assert own.descriptors is not One().descriptors and own.device_descriptor.idProduct == 3
+    with pytest.raises(ValueError, match="DeviceModel has no descriptors"):
+        DeviceModel()

@@ -290,3 +290,12 @@ def test_maxp_helpers_invert_the_encoding(size: int, extra: int) -> None:
     wmaxp = size | (extra << 11)
     assert maxp_packet(wmaxp) == size == wmaxp & USB_ENDPOINT_MAXP_MASK
     assert maxp_mult(wmaxp) == extra + 1
+
+
+def test_setup_bytes_decode_through_a_cache_and_pack_fields_names_a_bad_field() -> None:
+    raw = bytes(SetupPacket(0x80, 0x06, 0x0100, 0, 18))
+    assert SetupPacket.unpack(raw) is SetupPacket.unpack(bytes(raw))
+    assert SetupPacket.unpack(bytearray(raw)) == SetupPacket.unpack(raw)
+    assert SetupPacket.pack_fields(0x80, 0x06, 0x0100, 0, 18) == raw
+    with pytest.raises(ValueError, match=r"SetupPacket.wIndex=65536 is outside 0..0xffff"):
+        SetupPacket.pack_fields(0x80, 0x06, 0x0100, 0x10000, 18)

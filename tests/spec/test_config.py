@@ -1433,3 +1433,15 @@ def test_random_descriptors_files(data: bytes) -> None:
         return
     assert len(device.configurations) == len(configs)
     assert sum(len(c.raw) for c in configs) == len(data) - 18
+
+
+def test_a_configuration_many_devices_share_is_parsed_once() -> None:
+    """The same bytes at the same index, speed and quirks give back the same (immutable)
+    result; other bytes, another speed, or an endpoint filter parse afresh."""
+    first = parse_configuration(KEYBOARD_CONFIG, 0, Speed.FULL)
+    assert parse_configuration(bytearray(KEYBOARD_CONFIG), 0, Speed.FULL) is first
+    assert parse_configuration(KEYBOARD_CONFIG, 0, Speed.HIGH) is not first
+    assert parse_configuration(KEYBOARD_CONFIG, 1, Speed.FULL) is not first
+    unfiltered = parse_configuration(KEYBOARD_CONFIG, 0, Speed.FULL,
+                                     endpoint_ignored=lambda address: False)
+    assert unfiltered is not first and unfiltered == first

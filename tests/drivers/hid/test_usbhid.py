@@ -520,3 +520,17 @@ def test_autosuspend_is_refused_with_an_led_on(system: System) -> None:
     system.sleep(10)
     assert system.run(usb_suspend_device(udev)) == -Errno.EBUSY
     afile.close()
+
+
+def test_a_mouse_and_its_devices_keep_their_state_in_slots(system: System) -> None:
+    """The device objects a plugged mouse makes keep their fields in slots, not in an
+    instance dict (each such dict took 1.5 KiB): its model, USB device, HID device and
+    input device; the model's own subclass fields stay in a small dict."""
+    mouse = BootMouse()
+    plug(system, mouse)
+    hid, _ = hid_of(system)
+    udev = system.find_device("1-1")
+    assert udev is not None and hid.inputs
+    assert vars(udev) == {} and vars(hid) == {}
+    assert not hasattr(hid.inputs[0].input, "__dict__")
+    assert set(vars(mouse)) == {"buttons", "_queue"}
