@@ -283,6 +283,25 @@ def test_a_stick_that_comes_back_changed_after_each_reset_is_re_enumerated(
     assert lines.count("device firmware changed") > 10
 
 
+def test_a_multi_tt_hub_whose_tt_altsetting_lacks_the_status_endpoint(machine: System) -> None:
+    """Campaign seed 20, case 33503, minimised by hand: a multi-TT hub (bDeviceProtocol 2)
+    whose altsetting 1 has no endpoint.  hub_probe checks altsetting 0; hub_configure's
+    SET_INTERFACE for "TT per port" selects altsetting 1; the status URB is built from the
+    endpoint probe found, as hub.c passes it, and its submission fails -ENOENT — the hub
+    has no status endpoint any more.  It raised IndexError in probe before."""
+    hub = bytearray(device())
+    hub[4:7] = bytes((0x09, 0x00, 0x02))                 # hub class, multi-TT protocol
+    tt_hub = config(bytes((9, 0x04, 0, 0, 1, 0x09, 0, 0, 0)),    # altsetting 0: hub
+                    endpoint(0x81, INT, 1, 12),
+                    bytes((9, 0x04, 0, 1, 0, 0x09, 0, 0, 0)))    # altsetting 1: none
+    hub_descriptor = bytes((9, 0x29, 2, 0, 0, 50, 0, 0, 0xFF))   # 2 ports
+    outcome = run(machine, FuzzCase(bytes(hub), (tt_hub,), class_reply=hub_descriptor))
+    assert outcome.verdict == "configured"
+    assert f"hub {HOSTILE_PORT}:1.0: 2 ports detected" in outcome.log
+    assert f"hub {HOSTILE_PORT}:1.0: activate --> -2" in outcome.log
+    assert not [line for line in outcome.log if "BUG" in line or "Traceback" in line]
+
+
 # -- behaviours ------------------------------------------------------------------------------------
 
 

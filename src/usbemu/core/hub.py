@@ -319,6 +319,9 @@ class UsbHub:
         self.descriptor: HubDescriptor | None = None
         self.ports: list[UsbPort] = []
         self.urb: Urb | None = None
+        #: The status-change endpoint hub_probe found (hub_configure's `endpoint`): a
+        #: multi-TT hub's SET_INTERFACE may select an altsetting without it.
+        self.endpoint: EndpointDescriptor | None = None
         self.buffer = bytearray(IRQ_BUFFER_SIZE)
         self.tt: UsbTT | None = None
         self.mA_per_port = 0
@@ -962,6 +965,7 @@ async def hub_probe(driver: HubDriver, intf: UsbInterface, id: UsbDeviceId) -> i
         driver.highspeed_hubs += 1
         hub.counted_high_speed = True
     await _reduce_interval_quirk(intf, quirks)
+    hub.endpoint = intf.cur_altsetting.endpoint[0].desc
     if await hub_configure(hub) >= 0:
         return 0
     await hub_disconnect(intf)
@@ -1101,9 +1105,12 @@ def _describe_hub_status(hub: UsbHub, desc: HubDescriptor, hubstatus: int) -> No
 
 
 def _setup_status_urb(hub: UsbHub) -> None:
-    """The interrupt URB on the status-change endpoint, maxpacket capped at 8 bytes."""
+    """The interrupt URB on the status-change endpoint probe found, maxpacket capped at 8
+    bytes: usb_maxpacket(), 0 when the current altsetting lacks the endpoint (its
+    submission then fails, "activate --> -2")."""
     hdev = hub.hdev
-    ep = hub.intf.cur_altsetting.endpoint[0].desc
+    ep = hub.endpoint
+    assert ep is not None
     pipe = make_pipe(hdev, PIPE_INTERRUPT, ep.bEndpointAddress, True)
     hep = hdev.ep_in[ep.number]
     maxp = min(hep.desc.maxpacket if hep is not None else 0, IRQ_BUFFER_SIZE)
