@@ -302,6 +302,27 @@ def test_a_multi_tt_hub_whose_tt_altsetting_lacks_the_status_endpoint(machine: S
     assert not [line for line in outcome.log if "BUG" in line or "Traceback" in line]
 
 
+def test_a_hub_whose_status_endpoint_keeps_failing_is_reset_again_and_again(
+        machine: System) -> None:
+    """Campaign seed 21, case 20467, minimised by hand: a hub whose only configuration is
+    numbered 0.  Linux sets it ("config 0 descriptor??"), which to the device means
+    unconfigured, so the status endpoint never answers; after ten errors in a row hub_wq
+    resets the hub, which comes back the same — for as long as it is plugged in, in Linux
+    too.  Not a hang: the verdict is "resetting", and the witness keeps answering."""
+    hub = bytearray(device(bMaxPacketSize0=64))
+    hub[4] = 0x09                                                # hub class
+    numbered_0 = config(bytes((9, 0x04, 0, 0, 1, 0x09, 0, 0, 0)),
+                        endpoint(0x81, INT, 1, 12), bConfigurationValue=0)
+    hub_descriptor = bytes((9, 0x29, 1, 0, 0, 50, 0, 0, 0xFF))  # 1 port
+    outcome = run(machine, FuzzCase(bytes(hub), (numbered_0,), class_reply=hub_descriptor,
+                                    speed=Speed.FULL))
+    assert outcome.verdict == "resetting"
+    lines = device_lines(outcome)
+    assert "config 0 descriptor??" in lines
+    assert f"hub {HOSTILE_PORT}:0.0: USB hub found" in outcome.log
+    assert sum(line.startswith("reset full-speed USB device number") for line in lines) > 10
+
+
 # -- behaviours ------------------------------------------------------------------------------------
 
 

@@ -675,9 +675,10 @@ def fuzz_cases() -> SearchStrategy[FuzzCase]:
 @dataclass
 class Outcome:
     """What `fuzz_one` saw.  `verdict` is how enumeration ended ("configured",
-    "addressed": registered without a configuration, "rejected", or "re-enumerating": a
-    driver kept resetting a device that Linux then sees as changed and enumerates anew;
-    "hang" or "exception" when it did not end); `failures` the
+    "addressed": registered without a configuration, "rejected", "re-enumerating": a
+    driver kept resetting a device that Linux then sees as changed and enumerates anew, or
+    "resetting": a hub the hub driver kept resetting for errors; "hang" or "exception"
+    when it did not end); `failures` the
     broken rules, each "kind: detail"; `log` the kernel messages of the case;
     `machine_s` the machine time it took; `nodes` the device nodes its drivers made (each
     opened, written to and read from, and left open across the unplug)."""
@@ -805,7 +806,7 @@ def fuzz_one(system: System, case: FuzzCase) -> Outcome:
     The rule: nothing raises out of the machine and its loop's exception handler is
     given nothing, no oops or blocked task is logged, the machine settles within
     ENUMERATION_BOUND_S of machine time after the plug and after the unplug (or the device
-    keeps being re-enumerated as Linux re-enumerates it: `Outcome`), the device ends
+    is in one of the endless cycles Linux would be in with it: `_cycle`), the device ends
     rejected, addressed or configured (with one of its configurations), the witness
     answers GET_DESCRIPTOR(DEVICE), the system calls on the nodes end within IO_BOUND_S,
     and after the unplug no task, device number or device is left.  Returns the
@@ -827,10 +828,12 @@ def fuzz_one(system: System, case: FuzzCase) -> Outcome:
     hostile.unplug = lambda: system.loop.call_soon(_unplug, system, hostile)
     try:
         system.plug(hostile, HOSTILE_PORT)
-        if _settle(system, "enumeration", failures, lambda: _cycling(watch.lines)):
+        if _settle(system, "enumeration", failures,
+                   lambda: _cycle(watch.lines) is not None):
             verdict = _verdict(system, failures)
         else:
-            verdict = failures[-1].split(":", 1)[0] if failures else "re-enumerating"
+            verdict = failures[-1].split(":", 1)[0] if failures else \
+                _cycle(watch.lines) or "hang"
         files: list[AsyncFile] = []
         made: list[str] = []
         if verdict not in ("hang", "exception"):
@@ -852,16 +855,27 @@ def fuzz_one(system: System, case: FuzzCase) -> Outcome:
 #: usb_reset_and_verify_device): it is enumerated anew.
 _FIRMWARE_CHANGED: Final = f"usb {HOSTILE_PORT}: device firmware changed"
 _DISCONNECTED: Final = f"usb {HOSTILE_PORT}: USB disconnect, device number "
+#: What hub.c logs when it resets a device, and when it binds a hub.
+_RESET: Final = f"usb {HOSTILE_PORT}: reset "
+_HUB_FOUND: Final = f"hub {HOSTILE_PORT}:"
 
 
-def _cycling(lines: Sequence[str]) -> bool:
-    """Whether the device keeps being re-enumerated as Linux re-enumerates it: a driver
-    resets it, it "changed" (Linux stores bNumConfigurations clamped to 8, or chopped
-    after a STALL, and compares the device descriptor read after the reset with that), and
-    it is disconnected and enumerated again — as long as it is plugged in, in Linux too,
-    when its driver keeps resetting it."""
+def _cycle(lines: Sequence[str]) -> str | None:
+    """The endless cycle the device is in, as Linux would be with it, seen at least twice;
+    None when there is none.  "re-enumerating": a driver resets it, it "changed" (Linux
+    stores bNumConfigurations clamped to 8, or chopped after a STALL, and compares the
+    device descriptor read after the reset with that), and it is disconnected and
+    enumerated again.  "resetting": a hub whose status endpoint keeps failing is reset by
+    hub_wq after ten errors in a row (hub->error), and again after the next ten.  Either
+    lasts as long as the device is plugged in, in Linux too."""
     changed = sum(line == _FIRMWARE_CHANGED for line in lines)
-    return changed >= 2 and sum(line.startswith(_DISCONNECTED) for line in lines) >= 2
+    if changed >= 2 and sum(line.startswith(_DISCONNECTED) for line in lines) >= 2:
+        return "re-enumerating"
+    hub = any(line.startswith(_HUB_FOUND) and line.endswith(": USB hub found")
+              for line in lines)
+    if hub and sum(line.startswith(_RESET) for line in lines) >= 2:
+        return "resetting"
+    return None
 
 
 def _dev_nodes(system: System) -> set[str]:
