@@ -302,10 +302,12 @@ _PERIODIC: Final = (int(EndpointType.INT), int(EndpointType.ISOC))
 _PIPE_XFER: Final = tuple(int(x) for x in PIPE_TO_XFER)
 _UNAUTHENTICATED: Final = int(DeviceState.UNAUTHENTICATED)
 _CONFIGURED: Final = int(DeviceState.CONFIGURED)
-#: Allowed transfer flags per endpoint type, [OUT, IN].
-_ALLOWED: Final = tuple((_allowed_flags(EndpointType(t), False),
-                         _allowed_flags(EndpointType(t), True))
-                        for t in range(4))
+#: Transfer flags a URB of each endpoint type may not have, [OUT, IN].
+_DISALLOWED: Final = tuple((~_allowed_flags(EndpointType(t), False),
+                            ~_allowed_flags(EndpointType(t), True))
+                           for t in range(4))
+_NOT_DIR_IN: Final = ~_DIR_IN
+_EINPROGRESS: Final = -int(Errno.EINPROGRESS)
 
 
 def usb_submit_urb(urb: Urb | None) -> int:
@@ -322,11 +324,12 @@ def usb_submit_urb(urb: Urb | None) -> int:
     if dev is None or dev.state < _UNAUTHENTICATED:
         return -Errno.ENODEV
     pipe = urb.pipe
-    hep = usb_pipe_endpoint(dev, pipe)
+    # usb_pipe_endpoint() and usb_pipetype() are written out on this path
+    hep = (dev.ep_in if pipe & USB_DIR_IN else dev.ep_out)[(pipe >> 15) & 0xF]
     if hep is None:
         return -Errno.ENOENT
     urb.ep = hep
-    urb.status = -Errno.EINPROGRESS
+    urb.status = _EINPROGRESS
     urb.actual_length = 0
     xfertype = hep.type
     if xfertype == _XFER_CONTROL:
@@ -337,7 +340,7 @@ def usb_submit_urb(urb: Urb | None) -> int:
     else:
         is_in = bool(pipe & USB_DIR_IN)
     flags = int(urb.transfer_flags)
-    urb.transfer_flags = flags = (flags | _DIR_IN) if is_in else (flags & ~_DIR_IN)
+    urb.transfer_flags = flags = (flags | _DIR_IN) if is_in else (flags & _NOT_DIR_IN)
     if xfertype != _XFER_CONTROL and dev.state < _CONFIGURED:
         return -Errno.ENODEV
     if hep.maxp <= 0:
@@ -346,7 +349,7 @@ def usb_submit_urb(urb: Urb | None) -> int:
         return rc
     if not 0 <= urb.transfer_buffer_length <= INT_MAX:
         return -Errno.EMSGSIZE
-    if _PIPE_XFER[usb_pipetype(pipe)] != xfertype or flags & ~_ALLOWED[xfertype][is_in]:
+    if _PIPE_XFER[(pipe >> 30) & 3] != xfertype or flags & _DISALLOWED[xfertype][is_in]:
         _warn_bogus(urb, dev, EndpointType(xfertype), is_in)
     if xfertype in _PERIODIC and (rc := _check_interval(urb, dev, EndpointType(xfertype))):
         return rc
