@@ -69,7 +69,7 @@ class Device:
     devtype: ClassVar[str] = ""
 
     # Every device's own fields in slots; "__dict__" keeps what subclasses add.
-    __slots__ = ("__dict__", "__weakref__", "bus", "driver", "driver_data", "lock", "name",
+    __slots__ = ("__dict__", "__weakref__", "_lock", "bus", "driver", "driver_data", "name",
                  "parent", "registered")
 
     def __init__(self, name: str, parent: Device | None = None,
@@ -80,7 +80,15 @@ class Device:
         self.driver: Driver | None = None
         self.driver_data: Any = None
         self.registered = False
-        self.lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """device_lock(): the device's mutex, made on first use."""
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = asyncio.Lock()
+        return lock
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
