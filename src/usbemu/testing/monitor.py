@@ -40,7 +40,8 @@ __all__ = ["UrbEvent", "UrbRecorder"]
 class UrbEvent:
     """One hook call: `kind` is "S" (submitted), "E" (submission failed) or "C" (given
     back); `status` is -EINPROGRESS for "S", the error for "E", the final status for "C".
-    The other fields are the URB's at that moment."""
+    The other fields are the URB's at that moment; `urb` is the URB itself, which lives on
+    (the synchronous messages reuse their endpoint's idle URB), so read its state here."""
 
     kind: str
     urb: Urb
